@@ -1,0 +1,45 @@
+# precast — every README command goes through here. One virtual environment: .venv/
+# (created on first use, reused after; re-installed when pyproject.toml changes).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test test-fast lint typecheck bench synth clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# constraints.txt pins torch to the CPU build (a bare `torch` would pull CUDA, several GB)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv with every extra (edge, functions, batch, optimize, cdk, modal, dev)
+
+demo: install  ## the main job: optimize -> bundle -> batch -> serve -> query, on the sample model
+	$(BIN)/precast demo
+
+test: install  ## the whole test suite (slow and integration tests included)
+	$(BIN)/python -m pytest
+
+test-fast: install  ## skip tests marked slow
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install  ## ruff lint + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install  ## mypy strict on the runtime packages
+	$(BIN)/mypy
+
+bench: install  ## run every benchmark and write benchmarks/results/*.json
+	$(BIN)/python -m benchmarks.run_all
+
+synth: install  ## synthesize the CDK app offline (cdk.out/)
+	npx --yes aws-cdk@2 synth --quiet
+
+clean:  ## remove build outputs (keeps .venv)
+	rm -rf artifacts dist cdk.out .precast .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,64 @@
+"""precast edge runtime: load a verified artifact or signed bundle and predict.
+
+Needs only onnxruntime, numpy and tokenizers. ``import edge`` is cheap: onnxruntime loads
+when the first model does.
+
+    import edge
+    model = edge.load("artifacts/minilm/<version>")      # or a bundle: dist/minilm-<v>.pcb
+    vectors = model.predict(["hello world"])            # (1, 384) float32, L2-normalized
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge.exceptions import (
+    ArtifactError,
+    ArtifactIntegrityError,
+    BundleVerificationError,
+    CacheError,
+    CacheUnavailableError,
+    InputLimitError,
+    PrecastError,
+    UpdateError,
+)
+from edge.model import EdgeModel, load_directory
+from edge.session import SessionConfig
+
+__all__ = [
+    "ArtifactError",
+    "ArtifactIntegrityError",
+    "BundleVerificationError",
+    "CacheError",
+    "CacheUnavailableError",
+    "EdgeModel",
+    "InputLimitError",
+    "PrecastError",
+    "SessionConfig",
+    "UpdateError",
+    "load",
+]
+
+
+def load(
+    path: str | Path,
+    *,
+    public_key: str | bytes | Path | None = None,
+    session_config: SessionConfig | None = None,
+    extract_to: str | Path | None = None,
+) -> EdgeModel:
+    """Open an artifact directory or a signed bundle file and return a ready model.
+
+    Every file's sha256 is checked against the manifest before the ONNX session exists.
+    A bundle is verified (format, signature with ``public_key``, hashes, schema) first and
+    unpacked next to itself (or into ``extract_to``).
+    """
+    p = Path(path)
+    if p.is_file():
+        from edge.bundle import open_bundle
+
+        directory = open_bundle(p, public_key=public_key, extract_to=extract_to)
+        return load_directory(directory, session_config=session_config)
+    if not p.exists():
+        raise ArtifactError(f"{p} does not exist; pass an artifact directory or a bundle file")
+    return load_directory(p, session_config=session_config)

@@ -1,0 +1,40 @@
+"""Prediction cache: one interface, backends chosen by URL.
+
+``sqlite:<path>`` (embedded default) or ``dynamodb:<table>`` (AWS; boto3 imported only then).
+"""
+
+from __future__ import annotations
+
+from edge.cache.base import (
+    CacheEntry,
+    PredictionCache,
+    cache_key,
+    decode_vector,
+    encode_vector,
+    normalize_input,
+)
+from edge.cache.sqlite import SQLiteCache
+from edge.exceptions import CacheError
+
+__all__ = [
+    "CacheEntry",
+    "PredictionCache",
+    "SQLiteCache",
+    "cache_key",
+    "decode_vector",
+    "encode_vector",
+    "normalize_input",
+    "open_cache",
+]
+
+
+def open_cache(url: str) -> PredictionCache:
+    """``sqlite:/path/cache.sqlite`` or ``dynamodb:table-name[?endpoint=http://...]``."""
+    if url.startswith("sqlite:"):
+        return SQLiteCache(url.removeprefix("sqlite:"))
+    if url.startswith("dynamodb:"):
+        from edge.cache.dynamodb import DynamoDBCache  # lazy: boto3 only on AWS hosts
+
+        cache: PredictionCache = DynamoDBCache.from_url(url)
+        return cache
+    raise CacheError(f"unknown cache URL {url!r}. Choices are: sqlite:<path>|dynamodb:<table>")

@@ -1,0 +1,80 @@
+"""The prediction cache interface every backend implements (SQLite here, DynamoDB on AWS).
+
+Key = sha256(model version, normalized input). An entry records the model version and
+when it was made, so a lookup never returns another model's prediction, even if a backend
+stores keys from many versions side by side. Entries are immutable: the same key always
+maps to the same prediction, so writes are idempotent and retries never corrupt anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+F32 = npt.NDArray[np.float32]
+
+
+def normalize_input(text: str) -> str:
+    """Unicode NFC and outer whitespace stripped: inputs that tokenize alike share a key."""
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def cache_key(model_version: str, text: str) -> str:
+    digest = hashlib.sha256()
+    digest.update(model_version.encode())
+    digest.update(b"\x00")
+    digest.update(normalize_input(text).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def encode_vector(vector: F32) -> bytes:
+    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def decode_vector(blob: bytes) -> F32:
+    return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    key: str
+    model_version: str
+    vector: F32
+    created_at: float
+    expires_at: float | None = None
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or time.time())
+
+    @classmethod
+    def make(
+        cls, model_version: str, text: str, vector: F32, *, ttl_s: float | None = None
+    ) -> CacheEntry:
+        now = time.time()
+        return cls(
+            key=cache_key(model_version, text),
+            model_version=model_version,
+            vector=np.asarray(vector, dtype=np.float32),
+            created_at=now,
+            expires_at=(now + ttl_s) if ttl_s else None,
+        )
+
+
+@runtime_checkable
+class PredictionCache(Protocol):
+    """What every backend offers. ``get_many`` returns only live entries of that version."""
+
+    def get_many(self, model_version: str, keys: Sequence[str]) -> dict[str, CacheEntry]: ...
+
+    def put_many(self, entries: Sequence[CacheEntry]) -> int:
+        """Store entries idempotently; returns how many were newly written."""
+        ...
+
+    def close(self) -> None: ...

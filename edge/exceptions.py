@@ -1,0 +1,95 @@
+"""The one exception hierarchy of precast.
+
+Every error precast raises on purpose subclasses :class:`PrecastError`. Messages say what
+was wrong and what to do; the attributes carry the data so callers (the HTTP app, the batch
+job) can map them to status codes and reject reasons without parsing text.
+"""
+
+from __future__ import annotations
+
+
+class PrecastError(Exception):
+    """Base of every error precast raises on purpose."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class InputLimitError(PrecastError, ValueError):
+    """An input broke a stated limit (too many texts, too long, empty, wrong type).
+
+    ``limit`` names the limit (``max_batch``, ``max_chars``, ``max_tokens``, ``type``,
+    ``empty``), ``allowed`` is the limit's value and ``actual`` what was given; ``index`` is
+    the offending item's position when one item is to blame.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str,
+        allowed: object = None,
+        actual: object = None,
+        index: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.allowed = allowed
+        self.actual = actual
+        self.index = index
+
+
+class ArtifactError(PrecastError):
+    """An artifact directory or manifest is missing, unreadable or malformed."""
+
+
+class ArtifactIntegrityError(ArtifactError):
+    """A file of an artifact does not match the sha256 or size its manifest records."""
+
+
+class BundleVerificationError(ArtifactError):
+    """An edge bundle failed verification: signature, hash, format version or schema.
+
+    ``check`` names which check failed: ``signature``, ``hash``, ``format``, ``schema``,
+    ``archive``.
+    """
+
+    def __init__(self, message: str, *, check: str) -> None:
+        super().__init__(message)
+        self.check = check
+
+
+class CacheError(PrecastError):
+    """The prediction cache could not be read or written."""
+
+
+class CacheUnavailableError(CacheError):
+    """The cache backend is down or throttling beyond retries; callers serve live."""
+
+
+class UpdateError(PrecastError):
+    """A device update could not be completed; the device stays on its current bundle."""
+
+
+class SigningKeyError(PrecastError):
+    """A signing key is missing, unreadable, or not a 32-byte Ed25519 key."""
+
+
+class DownloadError(UpdateError):
+    """A bundle download was truncated or does not match the size/sha256 its index states."""
+
+
+class HealthCheckError(UpdateError):
+    """A new version loaded but failed its smoke check; the device kept its current version.
+
+    ``version`` is the rejected version, ``min_cosine`` the worst smoke cosine measured and
+    ``required`` the manifest's threshold.
+    """
+
+    def __init__(
+        self, message: str, *, version: str, min_cosine: float | None, required: float
+    ) -> None:
+        super().__init__(message)
+        self.version = version
+        self.min_cosine = min_cosine
+        self.required = required

@@ -1,0 +1,88 @@
+"""The hybrid read path: cache first, live inference for the misses, optional write-back.
+
+Functions and batch jobs both go through :func:`predict_with_cache`, so "what counts as a
+hit" and "what gets written" are decided once. A cache that is down never fails a
+prediction: the misses are computed live and ``cache_error`` says what happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.cache.base import CacheEntry, PredictionCache, cache_key
+from edge.exceptions import CacheError
+from edge.limits import check_texts
+from edge.model import EdgeModel
+
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass
+class HybridResult:
+    vectors: F32
+    cached: list[bool]
+    model_version: str
+    cache_error: str | None = None
+    written: int = 0
+    hits: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.hits = sum(self.cached)
+
+
+def predict_with_cache(
+    model: EdgeModel,
+    cache: PredictionCache | None,
+    texts: Sequence[str],
+    *,
+    write_back: bool = True,
+    ttl_s: float | None = None,
+    enforce_limits: bool = True,
+) -> HybridResult:
+    if enforce_limits:
+        checked = check_texts(texts, model.limits)
+    else:
+        checked = list(texts)
+    version = model.version
+    keys = [cache_key(version, t) for t in checked]
+    found: dict[str, CacheEntry] = {}
+    error: str | None = None
+    if cache is not None:
+        try:
+            found = cache.get_many(version, keys)
+        except CacheError as exc:
+            error = f"cache read failed, served live: {exc}"
+    miss_idx = [i for i, k in enumerate(keys) if k not in found]
+    dim = model.manifest.dim or 0
+    live: F32 | None = None
+    if miss_idx:
+        live = model.predict([checked[i] for i in miss_idx], enforce_limits=False)
+        dim = live.shape[1]
+    elif found:
+        dim = next(iter(found.values())).vector.shape[0]
+    out = np.empty((len(checked), dim), dtype=np.float32)
+    cached = [True] * len(checked)
+    for i, k in enumerate(keys):
+        if k in found:
+            out[i] = found[k].vector
+    written = 0
+    if live is not None:
+        out[miss_idx] = live
+        for i in miss_idx:
+            cached[i] = False
+        if cache is not None and write_back and error is None:
+            entries = [
+                CacheEntry.make(version, checked[i], live[j], ttl_s=ttl_s)
+                for j, i in enumerate(miss_idx)
+            ]
+            try:
+                written = cache.put_many(entries)
+            except CacheError as exc:
+                error = f"cache write failed, prediction still served: {exc}"
+    return HybridResult(
+        vectors=out, cached=cached, model_version=version, cache_error=error, written=written
+    )

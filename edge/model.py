@@ -1,0 +1,130 @@
+"""EdgeModel: a verified artifact, its tokenizer and an ORT session; ``predict(texts)``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.batching import DEFAULT_MAX_BATCH, DEFAULT_TOKEN_BUDGET, plan_batches
+from edge.exceptions import ArtifactError
+from edge.limits import InputLimits, check_texts
+from edge.manifest import Manifest, read_manifest, verify_files
+from edge.pooling import l2_normalize, pool
+from edge.session import SessionConfig, create_session
+from edge.tokenization import Encoded, TextTokenizer
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+F32 = npt.NDArray[np.float32]
+
+
+class EdgeModel:
+    """A loaded precast artifact. Thread-safe for concurrent ``predict`` calls (ORT is)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        manifest: Manifest,
+        session: ort.InferenceSession,
+        *,
+        token_budget: int = DEFAULT_TOKEN_BUDGET,
+    ) -> None:
+        self.directory = directory
+        self.manifest = manifest
+        self.session = session
+        self.token_budget = token_budget
+        self.limits = InputLimits(
+            max_batch=manifest.max_batch,
+            max_chars=manifest.max_chars,
+            max_tokens=manifest.max_tokens,
+            truncate=manifest.truncate,
+        )
+        self.tokenizer = TextTokenizer(
+            directory / "tokenizer.json", max_tokens=manifest.max_tokens, truncate=manifest.truncate
+        )
+        self._input_names = {i.name for i in session.get_inputs()}
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self.session.get_providers())
+
+    def predict(self, texts: Sequence[str], *, enforce_limits: bool = True) -> F32:
+        """Embeddings (n, dim) float32, in the caller's order.
+
+        ``enforce_limits=False`` skips the per-call ``max_batch`` check (batch jobs feed
+        larger chunks); type, empty and length checks always apply.
+        """
+        limits = self.limits
+        if not enforce_limits:
+            limits = InputLimits(
+                max_batch=max(len(texts), 1) if isinstance(texts, Sequence) else 1,
+                max_chars=limits.max_chars,
+                max_tokens=limits.max_tokens,
+                truncate=limits.truncate,
+            )
+        checked = check_texts(texts, limits)
+        encoded = self.tokenizer.encode(checked)
+        return self.predict_encoded(encoded)
+
+    def predict_encoded(self, encoded: list[Encoded]) -> F32:
+        lengths = [len(e.ids) for e in encoded]
+        out: F32 | None = None
+        for batch in plan_batches(
+            lengths, token_budget=self.token_budget, max_batch=DEFAULT_MAX_BATCH
+        ):
+            vectors = self._run([encoded[i] for i in batch])
+            if out is None:
+                out = np.empty((len(encoded), vectors.shape[1]), dtype=np.float32)
+            out[batch] = vectors
+        if out is None:
+            raise ArtifactError("predict_encoded called with no inputs")
+        return out
+
+    def _run(self, batch: list[Encoded]) -> F32:
+        width = max(len(e.ids) for e in batch)
+        ids = np.full((len(batch), width), self.tokenizer.pad_id, dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, enc in enumerate(batch):
+            ids[row, : len(enc.ids)] = enc.ids
+            mask[row, : len(enc.ids)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        (hidden,) = self.session.run([self.manifest.output], feeds)
+        if self.manifest.task == "text-classification":
+            logits = np.asarray(hidden, dtype=np.float32)
+            exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+            probs: F32 = (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+            return probs
+        pooled = pool(np.asarray(hidden, dtype=np.float32), mask, self.manifest.pooling)
+        return l2_normalize(pooled) if self.manifest.normalize else pooled
+
+
+def load_directory(
+    directory: Path,
+    *,
+    session_config: SessionConfig | None = None,
+    verify: bool = True,
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
+) -> EdgeModel:
+    """Open an artifact directory: read the manifest, verify every file, create the session."""
+    if not directory.is_dir():
+        raise ArtifactError(f"{directory} is not a directory")
+    manifest = read_manifest(directory)
+    if verify:
+        verify_files(directory, manifest)
+    session = create_session(directory / "model.onnx", session_config)
+    return EdgeModel(directory, manifest, session, token_budget=token_budget)

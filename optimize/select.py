@@ -1,0 +1,63 @@
+"""Step 5: the selection rule, in one place.
+
+A candidate passes when it meets every accuracy threshold and the size limit. Among those
+that pass, the fastest wins; a candidate within ``SPEED_TIE`` of the fastest but smaller
+wins instead, because a few percent is inside timing noise on a shared machine while
+size is exact (and is what a device downloads and Lambda unzips).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from optimize.evaluate import Scores
+
+SPEED_TIE = 0.05
+
+
+@dataclass(frozen=True)
+class Budget:
+    min_mean_cosine: float
+    min_cosine: float
+    min_neighbour_agreement: float
+    max_size_mb: float
+
+    def failures(self, s: Scores) -> list[str]:
+        out = []
+        if s.mean_cosine < self.min_mean_cosine:
+            out.append(f"mean cosine {s.mean_cosine:.4f} < {self.min_mean_cosine}")
+        if s.min_cosine < self.min_cosine:
+            out.append(f"min cosine {s.min_cosine:.4f} < {self.min_cosine}")
+        if s.neighbour_agreement < self.min_neighbour_agreement:
+            out.append(
+                f"neighbour agreement {s.neighbour_agreement:.3f} < {self.min_neighbour_agreement}"
+            )
+        size_mb = s.size_bytes / 1e6
+        if size_mb > self.max_size_mb:
+            out.append(f"size {size_mb:.1f} MB > {self.max_size_mb} MB")
+        return out
+
+
+def select(scored: dict[str, Scores], budget: Budget) -> tuple[str | None, str]:
+    """(winner or None, reason). The reason is what the manifest records."""
+    passing = {name: s for name, s in scored.items() if not budget.failures(s)}
+    if not passing:
+        return None, "no recipe met the budget"
+    fastest = max(passing, key=lambda n: passing[n].texts_per_s)
+    top = passing[fastest].texts_per_s
+    near = [n for n, s in passing.items() if s.texts_per_s >= top * (1 - SPEED_TIE)]
+    winner = min(near, key=lambda n: (passing[n].size_bytes, -passing[n].texts_per_s))
+    rejected = sorted(set(scored) - set(passing))
+    reason = (
+        f"fastest within budget: {passing[winner].texts_per_s:.0f} texts/s, "
+        f"mean cosine {passing[winner].mean_cosine:.4f}, "
+        f"{passing[winner].size_bytes / 1e6:.1f} MB"
+    )
+    if winner != fastest:
+        reason += (
+            f"; {fastest} was {top / passing[winner].texts_per_s - 1:.1%} faster "
+            f"(inside the {SPEED_TIE:.0%} noise band) but larger"
+        )
+    if rejected:
+        reason += "; over budget: " + ", ".join(rejected)
+    return winner, reason

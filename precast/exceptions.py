@@ -1,0 +1,27 @@
+"""Errors of the CLI and config layer."""
+
+from __future__ import annotations
+
+from edge.exceptions import PrecastError
+
+
+class ConfigError(PrecastError):
+    """precast.toml is missing, unreadable or has a bad key. The message names file and key."""
+
+    def __init__(self, message: str, *, path: str | None = None, key: str | None = None) -> None:
+        where = ""
+        if path:
+            where = f"{path}: "
+        if key:
+            where += f"[{key}] "
+        super().__init__(f"{where}{message}")
+        self.path = path
+        self.key = key
+
+
+class AccuracyBudgetError(PrecastError):
+    """No quantization recipe met the accuracy budget; ``report`` holds every score."""
+
+    def __init__(self, message: str, *, report: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.report = report

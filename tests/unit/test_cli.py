@@ -1,0 +1,54 @@
+"""The precast command line: help that teaches, errors that say what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from precast.cli import COMMAND_MODULES, build_parser, main
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for module in COMMAND_MODULES:
+        name = module.rsplit(".", 1)[-1].replace("_", " ").split()[0]
+        assert name in out
+    assert "precast.toml" in out
+
+
+def test_no_command_prints_help_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "usage: precast" in capsys.readouterr().out
+
+
+def test_optimize_without_model_says_what_to_pass(
+    capsys: pytest.CaptureFixture[str], repo_root: Path
+) -> None:
+    assert main(["--config", str(repo_root / "precast.toml"), "optimize"]) == 1
+    assert "name a model" in capsys.readouterr().err
+
+
+def test_bad_config_is_reported_not_raised(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "precast.toml"
+    bad.write_text("[models.x]\nsource = 3\n")
+    assert main(["--config", str(bad), "optimize", "x"]) == 1
+    err = capsys.readouterr().err
+    assert "[models.x.source]" in err and "must be str" in err
+
+
+def test_unknown_model_lists_choices(capsys: pytest.CaptureFixture[str], repo_root: Path) -> None:
+    assert main(["--config", str(repo_root / "precast.toml"), "optimize", "bert"]) == 1
+    assert "Choices are: minilm" in capsys.readouterr().err
+
+
+def test_parser_builds_without_heavy_imports() -> None:
+    import sys
+
+    build_parser()
+    assert "torch" not in sys.modules or "optimize.export" not in sys.modules

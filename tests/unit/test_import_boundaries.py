@@ -1,0 +1,65 @@
+"""Dependency direction and cold-start guards, checked on real imports in fresh processes."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HEAVY = ("torch", "transformers", "optimum", "boto3", "pydantic", "sentence_transformers")
+
+
+def imported_modules(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys; print('\\n'.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    ).stdout.split()
+    return {m.split(".")[0] for m in out}
+
+
+@pytest.mark.perf
+def test_import_edge_and_predict_pulls_no_heavy_package(sample_artifact: Path) -> None:
+    """GIVEN a fresh process WHEN it imports edge, loads and predicts THEN nothing heavy loads."""
+    mods = imported_modules(
+        f"import edge; m = edge.load({str(sample_artifact)!r}); m.predict(['hi'])"
+    )
+    assert "onnxruntime" in mods and "tokenizers" in mods
+    assert not mods & set(HEAVY), mods & set(HEAVY)
+
+
+@pytest.mark.perf
+def test_import_edge_alone_does_not_load_onnxruntime() -> None:
+    mods = imported_modules("import edge")
+    assert "onnxruntime" not in mods
+
+
+def _imports_of(folder: str) -> set[str]:
+    found: set[str] = set()
+    for path in (REPO / folder).rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("folder", "forbidden"),
+    [
+        ("edge", {"functions", "batch", "optimize", "cdk", "precast", "torch", "transformers"}),
+        ("functions", {"batch", "optimize", "cdk", "precast", "torch", "transformers"}),
+        ("batch", {"functions", "optimize", "cdk", "precast", "torch", "transformers"}),
+    ],
+)
+def test_dependency_direction(folder: str, forbidden: set[str]) -> None:
+    """Runtime folders reach each other only through edge/; none imports build-time code."""
+    assert not _imports_of(folder) & forbidden
