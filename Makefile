@@ -5,15 +5,17 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast lint typecheck bench synth clean help
+.PHONY: install demo test test-fast lint typecheck bench synth lock clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# constraints.txt pins torch to the CPU build (a bare `torch` would pull CUDA, several GB)
+	# constraints.txt pins torch to the CPU build (a bare `torch` would pull CUDA, several GB);
+	# requirements/dev.lock pins everything else so pip does not spend minutes resolving.
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements/dev.lock
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
@@ -40,6 +42,10 @@ bench: install  ## run every benchmark and write benchmarks/results/*.json
 
 synth: install  ## synthesize the CDK app offline (cdk.out/)
 	npx --yes aws-cdk@2 synth --quiet
+
+lock: install  ## re-pin requirements/dev.lock from the current .venv
+	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements/dev.lock.tmp
+	mv requirements/dev.lock.tmp requirements/dev.lock
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf artifacts dist cdk.out .precast .pytest_cache .mypy_cache .ruff_cache
