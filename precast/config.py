@@ -255,7 +255,12 @@ def _parse_model(name: str, raw: Any, path: str) -> ModelConfig:
                     path=path,
                     key=f"{key}.{k}",
                 )
-            kwargs[k] = tuple(v) if k == "targets" else v
+            if isinstance(v, list):
+                if not all(isinstance(x, str) for x in v):
+                    raise ConfigError("must be a list of strings", path=path, key=f"{key}.{k}")
+                kwargs[k] = tuple(v)
+            else:
+                kwargs[k] = v
         else:
             allowed = sorted([*_MODEL_SCALARS, *_SECTIONS])
             raise ConfigError(

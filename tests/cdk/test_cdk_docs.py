@@ -1,0 +1,43 @@
+"""docs/deploy.md: the SigV4 snippet runs, and the app command matches cdk.json."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+
+import pytest
+from cdk_support import REPO
+
+DOC = REPO / "docs" / "deploy.md"
+
+
+def _snippet() -> str:
+    text = DOC.read_text(encoding="utf-8")
+    match = re.search(r"<!-- sigv4-example -->\s*```python\n(.*?)```", text, re.DOTALL)
+    assert match, "the SigV4 example block is missing from docs/deploy.md"
+    return match.group(1)
+
+
+def test_sigv4_snippet_signs_for_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    namespace: dict[str, object] = {"__name__": "deploy_doc_example"}
+    exec(compile(_snippet(), str(DOC), "exec"), namespace)  # noqa: S102 - our own docs
+    request = namespace["signed_request"](  # type: ignore[operator]
+        "https://abc.lambda-url.us-east-1.on.aws/v1/models/minilm/predict",
+        {"inputs": ["hello"]},
+        "us-east-1",
+    )
+    assert isinstance(request, urllib.request.Request)
+    auth = request.get_header("Authorization")
+    assert auth.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/us-east-1/lambda/aws4_request" in auth
+    assert json.loads(request.data) == {"inputs": ["hello"]}  # type: ignore[arg-type]
+
+
+def test_documented_app_command_is_the_one_in_cdk_json() -> None:
+    app = json.loads((REPO / "cdk.json").read_text(encoding="utf-8"))["app"]
+    assert f'"app": "{app}"' in DOC.read_text(encoding="utf-8")
+    assert app == ".venv/bin/python -m cdk.app"
