@@ -11,6 +11,7 @@ when the first model does.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from edge.exceptions import (
     ArtifactError,
@@ -25,6 +26,10 @@ from edge.exceptions import (
 from edge.model import EdgeModel, load_directory
 from edge.session import SessionConfig
 
+if TYPE_CHECKING:  # loaded on first use by __getattr__: `import edge` stays cheap
+    from edge.install_layout import load_current
+    from edge.updater import Updater
+
 __all__ = [
     "ArtifactError",
     "ArtifactIntegrityError",
@@ -36,8 +41,20 @@ __all__ = [
     "PrecastError",
     "SessionConfig",
     "UpdateError",
+    "Updater",
     "load",
+    "load_current",
 ]
+
+_LAZY = {"Updater": "edge.updater", "load_current": "edge.install_layout"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'edge' has no attribute {name!r}")
 
 
 def load(

@@ -17,6 +17,9 @@ from edge.exceptions import PrecastError
 COMMAND_MODULES = [
     "precast.commands.demo",
     "precast.commands.optimize",
+    "precast.commands.keys",
+    "precast.commands.bundle",
+    "precast.commands.edge_update",
 ]
 
 DESCRIPTION = """\

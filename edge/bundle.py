@@ -1,0 +1,306 @@
+"""Open a signed edge bundle: verify it while streaming, unpack it safely and atomically.
+
+Checks, in order, each raising :class:`BundleVerificationError` with ``check`` set:
+
+* ``archive``   not a gzip/tar bundle, truncated, a member that is not a regular file
+                (symlink, hard link, directory, device), an unsafe name (absolute, ``..``,
+                a directory part), an unexpected, duplicate or missing member
+* ``format``    ``bundle.json`` unreadable or its ``format_version`` unsupported
+* ``signature`` no public key, or ``bundle.sig`` does not verify ``bundle.json`` with it
+* ``hash``      a member's bytes do not match the sha256/size ``bundle.json`` records
+* ``schema``    ``manifest.json`` fails :func:`edge.manifest.parse_manifest`, or disagrees
+                with ``bundle.json`` (name, version, file digests)
+
+``bundle.json`` and ``bundle.sig`` come first in the archive, so the signature is checked
+before a single large byte is written. Members go into a temporary directory next to the
+destination, are hashed as they stream, fsynced, and only then renamed into place.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import secrets
+import shutil
+import tarfile
+import tempfile
+import zlib
+from pathlib import Path
+from typing import IO
+
+from edge import signing
+from edge.bundle_format import (
+    BUNDLE_JSON,
+    BUNDLE_SIG,
+    BUNDLE_SUFFIX,
+    MAX_META_BYTES,
+    BundleInfo,
+    check_directory,
+    check_format,
+    check_signature,
+    is_plain_name,
+    parse_bundle_json,
+)
+from edge.durable_fs import fsync_dir, fsync_tree
+from edge.exceptions import ArtifactError, BundleVerificationError
+from edge.manifest import MANIFEST_NAME, FileEntry, read_manifest
+
+ENV_PUBLIC_KEY = "PRECAST_PUBLIC_KEY"
+_CHUNK = 1 << 20
+_ARCHIVE_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def require_public_key(value: str | bytes | Path | None) -> bytes:
+    """The key to verify with: the argument, else ``$PRECAST_PUBLIC_KEY``; never optional."""
+    if value is None:
+        value = os.environ.get(ENV_PUBLIC_KEY) or None
+    if value is None:
+        raise BundleVerificationError(
+            "a bundle is verified with its publisher's Ed25519 public key, and none was given: "
+            "pass public_key=<path to precast_ed25519.pub | its base64 text | 32 raw bytes> "
+            f"(or set {ENV_PUBLIC_KEY}). `precast keys` prints the key.",
+            check="signature",
+        )
+    return signing.load_public_key(value)
+
+
+def default_extract_dir(path: Path) -> Path:
+    name = path.name.removesuffix(BUNDLE_SUFFIX)
+    return path.parent / (name if name != path.name else f"{name}.d")
+
+
+def open_bundle(
+    path: str | Path,
+    *,
+    public_key: str | bytes | Path | None = None,
+    extract_to: str | Path | None = None,
+) -> Path:
+    """Verify the bundle at ``path`` and return a directory holding its artifact.
+
+    The artifact goes to ``extract_to`` (default: next to the bundle, named after it). An
+    existing extraction of the same bundle whose files still match is reused as is.
+    """
+    bundle = Path(path)
+    public = require_public_key(public_key)
+    dest = Path(extract_to) if extract_to is not None else default_extract_dir(bundle)
+    info = read_bundle_info(bundle, public)
+    if _is_extraction_of(dest, info):
+        return dest
+    return extract_bundle(bundle, public, dest)
+
+
+def extract_bundle(path: Path, public: bytes, dest: Path) -> Path:
+    """Unpack and fully verify ``path`` into ``dest`` (created by one atomic rename)."""
+    _refuse_foreign(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    except OSError as exc:
+        raise ArtifactError(
+            f"cannot unpack into {dest.parent} ({exc}); pass extract_to=<a writable directory>"
+        ) from None
+    try:
+        info = _unpack(path, public, tmp)
+        _check_manifest(tmp, info, str(path))
+        tmp.chmod(0o755)  # mkdtemp makes 0700; the model is not a secret, services may differ
+        fsync_tree(tmp)
+        _install(tmp, dest, info)
+    except OSError as exc:
+        raise ArtifactError(f"could not unpack {path} into {dest}: {exc}") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def _archive(where: str, what: str) -> BundleVerificationError:
+    return BundleVerificationError(f"{where}: {what}", check="archive")
+
+
+class _BundleStream:
+    """One sequential pass over a bundle archive (gzip or plain tar, no seeking)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = str(path)
+
+    def __enter__(self) -> _BundleStream:
+        try:
+            self.raw: IO[bytes] = open(self.path, "rb")
+        except FileNotFoundError:
+            raise ArtifactError(f"bundle {self.path} does not exist") from None
+        magic = self.raw.read(2)
+        self.raw.seek(0)
+        try:
+            self.tar = tarfile.open(fileobj=self.raw, mode="r|gz" if magic == b"\x1f\x8b" else "r|")
+        except _ARCHIVE_ERRORS as exc:
+            self.raw.close()
+            raise _archive(self.where, f"not a precast bundle (gzip/tar): {exc}") from None
+        self.members = iter(self.tar)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.tar.close()
+        except _ARCHIVE_ERRORS:  # pragma: no cover - closing a half-read stream
+            pass
+        self.raw.close()
+
+    def next_member(self) -> tarfile.TarInfo | None:
+        try:
+            return next(self.members, None)
+        except _ARCHIVE_ERRORS as exc:
+            raise _archive(self.where, f"archive is truncated or corrupt ({exc})") from None
+
+    def read_small(self, name: str) -> bytes:
+        member = self.next_member()
+        if member is None or member.name != name:
+            found = "nothing" if member is None else repr(member.name)
+            raise _archive(self.where, f"expected {name} next, found {found}; not a precast bundle")
+        if not member.isreg() or member.size > MAX_META_BYTES:
+            limit = MAX_META_BYTES
+            raise _archive(self.where, f"{name} must be a regular file of <= {limit} bytes")
+        try:
+            fh = self.tar.extractfile(member)
+            data = fh.read() if fh is not None else b""
+        except _ARCHIVE_ERRORS as exc:
+            raise _archive(self.where, f"archive is truncated or corrupt ({exc})") from None
+        if len(data) != member.size:
+            raise _archive(self.where, f"{name} is truncated")
+        return data
+
+    def read_metadata(self, public: bytes) -> tuple[BundleInfo, bytes]:
+        """bundle.json (format checked first), then bundle.sig (verified), then structure."""
+        bundle_json = self.read_small(BUNDLE_JSON)
+        doc = check_format(bundle_json, self.where)
+        bundle_sig = self.read_small(BUNDLE_SIG)
+        key = check_signature(bundle_json, bundle_sig, public, self.where)
+        return parse_bundle_json(doc, bundle_json, key, self.where), bundle_sig
+
+    def check_member(self, member: tarfile.TarInfo, info: BundleInfo, seen: set[str]) -> str:
+        name = member.name
+        if not is_plain_name(name):
+            raise _archive(self.where, f"member {name!r} has an unsafe path; refusing to unpack")
+        if not member.isreg():
+            kind = "symlink" if member.issym() else "link" if member.islnk() else "non-file"
+            raise _archive(self.where, f"member {name!r} is a {kind}; only regular files allowed")
+        if name not in info.members or name in seen:
+            what = "duplicate" if name in seen else "unexpected"
+            raise _archive(self.where, f"{what} member {name!r} (not in bundle.json)")
+        expected = info.members[name].size
+        if member.size != expected:
+            raise BundleVerificationError(
+                f"{self.where}: member {name} has {member.size} bytes, bundle.json says "
+                f"{expected}; the bundle was altered",
+                check="hash",
+            )
+        return name
+
+    def copy_member(self, member: tarfile.TarInfo, entry: FileEntry, target: Path) -> None:
+        digest, written = hashlib.sha256(), 0
+        try:
+            src = self.tar.extractfile(member)
+            if src is None:  # pragma: no cover - isreg() was checked
+                raise _archive(self.where, f"member {member.name} has no data")
+            with open(target, "xb") as out:
+                while chunk := src.read(min(_CHUNK, entry.size - written + 1)):
+                    written += len(chunk)
+                    if written > entry.size:
+                        raise _archive(self.where, f"member {member.name} is longer than declared")
+                    digest.update(chunk)
+                    out.write(chunk)
+        except _ARCHIVE_ERRORS as exc:
+            raise _archive(self.where, f"archive is truncated or corrupt ({exc})") from None
+        if written != entry.size:
+            raise _archive(self.where, f"member {member.name} is truncated")
+        if digest.hexdigest() != entry.sha256:
+            raise BundleVerificationError(
+                f"{self.where}: member {member.name} does not match the sha256 in the signed "
+                "bundle.json; the bundle was altered or corrupted. Re-download it.",
+                check="hash",
+            )
+
+
+def read_bundle_info(path: Path, public: bytes) -> BundleInfo:
+    """Verify format and signature from the first two members only (cheap)."""
+    with _BundleStream(path) as stream:
+        info, _ = stream.read_metadata(public)
+    return info
+
+
+def _unpack(path: Path, public: bytes, tmp: Path) -> BundleInfo:
+    with _BundleStream(path) as stream:
+        info, bundle_sig = stream.read_metadata(public)
+        seen: set[str] = set()
+        while (member := stream.next_member()) is not None:
+            name = stream.check_member(member, info, seen)
+            stream.copy_member(member, info.members[name], tmp / name)
+            seen.add(name)
+    missing = sorted(set(info.members) - seen)
+    if missing:
+        what = f"archive is truncated or incomplete: missing {', '.join(missing)}"
+        raise _archive(str(path), what)
+    (tmp / BUNDLE_JSON).write_bytes(info.raw_json)
+    (tmp / BUNDLE_SIG).write_bytes(bundle_sig)
+    return info
+
+
+def _schema(where: str, what: str) -> BundleVerificationError:
+    return BundleVerificationError(f"{where}: {what}", check="schema")
+
+
+def _check_manifest(directory: Path, info: BundleInfo, where: str) -> None:
+    """manifest.json must parse and describe exactly the files the signed bundle.json lists."""
+    if MANIFEST_NAME not in info.members:
+        raise _schema(where, f"the bundle holds no {MANIFEST_NAME}")
+    try:
+        manifest = read_manifest(directory)
+    except ArtifactError as exc:
+        raise _schema(where, f"manifest.json is invalid: {exc}") from None
+    if (manifest.name, manifest.version) != (info.name, info.version):
+        raise _schema(
+            where,
+            f"manifest says {manifest.name} {manifest.version} but bundle.json says "
+            f"{info.name} {info.version}",
+        )
+    for name, entry in manifest.files.items():
+        member = info.members.get(name)
+        if member is None or member.sha256 != entry.sha256:
+            raise _schema(where, f"manifest file {name} is missing or differs from bundle.json")
+    extra = set(info.members) - set(manifest.files) - {MANIFEST_NAME}
+    if extra:
+        raise _schema(where, f"members not described by the manifest: {sorted(extra)}")
+
+
+def _is_extraction_of(dest: Path, info: BundleInfo) -> bool:
+    try:
+        same = (dest / BUNDLE_JSON).read_bytes() == info.raw_json
+    except OSError:
+        return False
+    return same and check_directory(dest, info) is None
+
+
+def _refuse_foreign(dest: Path) -> None:
+    """Never replace a directory that is not an extraction of some bundle."""
+    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
+        raise ArtifactError(f"{dest} exists and is not a directory; pass another extract_to")
+    if dest.is_dir() and any(dest.iterdir()) and not (dest / BUNDLE_JSON).is_file():
+        raise ArtifactError(
+            f"{dest} exists and is not an unpacked bundle; refusing to replace it. "
+            "Pass an empty or new directory as extract_to."
+        )
+
+
+def _install(tmp: Path, dest: Path, info: BundleInfo) -> None:
+    try:
+        os.rename(tmp, dest)  # atomic; also replaces an empty directory
+    except OSError:
+        if _is_extraction_of(dest, info):  # a concurrent open of the same bundle won
+            return
+        _refuse_foreign(dest)
+        aside = dest.with_name(f".{dest.name}.old-{secrets.token_hex(4)}")
+        os.rename(dest, aside)
+        os.rename(tmp, dest)
+        shutil.rmtree(aside, ignore_errors=True)
+    fsync_dir(dest.parent)

@@ -1,0 +1,260 @@
+"""The edge bundle format: ``bundle.json``, its detached signature, and the channel index.
+
+A bundle ``<model>-<version>.pcb`` is a gzip-compressed tar whose members are, in order::
+
+    bundle.json      what is inside: format_version, name, version, created_at, and the
+                     sha256 + size of every other member (canonical JSON bytes)
+    bundle.sig       {"algorithm": "ed25519", "key_id": ..., "signature": base64} over
+                     SIGNATURE_CONTEXT + the exact bytes of bundle.json
+    manifest.json    the artifact's manifest (edge.manifest)
+    tokenizer.json
+    model.onnx
+
+Next to the bundles of one model sits ``latest.json`` (the channel index: newest bundle's
+file name, sha256, size), which the updater polls. docs/edge.md explains the choices.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge import signing
+from edge.exceptions import BundleVerificationError
+from edge.manifest import FileEntry, sha256_file
+
+BUNDLE_FORMAT_VERSION = 1
+SUPPORTED_BUNDLE_FORMATS = (1,)
+BUNDLE_SUFFIX = ".pcb"
+BUNDLE_JSON = "bundle.json"
+BUNDLE_SIG = "bundle.sig"
+INDEX_NAME = "latest.json"
+SIGNATURE_CONTEXT = b"precast-bundle-v1\x00"  # a bundle signature can never verify as anything else
+MAX_META_BYTES = 1 << 20  # bundle.json, bundle.sig, latest.json
+MAX_MEMBER_BYTES = 2 << 30  # ONNX protobuf files cannot exceed 2 GiB
+MAX_MEMBERS = 32
+MAX_BUNDLE_BYTES = 4 << 30  # all members together
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+_HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def is_plain_name(name: str) -> bool:
+    """A file name with no directory part, no leading dot, no ``..``: safe to join."""
+    return bool(_NAME_RE.match(name)) and ".." not in name
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """A verified ``bundle.json``: who made it, when, and the digests of its members."""
+
+    format_version: int
+    name: str
+    version: str
+    created_at: str
+    members: dict[str, FileEntry]
+    key_id: str
+    raw_json: bytes
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def bundle_document(
+    name: str, version: str, created_at: str, members: dict[str, FileEntry]
+) -> bytes:
+    return canonical_json(
+        {
+            "format_version": BUNDLE_FORMAT_VERSION,
+            "name": name,
+            "version": version,
+            "created_at": created_at,
+            "members": {n: {"sha256": e.sha256, "size": e.size} for n, e in members.items()},
+        }
+    )
+
+
+def signature_document(seed: bytes, bundle_json: bytes) -> bytes:
+    pub = signing.public_key(seed)
+    sig = signing.sign(seed, SIGNATURE_CONTEXT + bundle_json)
+    return canonical_json(
+        {
+            "algorithm": "ed25519",
+            "key_id": signing.key_id(pub),
+            "signature": base64.b64encode(sig).decode("ascii"),
+        }
+    )
+
+
+def _fail(where: str, what: str, check: str) -> BundleVerificationError:
+    return BundleVerificationError(f"{where}: {what}", check=check)
+
+
+def _decode(data: bytes, what: str, where: str, check: str) -> dict[str, Any]:
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail(where, f"{what} is not valid JSON ({exc})", check) from None
+    if not isinstance(obj, dict):
+        raise _fail(where, f"{what} must be a JSON object", check)
+    return obj
+
+
+def check_format(bundle_json: bytes, where: str) -> dict[str, Any]:
+    """Decode ``bundle.json`` and refuse a format version this runtime cannot read."""
+    doc = _decode(bundle_json, BUNDLE_JSON, where, "format")
+    fmt = doc.get("format_version")
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt not in SUPPORTED_BUNDLE_FORMATS:
+        raise _fail(
+            where,
+            f"bundle format_version {fmt!r} is not supported by this runtime "
+            f"(supported: {list(SUPPORTED_BUNDLE_FORMATS)}); upgrade the edge runtime on this "
+            "device or re-bundle with a matching precast",
+            "format",
+        )
+    return doc
+
+
+def check_signature(bundle_json: bytes, bundle_sig: bytes, public: bytes, where: str) -> str:
+    """Verify ``bundle.sig`` over ``bundle.json`` with ``public``; return the signer's key id."""
+    doc = _decode(bundle_sig, BUNDLE_SIG, where, "signature")
+    if doc.get("algorithm") != "ed25519":
+        raise _fail(
+            where, f"signature algorithm {doc.get('algorithm')!r} is not ed25519", "signature"
+        )
+    try:
+        sig = base64.b64decode(str(doc.get("signature", "")), validate=True)
+    except (binascii.Error, ValueError):
+        raise _fail(where, "bundle.sig holds no base64 signature", "signature") from None
+    expected_id = signing.key_id(public)
+    if not signing.verify(public, SIGNATURE_CONTEXT + bundle_json, sig):
+        signer = doc.get("key_id")
+        hint = (
+            f"it was signed by key {signer}, but you passed key {expected_id}; pass the "
+            "public key that matches the signing key"
+            if signer != expected_id
+            else "the bundle was altered after signing; re-download it"
+        )
+        raise _fail(where, f"signature does not verify: {hint}", "signature")
+    return expected_id
+
+
+def parse_bundle_json(doc: dict[str, Any], raw: bytes, key_id: str, where: str) -> BundleInfo:
+    """Typed view of a format-checked, signature-verified ``bundle.json``."""
+    for key in ("name", "version", "created_at"):
+        if not isinstance(doc.get(key), str) or not doc[key]:
+            raise _fail(where, f"bundle.json has no {key!r} string", "format")
+    members_raw = doc.get("members")
+    if not isinstance(members_raw, dict) or not members_raw or len(members_raw) > MAX_MEMBERS:
+        raise _fail(where, f"bundle.json 'members' must list 1..{MAX_MEMBERS} files", "format")
+    members: dict[str, FileEntry] = {}
+    for name, entry in members_raw.items():
+        if not is_plain_name(name) or name in (BUNDLE_JSON, BUNDLE_SIG):
+            raise _fail(where, f"bundle.json lists an unsafe member name {name!r}", "format")
+        ok = isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+        size = entry.get("size") if isinstance(entry, dict) else None
+        if not ok or not _HEX64_RE.match(entry["sha256"]) or type(size) is not int:
+            raise _fail(where, f"bundle.json members[{name!r}] needs sha256 and size", "format")
+        if not 0 <= size <= MAX_MEMBER_BYTES:
+            raise _fail(
+                where, f"member {name} declares {size} bytes (limit {MAX_MEMBER_BYTES})", "format"
+            )
+        members[name] = FileEntry(sha256=entry["sha256"], size=size)
+    total = sum(e.size for e in members.values())
+    if total > MAX_BUNDLE_BYTES:
+        raise _fail(where, f"members total {total} bytes (limit {MAX_BUNDLE_BYTES})", "format")
+    if not is_plain_name(doc["version"]) or not is_plain_name(doc["name"]):
+        raise _fail(where, "bundle.json name/version must be plain identifiers", "format")
+    return BundleInfo(
+        format_version=int(doc["format_version"]),
+        name=doc["name"],
+        version=doc["version"],
+        created_at=doc["created_at"],
+        members=members,
+        key_id=key_id,
+        raw_json=raw,
+    )
+
+
+def verify_metadata(bundle_json: bytes, bundle_sig: bytes, public: bytes, where: str) -> BundleInfo:
+    """Format version, then signature, then structure of ``bundle.json``."""
+    doc = check_format(bundle_json, where)
+    key = check_signature(bundle_json, bundle_sig, public, where)
+    return parse_bundle_json(doc, bundle_json, key, where)
+
+
+def check_directory(directory: Path, info: BundleInfo) -> str | None:
+    """Why ``directory`` is not an exact extraction of ``info`` (None if it is)."""
+    expected = {*info.members, BUNDLE_JSON, BUNDLE_SIG}
+    try:
+        present = {p.name for p in directory.iterdir()}
+    except OSError as exc:
+        return f"unreadable: {exc}"
+    if present != expected:
+        return f"holds {sorted(present)}, expected {sorted(expected)}"
+    for name, entry in info.members.items():
+        path = directory / name
+        if not path.is_file() or path.is_symlink():
+            return f"{name} is not a regular file"
+        if path.stat().st_size != entry.size:
+            return f"{name} has {path.stat().st_size} bytes, bundle says {entry.size}"
+        if sha256_file(path) != entry.sha256:
+            return f"{name} does not match the bundle's sha256"
+    return None
+
+
+def verify_directory(directory: Path, public: bytes) -> BundleInfo:
+    """Re-verify an extracted bundle on disk: signature of its bundle.json and every member."""
+    where = str(directory)
+    try:
+        bundle_json = (directory / BUNDLE_JSON).read_bytes()
+        bundle_sig = (directory / BUNDLE_SIG).read_bytes()
+    except OSError as exc:
+        raise _fail(where, f"not an extracted bundle ({exc})", "archive") from None
+    info = verify_metadata(bundle_json, bundle_sig, public, where)
+    problem = check_directory(directory, info)
+    if problem:
+        raise _fail(where, f"{problem}; the installed files were altered", "hash")
+    return info
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """``latest.json``: the newest bundle of a channel. Unsigned: it only points at a bundle,
+    whose own signature is what a device trusts."""
+
+    name: str
+    version: str
+    bundle: str
+    sha256: str
+    size: int
+    created_at: str
+
+    def to_json(self) -> bytes:
+        doc = {"format_version": BUNDLE_FORMAT_VERSION, **self.__dict__}
+        return json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
+
+
+def parse_index(data: bytes, where: str) -> IndexEntry:
+    doc = _decode(data, INDEX_NAME, where, "format")
+    fields = {"name": str, "version": str, "bundle": str, "sha256": str, "size": int}
+    for key, kind in fields.items():
+        if not isinstance(doc.get(key), kind) or isinstance(doc.get(key), bool):
+            raise _fail(where, f"{INDEX_NAME} needs {key!r} ({kind.__name__})", "format")
+    if not is_plain_name(doc["bundle"]) or not _HEX64_RE.match(doc["sha256"]):
+        raise _fail(where, f"{INDEX_NAME} names an unsafe bundle or a bad sha256", "format")
+    if not 0 < doc["size"] <= MAX_MEMBER_BYTES * 2:
+        raise _fail(where, f"{INDEX_NAME} states an impossible size {doc['size']}", "format")
+    return IndexEntry(
+        name=doc["name"],
+        version=doc["version"],
+        bundle=doc["bundle"],
+        sha256=doc["sha256"],
+        size=doc["size"],
+        created_at=str(doc.get("created_at", "")),
+    )

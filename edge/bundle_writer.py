@@ -1,0 +1,132 @@
+"""Write signed bundles and the channel index (build host side of edge/bundle.py).
+
+``build_bundle`` turns a verified artifact directory into ``<model>-<version>.pcb`` in a
+channel directory; ``write_index`` then points ``latest.json`` at it. The order matters
+when publishing: bundle first, index second, so a device never sees an index naming a
+bundle that is not there yet.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import secrets
+import tarfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from edge.bundle_format import (
+    BUNDLE_JSON,
+    BUNDLE_SIG,
+    BUNDLE_SUFFIX,
+    INDEX_NAME,
+    BundleInfo,
+    IndexEntry,
+    bundle_document,
+    signature_document,
+)
+from edge.durable_fs import fsync_dir, write_atomic
+from edge.manifest import MANIFEST_NAME, FileEntry, read_manifest, sha256_file, verify_files
+
+DEFAULT_COMPRESSLEVEL = 6
+
+
+def bundle_file_name(name: str, version: str) -> str:
+    return f"{name}-{version}{BUNDLE_SUFFIX}"
+
+
+def build_bundle(
+    artifact_dir: Path,
+    seed: bytes,
+    out_dir: Path,
+    *,
+    created_at: str | None = None,
+    compresslevel: int = DEFAULT_COMPRESSLEVEL,
+) -> Path:
+    """Sign ``artifact_dir`` (verified first) into ``out_dir/<model>-<version>.pcb``."""
+    manifest = read_manifest(artifact_dir)
+    verify_files(artifact_dir, manifest)
+    names = sorted(
+        [MANIFEST_NAME, *manifest.files], key=lambda n: (artifact_dir / n).stat().st_size
+    )
+    members = {
+        n: FileEntry(sha256=sha256_file(artifact_dir / n), size=(artifact_dir / n).stat().st_size)
+        for n in names
+    }
+    stamp = created_at or datetime.now(UTC).isoformat(timespec="seconds")
+    bundle_json = bundle_document(manifest.name, manifest.version, stamp, members)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / bundle_file_name(manifest.name, manifest.version)
+    write_archive(
+        path,
+        bundle_json,
+        signature_document(seed, bundle_json),
+        [(n, artifact_dir / n) for n in names],
+        compresslevel=compresslevel,
+    )
+    return path
+
+
+def write_archive(
+    path: Path,
+    bundle_json: bytes,
+    bundle_sig: bytes,
+    files: Sequence[tuple[str, Path]],
+    *,
+    compresslevel: int = DEFAULT_COMPRESSLEVEL,
+) -> None:
+    """The archive layout: bundle.json, bundle.sig, then ``files`` in order; atomic write.
+
+    Headers carry no owner, a fixed mode and mtime 0, so the bytes depend only on content.
+    ``compresslevel=0`` writes a plain tar.
+    """
+    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+    try:
+        with open(tmp, "wb") as raw:
+            gz = None
+            if compresslevel > 0:
+                gz = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=compresslevel, mtime=0)
+            stream: Any = gz if gz is not None else raw
+            with tarfile.open(fileobj=stream, mode="w|", format=tarfile.USTAR_FORMAT) as tar:
+                tar.addfile(_header(BUNDLE_JSON, len(bundle_json)), io.BytesIO(bundle_json))
+                tar.addfile(_header(BUNDLE_SIG, len(bundle_sig)), io.BytesIO(bundle_sig))
+                for name, source in files:
+                    with open(source, "rb") as fh:
+                        tar.addfile(_header(name, source.stat().st_size), fh)
+            if gz is not None:
+                gz.close()
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
+
+
+def _header(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = size, 0o644, 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def write_index(bundle: Path, info: BundleInfo) -> IndexEntry:
+    """Point ``latest.json`` next to ``bundle`` at it (atomic replace)."""
+    entry = IndexEntry(
+        name=info.name,
+        version=info.version,
+        bundle=bundle.name,
+        sha256=sha256_file(bundle),
+        size=bundle.stat().st_size,
+        created_at=info.created_at,
+    )
+    write_atomic(bundle.parent / INDEX_NAME, entry.to_json())
+    return entry

@@ -1,0 +1,66 @@
+"""Health check of a freshly unpacked version: does it reproduce its own smoke vectors?
+
+``optimize`` stores a few real texts and the vectors the artifact produced for them in
+``manifest.smoke``. Reproducing them on the device (cosine >= ``smoke.min_cosine``) shows
+that the model loads, the ONNX Runtime build here runs its operators, and the tokenizer
+and pooling agree with the build host, before the version is allowed to become current.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.model import load_directory
+from edge.session import SessionConfig
+
+DEFAULT_MIN_COSINE = 0.99
+_FALLBACK_TEXT = "precast health check"
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    version: str | None
+    passed: bool
+    min_cosine: float | None
+    required: float
+    texts: int
+    note: str = ""
+
+    def describe(self) -> str:
+        if self.min_cosine is None:
+            return self.note
+        verdict = ">=" if self.passed else "<"
+        text = f"min smoke cosine {self.min_cosine:.4f} {verdict} {self.required} on {self.texts}"
+        return f"{text} texts" + (f"; {self.note}" if self.note else "")
+
+
+def smoke_check(directory: Path, session_config: SessionConfig | None = None) -> HealthReport:
+    """Load ``directory`` and compare its output on ``smoke.texts`` with ``smoke.vectors``."""
+    try:
+        model = load_directory(directory, session_config=session_config)
+    except Exception as exc:  # noqa: BLE001 - any failure to load is an unhealthy version
+        return HealthReport(None, False, None, DEFAULT_MIN_COSINE, 0, f"does not load: {exc}")
+    smoke = model.manifest.smoke
+    texts, vectors = smoke.get("texts"), smoke.get("vectors")
+    required = float(smoke.get("min_cosine", DEFAULT_MIN_COSINE))
+    version = model.version
+    if not isinstance(texts, list) or not isinstance(vectors, list) or not texts:
+        out = model.predict([_FALLBACK_TEXT], enforce_limits=False)
+        ok = bool(np.isfinite(out).all()) and out.shape[0] == 1
+        note = "manifest has no smoke set; checked that it loads and returns finite output"
+        return HealthReport(version, ok, None, required, 1, note if ok else "non-finite output")
+    try:
+        got = model.predict([str(t) for t in texts], enforce_limits=False)
+        expected = np.asarray(vectors, dtype=np.float32)
+    except Exception as exc:  # noqa: BLE001 - a smoke text the model cannot run is a failure
+        return HealthReport(version, False, None, required, len(texts), f"smoke failed: {exc}")
+    if expected.shape != got.shape:
+        note = f"output shape {got.shape} differs from the smoke vectors' {expected.shape}"
+        return HealthReport(version, False, None, required, len(texts), note)
+    norms = np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1)
+    cosines = (got * expected).sum(axis=1) / np.maximum(norms, 1e-12)
+    worst = float(cosines.min()) if np.isfinite(cosines).all() else float("nan")
+    return HealthReport(version, worst >= required, worst, required, len(texts))

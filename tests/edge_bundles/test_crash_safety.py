@@ -1,0 +1,197 @@
+"""A device killed (SIGKILL) at any moment of an update still loads a complete, verified
+version, and the next update run completes. Also: readers never fail during updates."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import edge
+from edge.bundle_format import verify_directory
+from edge.install_layout import InstallLayout
+from edge.session import SessionConfig
+from edge.updater import Updater
+
+from .conftest import KeyPair, Publisher
+
+# The child updates install_dir from channel, and SIGKILLs itself when the update reaches
+# the step named by argv[4] (by wrapping the function that starts that step).
+CHILD = textwrap.dedent(
+    """
+    import os, signal, sys
+    import edge.bundle, edge.install_layout, edge.updater
+
+    channel, install, public, point = sys.argv[1:5]
+
+    def die(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def kill_on(link_name, real):
+        def wrapper(link, target):
+            if link.name == link_name:
+                die()
+            return real(link, target)
+        return wrapper
+
+    if point == "after-download":
+        edge.updater.read_bundle_info = die
+    elif point == "mid-extract":
+        edge.bundle.fsync_tree = die
+    elif point == "before-health":
+        edge.updater.smoke_check = die
+    elif point == "before-previous":
+        edge.updater.replace_symlink = kill_on("previous", edge.updater.replace_symlink)
+    elif point == "before-current":
+        edge.updater.replace_symlink = kill_on("current", edge.updater.replace_symlink)
+    elif point == "before-prune":
+        edge.install_layout.InstallLayout.prune = die
+    edge.updater.Updater(channel, install, public).update()
+    """
+)
+POINTS = [
+    ("after-download", "v1"),
+    ("mid-extract", "v1"),
+    ("before-health", "v1"),
+    ("before-previous", "v1"),
+    ("before-current", "v1"),
+    ("before-prune", "v2"),
+]
+
+
+def stamp(n: int) -> str:
+    return f"2026-01-01T00:00:{n:02d}+00:00"
+
+
+def _child(channel: Path, install: Path, key: Path, point: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(channel), str(install), str(key), point],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _assert_complete_and_recovers(install: Path, keypair: KeyPair, expect: set[str]) -> None:
+    """current is a whole verified version; a rerun finishes on v2 and leaves no debris."""
+    layout = InstallLayout(install)
+    current = layout.version_of("current")
+    assert current in expect
+    verify_directory(layout.version_dir(current), keypair.public)
+    model = edge.load_current(install, keypair.public)
+    assert model.version == current and model.predict(["hello"]).shape == (1, model.manifest.dim)
+    updater = Updater(install.parent / "channel", install, keypair.public, health_check=False)
+    assert updater.update().status in ("updated", "up-to-date")
+    assert updater.current_version == "v2" and layout.version_of("previous") == "v1"
+    assert sorted(p.name for p in (install / "versions").iterdir()) == ["v1", "v2"]
+    assert not [p for p in install.iterdir() if ".tmp-" in p.name]
+    assert list((install / "downloads").iterdir()) == []
+
+
+@pytest.fixture
+def device_on_v1(tmp_path: Path, publish: Publisher, keypair: KeyPair) -> Path:
+    """A device on v1 and a channel (tmp_path/channel) that now offers v2."""
+    channel, install = tmp_path / "channel", tmp_path / "device"
+    publish(channel, "v1", stamp(1))
+    Updater(channel, install, keypair.public, health_check=False).update()
+    publish(channel, "v2", stamp(2))
+    return install
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("point", "survivor"), POINTS)
+def test_sigkill_at_each_step_leaves_a_loadable_version(
+    device_on_v1: Path, keypair: KeyPair, point: str, survivor: str
+) -> None:
+    """GIVEN a device on v1 and a channel offering v2
+    WHEN an update process is SIGKILLed at a chosen step (after the download, mid-extract,
+    before the health check, before either pointer swap, after the swap)
+    THEN current still names a complete verified version (v1 before the swap, v2 after),
+    it loads and predicts, and rerunning the update completes on v2 without debris."""
+    proc = _child(device_on_v1.parent / "channel", device_on_v1, keypair.public_path, point)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, err.decode()
+    _assert_complete_and_recovers(device_on_v1, keypair, {survivor})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay_s", [0.05, 0.4, 0.9, 1.6])
+def test_sigkill_at_an_arbitrary_moment(
+    device_on_v1: Path, keypair: KeyPair, delay_s: float
+) -> None:
+    """GIVEN a device on v1 and a channel offering v2
+    WHEN an update process is SIGKILLed after an arbitrary delay (whatever it was doing)
+    THEN current is v1 or v2, complete and verified, and a rerun completes on v2."""
+    proc = _child(device_on_v1.parent / "channel", device_on_v1, keypair.public_path, "none")
+    time.sleep(delay_s)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=120)
+    _assert_complete_and_recovers(device_on_v1, keypair, {"v1", "v2"})
+
+
+@pytest.mark.slow
+def test_readers_never_fail_while_updates_swap(
+    tmp_path: Path, publish: Publisher, keypair: KeyPair
+) -> None:
+    """GIVEN a device on v1 and two reader threads loading `current` and predicting in a loop
+    WHEN three updates (v2, v3, v4) swap current and prune old versions underneath them
+    THEN no reader ever errs, every load is one of the published versions with the full
+    vector, the readers saw more than one version, and the device ends on v4."""
+    channel, install = tmp_path / "channel", tmp_path / "device"
+    publish(channel, "v1", stamp(1))
+    Updater(channel, install, keypair.public, health_check=False).update()
+    stop = threading.Event()
+    seen: list[str] = []
+    errors: list[BaseException] = []
+    one_thread = SessionConfig(intra_op_threads=1)
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                model = edge.load_current(install, keypair.public, session_config=one_thread)
+                vector = model.predict(["hello world"])
+                assert vector.shape == (1, model.manifest.dim)
+                assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-3
+                seen.append(model.version)
+            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for n, version in enumerate(["v2", "v3", "v4"], start=2):
+            publish(channel, version, stamp(n))
+            Updater(channel, install, keypair.public, health_check=False).update()
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert errors == []
+    assert set(seen) <= {"v1", "v2", "v3", "v4"} and len(set(seen)) >= 2
+    assert edge.load_current(install, keypair.public).version == "v4"
+
+
+def test_kill_points_cover_real_functions() -> None:
+    """GIVEN the names the crash child patches
+    WHEN they are looked up on the real modules
+    THEN each exists, so a renamed step cannot silently turn a crash test into a no-op."""
+    import edge.bundle
+    import edge.install_layout
+    import edge.updater
+
+    for module, name in [
+        (edge.updater, "read_bundle_info"),
+        (edge.bundle, "fsync_tree"),
+        (edge.updater, "smoke_check"),
+        (edge.updater, "replace_symlink"),
+        (edge.install_layout.InstallLayout, "prune"),
+    ]:
+        assert callable(getattr(module, name)), name
