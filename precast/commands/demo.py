@@ -1,7 +1,7 @@
 """``precast demo``: the README's main job, the whole local loop on the sample model.
 
-optimize -> embed and compare a few sentences. Later steps (bundle, batch precompute,
-serve + query) join as their capabilities land; each step prints what it measured.
+optimize -> sign a bundle and load it as a device would -> embed and compare a few
+sentences. Each step prints what it measured.
 """
 
 from __future__ import annotations
@@ -44,15 +44,16 @@ def run(args: argparse.Namespace) -> int:
     result = run_optimize(model_cfg, cfg.artifacts_dir)
     print_summary(result.manifest, str(result.directory), reused=result.reused, fmt=format_report)
 
-    _banner("2. embed with the edge runtime")
+    _banner("2. bundle: sign the artifact for edge devices, then open it as a device would")
+    bundle = _bundle(cfg, args.model)
     t0 = time.perf_counter()
-    model = edge.load(result.directory)
+    model = edge.load(bundle.path, public_key=cfg.keys_dir / "precast_ed25519.pub")
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     vectors = model.predict(SENTENCES)
     predict_ms = (time.perf_counter() - t0) * 1000
     print(
-        f"loaded {model.name} {model.version} in {load_s:.2f}s; "
+        f"verified + loaded {model.name} {model.version} from the bundle in {load_s:.2f}s; "
         f"{len(SENTENCES)} sentences in {predict_ms:.1f} ms -> {vectors.shape}"
     )
     sims = vectors @ vectors.T
@@ -63,6 +64,22 @@ def run(args: argparse.Namespace) -> int:
     for i in range(len(SENTENCES)):
         print(f"  [{i}] " + " ".join(f"{sims[i, j]:.3f}" for j in range(len(SENTENCES))))
     return 0
+
+
+def _bundle(cfg: Any, model: str) -> Any:
+    from edge import signing
+    from precast.commands.bundle import make_bundle
+
+    if not (cfg.keys_dir / signing.PRIVATE_KEY_FILE).exists():
+        _, public, pub = signing.write_key_pair(cfg.keys_dir)
+        print(f"generated signing keys in {cfg.keys_dir} (key id {signing.key_id(pub)})")
+    b = make_bundle(cfg, model)
+    state = "reused" if b.reused else "wrote"
+    print(
+        f"{state} {b.path} ({b.size / 1e6:.1f} MB, sha256 {b.sha256[:12]}…, "
+        f"signed by key {b.key_id})"
+    )
+    return b
 
 
 def _banner(text: str) -> None:
