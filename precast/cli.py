@@ -19,7 +19,10 @@ COMMAND_MODULES = [
     "precast.commands.optimize",
     "precast.commands.keys",
     "precast.commands.bundle",
+    "precast.commands.batch",
     "precast.commands.edge_update",
+    "precast.commands.serve",
+    "precast.commands.package",
 ]
 
 DESCRIPTION = """\

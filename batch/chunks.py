@@ -1,0 +1,171 @@
+"""Cut a shard's records into inference chunks on a fixed lattice, and infer each chunk.
+
+Chunk boundaries depend only on a record's index in its shard: intervals of
+``interval`` records start at multiples of ``interval`` and are cut into chunks of
+``chunk`` records from their start. An interrupted run resumes on the same lattice, so
+every attempt hands the model the same batches. That matters: dynamic int8 quantization
+scales activations per batch, so the same text in a different batch gives a (slightly)
+different vector, and "a rerun produces exactly the same output" needs equal batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from batch.checkpoint import Counts
+from batch.readers import RawRecord
+from batch.records import ValidRecord, reject, validate
+from batch.rejects import Reject
+from edge.cache.base import CacheEntry, PredictionCache
+from edge.exceptions import InputLimitError
+from edge.hybrid import predict_with_cache
+from edge.model import EdgeModel
+
+F32 = npt.NDArray[np.float32]
+
+
+def interval_end(index: int, interval: int) -> int:
+    return (index // interval + 1) * interval
+
+
+def chunk_end(index: int, interval: int, chunk: int) -> int:
+    start = index // interval * interval
+    return min(start + ((index - start) // chunk + 1) * chunk, start + interval)
+
+
+def group_chunks(
+    records: Iterable[RawRecord], interval: int, chunk: int
+) -> Iterator[list[RawRecord]]:
+    """Shard indices are consecutive, so a chunk is complete as soon as its last index is
+    read: nothing is read ahead of what the next commit covers."""
+    current: list[RawRecord] = []
+    for record in records:
+        current.append(record)
+        if record.index + 1 == chunk_end(record.index, interval, chunk):
+            yield current
+            current = []
+    if current:
+        yield current
+
+
+@dataclass
+class ChunkResult:
+    ids: list[str | int] = field(default_factory=list)
+    vectors: F32 | None = None
+    entries: list[CacheEntry] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    counts: Counts = field(default_factory=Counts)
+    cache_error: str | None = None
+
+
+class RecoveredPart:
+    """Rows of a part an interrupted attempt wrote before its checkpoint. Reusing them
+    (instead of recomputing) keeps vectors identical even if the cache holds only some of
+    that interval's entries (a DynamoDB batch is not one transaction)."""
+
+    def __init__(self, ids: list[Any], vectors: F32) -> None:
+        self.ids = [str(i) for i in ids]
+        self.vectors = vectors
+        self.cursor = 0
+        self.valid = True
+
+    def take(self, ids: list[str | int]) -> F32 | None:
+        end = self.cursor + len(ids)
+        if not self.valid or self.ids[self.cursor : end] != [str(i) for i in ids]:
+            self.valid = False
+            return None
+        out = self.vectors[self.cursor : end]
+        self.cursor = end
+        return out
+
+
+class ChunkProcessor:
+    def __init__(
+        self,
+        model: EdgeModel,
+        cache: PredictionCache | None,
+        *,
+        id_field: str,
+        text_field: str,
+        skip_cached: bool,
+        ttl_s: float | None,
+    ) -> None:
+        self.model = model
+        self.cache = cache
+        self.id_field = id_field
+        self.text_field = text_field
+        self.skip_cached = skip_cached
+        self.ttl_s = ttl_s
+
+    def process(self, records: list[RawRecord], recovered: RecoveredPart | None) -> ChunkResult:
+        out = ChunkResult()
+        valid: list[ValidRecord] = []
+        for raw in records:
+            checked = validate(
+                raw, id_field=self.id_field, text_field=self.text_field, limits=self.model.limits
+            )
+            if isinstance(checked, Reject):
+                out.rejects.append(checked)
+            else:
+                valid.append(checked)
+        if not self.model.limits.truncate:
+            valid = self._reject_overlong(valid, out.rejects)
+        out.counts.read = len(records)
+        out.counts.rejected = len(out.rejects)
+        out.ids = [v.id for v in valid]
+        texts = [v.text for v in valid]
+        version = self.model.version
+        if not valid:
+            out.vectors = np.empty((0, self.model.manifest.dim), dtype=np.float32)
+            return out
+        reused = recovered.take(out.ids) if recovered is not None else None
+        if reused is not None:
+            out.vectors = reused
+            out.counts.recovered = len(valid)
+            cached = [False] * len(valid)
+        else:
+            result = predict_with_cache(
+                self.model,
+                self.cache if self.skip_cached else None,
+                texts,
+                write_back=False,
+                enforce_limits=False,
+            )
+            out.vectors = result.vectors
+            out.cache_error = result.cache_error
+            cached = result.cached
+            out.counts.cached = result.hits
+            out.counts.predicted = len(valid) - result.hits
+        if self.cache is not None:
+            out.entries = [
+                CacheEntry.make(version, text, vector, ttl_s=self.ttl_s)
+                for text, vector, hit in zip(texts, out.vectors, cached, strict=True)
+                if not hit
+            ]
+        return out
+
+    def _reject_overlong(
+        self, valid: list[ValidRecord], rejects: list[Reject]
+    ) -> list[ValidRecord]:
+        """Models that do not truncate reject texts over max_tokens (found by tokenizing)."""
+        kept: list[ValidRecord] = []
+        start = 0
+        while start < len(valid):
+            try:
+                self.model.tokenizer.encode([v.text for v in valid[start:]])
+            except InputLimitError as exc:
+                bad = start + (exc.index or 0)
+                kept.extend(valid[start:bad])
+                detail = str(exc).replace(f"inputs[{exc.index}]", "text")
+                rejects.append(reject(valid[bad].raw, valid[bad].id, "max_tokens", detail))
+                start = bad + 1
+                continue
+            kept.extend(valid[start:])
+            break
+        rejects.sort(key=lambda r: r.record)
+        return kept

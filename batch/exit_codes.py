@@ -1,0 +1,11 @@
+"""Exit codes of ``python -m batch run`` and ``precast batch run`` (documented in docs/batch.md)."""
+
+from __future__ import annotations
+
+OK = 0  # complete (or already complete: a rerun of a finished shard is a no-op)
+FAILED = 1  # a PrecastError: bad arguments/config, unreadable input or artifact, storage error
+USAGE = 2  # the command line did not parse
+ERROR_BUDGET = 3  # finished, but more records were rejected than --error-budget allows
+CACHE_UNAVAILABLE = 75  # EX_TEMPFAIL: cache unreachable/throttled after retries; retry later
+INTERRUPTED = 143  # 128 + SIGTERM: committed a checkpoint and stopped; a retry resumes
+INTERRUPTED_SIGINT = 130  # 128 + SIGINT (Ctrl-C), same semantics

@@ -1,0 +1,290 @@
+"""Run one shard of a batch precompute: resume, stream, infer, commit, summarize.
+
+``run_job(settings) -> exit code`` (see :mod:`batch.exit_codes`). Steps:
+
+1. Identify the run (model version + input objects + shard count + fields + format) and
+   its directory ``<output>/run-<id>/``. A ``_SUCCESS`` marker there: nothing to do.
+2. Load the checkpoint, if any, and stream this shard's records from its position.
+3. Per chunk: validate (rejects), look up the cache, infer the misses (edge's hybrid
+   path), buffer. Per interval: commit part -> rejects -> cache -> checkpoint.
+4. On SIGTERM/SIGINT: commit after the current chunk and exit 128+signal.
+5. At the end: check the error budget, write the summary, then the marker.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from batch import exit_codes
+from batch.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from batch.chunks import ChunkProcessor, RecoveredPart, group_chunks, interval_end
+from batch.exceptions import ErrorBudgetExceededError
+from batch.interrupts import StopSignal, stop_on_signals
+from batch.interval import Committer, Interval, elapsed_since
+from batch.layout import RunLayout, run_id_of, run_identity
+from batch.logs import JobLog
+from batch.marker import check_error_budget, marker_bytes, read_marker
+from batch.parts import decode_part, require_pyarrow
+from batch.readers import iter_records, resolve_inputs
+from batch.settings import JobSettings
+from batch.storage import storage_for
+from batch.summary import build_summary, encode_summary, format_summary
+from edge.cache import PredictionCache, open_cache
+from edge.exceptions import ArtifactError, CacheUnavailableError, PrecastError
+from edge.manifest import read_manifest
+from edge.model import EdgeModel
+
+
+def run_job(
+    settings: JobSettings, *, log_stream: TextIO | None = None, out: TextIO | None = None
+) -> int:
+    log = JobLog(str(settings.shard), stream=log_stream)
+    try:
+        return ShardRun(settings, log, out if out is not None else sys.stdout).run()
+    except PrecastError as exc:
+        log.event("error", error=str(exc), kind=type(exc).__name__, exit_code=exit_codes.FAILED)
+        raise
+    finally:
+        log.close()
+
+
+class ShardRun:
+    def __init__(self, settings: JobSettings, log: JobLog, out: TextIO) -> None:
+        self.settings = settings
+        self.log = log
+        self.out = out
+        self.started = time.monotonic()
+        self.inputs = storage_for(settings.input)
+        self.outputs = storage_for(settings.output)
+        self.checkpoints = storage_for(settings.checkpoint) if settings.checkpoint else self.outputs
+        self.files, self.input_format = resolve_inputs(self.inputs, settings.input)
+        self.model: EdgeModel | None = None
+        self.version = self._model_version()
+        output_format = settings.output_format or self.input_format
+        self.identity = run_identity(
+            model_version=self.version,
+            inputs=self.files,
+            shards=settings.shard.count,
+            id_field=settings.id_field,
+            text_field=settings.text_field,
+            output_format=output_format,
+        )
+        self.layout = RunLayout(
+            settings.output,
+            run_id_of(self.identity),
+            settings.shard,
+            output_format,
+            settings.checkpoint,
+        )
+
+    def run(self) -> int:
+        marker = read_marker(self.outputs, self.layout)
+        if marker is not None:
+            return self._already_complete(marker)
+        s = self.settings
+        ckpt = load_checkpoint(
+            self.checkpoints, self.layout.checkpoint, self.layout.run_id, str(s.shard)
+        )
+        resumed = ckpt is not None
+        if ckpt is None:
+            chunk = min(s.chunk_size, s.checkpoint_every)
+            ckpt = Checkpoint(self.layout.run_id, str(s.shard), s.checkpoint_every, chunk)
+        base_elapsed = ckpt.elapsed_s
+        ckpt.attempts += 1
+        status, code, error = "complete", exit_codes.OK, None
+        try:
+            if not ckpt.done:
+                status, code = self._process_with_cache(ckpt, resumed, base_elapsed)
+            if status == "complete":
+                check_error_budget(ckpt.counts, s.error_budget)
+        except ErrorBudgetExceededError as exc:
+            status, code, error = "failed", exit_codes.ERROR_BUDGET, str(exc)
+        except CacheUnavailableError as exc:  # checkpoint not advanced: a retry redoes it
+            status, code, error = "failed", exit_codes.CACHE_UNAVAILABLE, str(exc)
+        except PrecastError as exc:  # storage, input format, a cache that rejects writes
+            status, code, error = "failed", exit_codes.FAILED, str(exc)
+        ckpt.elapsed_s = elapsed_since(self.started, base_elapsed)
+        return self._finish(ckpt, status, code, error)
+
+    def _process_with_cache(
+        self, ckpt: Checkpoint, resumed: bool, base_elapsed: float
+    ) -> tuple[str, int]:
+        cache_url = self.settings.cache_url
+        cache = open_cache(cache_url) if cache_url else None
+        try:
+            with stop_on_signals() as stop:
+                self._process(ckpt, cache, stop, resumed=resumed, base_elapsed=base_elapsed)
+        finally:
+            if cache is not None:
+                cache.close()
+        if stop.requested and not ckpt.done:
+            code = stop.exit_code
+            self.log.event("interrupted", seq=ckpt.seq, records=ckpt.counts.read, exit_code=code)
+            return "interrupted", code
+        return "complete", exit_codes.OK
+
+    def _process(
+        self,
+        ckpt: Checkpoint,
+        cache: PredictionCache | None,
+        stop: StopSignal,
+        *,
+        resumed: bool,
+        base_elapsed: float,
+    ) -> None:
+        s, layout = self.settings, self.layout
+        require_pyarrow()
+        model = self._load_model()
+        self.log.event(
+            "start",
+            run_id=layout.run_id,
+            run_dir=layout.run_dir,
+            input=s.input,
+            files=len(self.files),
+            format=self.input_format,
+            output_format=layout.output_format,
+            model_version=self.version,
+            cache=s.cache_url,
+            skip_cached=s.skip_cached,
+            attempt=ckpt.attempts,
+            resume_seq=ckpt.seq if resumed else None,
+            resume_record=ckpt.position.record if resumed else None,
+            checkpoint_every=ckpt.interval,
+            chunk=ckpt.chunk,
+        )
+        recovered = self._recover(ckpt.seq)  # a killed attempt may have written it
+        committer = Committer(
+            layout=layout,
+            output=self.outputs,
+            checkpoints=self.checkpoints,
+            cache=cache,
+            model_version=self.version,
+            dim=model.manifest.dim,
+            recovering_seq=ckpt.seq,
+        )
+        processor = ChunkProcessor(
+            model,
+            cache,
+            id_field=s.id_field,
+            text_field=s.text_field,
+            skip_cached=s.skip_cached,
+            ttl_s=s.ttl_s,
+        )
+        records = iter_records(
+            self.inputs,
+            self.files,
+            self.input_format,
+            s.shard,
+            ckpt.position,
+            id_field=s.id_field,
+            text_field=s.text_field,
+        )
+        self.log.start_progress(s.progress, initial=ckpt.counts.read)
+        first_seq = ckpt.seq
+        interval = Interval(ckpt.seq, interval_end(ckpt.next_index, ckpt.interval))
+        for chunk in group_chunks(records, ckpt.interval, ckpt.chunk):
+            result = processor.process(chunk, recovered if interval.seq == first_seq else None)
+            if result.cache_error:
+                self.log.event("cache_read_error", error=result.cache_error, seq=interval.seq)
+            interval.add(result, next_index=chunk[-1].index + 1, position=chunk[-1].after)
+            self.log.advance(len(chunk))
+            if stop.requested:
+                self.log.event("stop_requested", signal=stop.name, seq=interval.seq)
+            if interval.full or stop.requested:
+                self._commit(committer, interval, ckpt, base_elapsed)
+                if stop.requested:
+                    return
+                interval = Interval(ckpt.seq, interval_end(ckpt.next_index, ckpt.interval))
+        if interval.results:
+            self._commit(committer, interval, ckpt, base_elapsed)
+        ckpt.done = True
+        ckpt.elapsed_s = elapsed_since(self.started, base_elapsed)
+        save_checkpoint(self.checkpoints, layout.checkpoint, ckpt)
+
+    def _commit(
+        self, committer: Committer, interval: Interval, ckpt: Checkpoint, base_elapsed: float
+    ) -> None:
+        elapsed = elapsed_since(self.started, base_elapsed)
+        counts = committer.commit(interval, ckpt, elapsed_s=elapsed)
+        self.log.event(
+            "checkpoint",
+            seq=interval.seq,
+            part=self.layout.part_name(interval.seq),
+            records=ckpt.counts.read,
+            predicted=ckpt.counts.predicted,
+            cached=ckpt.counts.cached,
+            rejected=ckpt.counts.rejected,
+            interval_records=counts.read,
+            cache_written=counts.written,
+        )
+
+    def _finish(self, ckpt: Checkpoint, status: str, code: int, error: str | None) -> int:
+        """Write the summary (and the marker if complete), log and print it; the exit code."""
+
+        def summarize() -> dict[str, Any]:
+            return build_summary(
+                status=status,
+                exit_code=code,
+                layout=self.layout,
+                ckpt=ckpt,
+                model_version=self.version,
+                input_uri=self.settings.input,
+                error_budget=self.settings.error_budget,
+                attempt_s=time.monotonic() - self.started,
+                error=error,
+            )
+
+        summary = summarize()
+        try:
+            self.outputs.write_bytes(self.layout.summary, encode_summary(summary))
+            if status == "complete":
+                marker = marker_bytes(self.layout, ckpt, self.identity, summary)
+                self.outputs.write_bytes(self.layout.marker, marker)
+        except PrecastError as exc:
+            status, code = "failed", exit_codes.FAILED
+            error = f"{error + '; ' if error else ''}could not write the summary/marker: {exc}"
+            summary = summarize()
+        if error:
+            self.log.event("error", error=error, exit_code=code)
+        self.log.event("summary", **summary)
+        print(format_summary(summary), file=self.out, flush=True)
+        return code
+
+    def _already_complete(self, marker: dict[str, Any]) -> int:
+        self.log.event("already_complete", run_id=self.layout.run_id, run_dir=self.layout.run_dir)
+        print(
+            f"shard {self.settings.shard} of run {self.layout.run_id} is already complete",
+            file=self.out,
+        )
+        if marker.get("summary"):
+            print(format_summary(marker["summary"]), file=self.out, flush=True)
+        return exit_codes.OK
+
+    def _recover(self, seq: int) -> RecoveredPart | None:
+        data = self.outputs.read_bytes(self.layout.part(seq))
+        if data is None:
+            return None
+        ids, vectors = decode_part(self.layout.output_format, data)
+        return RecoveredPart(ids, vectors)
+
+    def _model_version(self) -> str:
+        path = Path(self.settings.artifact)
+        if path.is_dir():
+            return read_manifest(path).version
+        return self._load_model().version  # a bundle: verified and unpacked first
+
+    def _load_model(self) -> EdgeModel:
+        if self.model is None:
+            import edge
+
+            self.model = edge.load(self.settings.artifact)
+            expected = getattr(self, "version", self.model.version)
+            if self.model.version != expected:
+                raise ArtifactError(
+                    f"{self.settings.artifact} now holds version {self.model.version}, not "
+                    f"{expected} as when the job started; rerun the job"
+                )
+        return self.model

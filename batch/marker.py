@@ -1,0 +1,52 @@
+"""Finishing a shard: the error budget, then the ``_SUCCESS-<shard>.json`` marker.
+
+The marker is written last, only when every record was consumed and the rejects are
+within budget. It lists the shard's parts and rejects files and holds the summary, so a
+consumer reads exactly the listed files, and a rerun of a complete shard is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from batch.checkpoint import Checkpoint, Counts
+from batch.exceptions import ErrorBudgetExceededError
+from batch.layout import RunLayout
+from batch.storage import Storage
+
+
+def check_error_budget(counts: Counts, budget: float) -> None:
+    """Raise :class:`ErrorBudgetExceededError` if the rejected fraction exceeds ``budget``."""
+    if counts.read and counts.rejected / counts.read > budget:
+        raise ErrorBudgetExceededError(
+            f"{counts.rejected} of {counts.read} records rejected "
+            f"({counts.rejected / counts.read:.2%}), over the error budget of {budget:.2%}. "
+            "See the rejects-*.jsonl files in the run directory; fix the input or raise "
+            "--error-budget.",
+            rejected=counts.rejected,
+            records=counts.read,
+            budget=budget,
+        )
+
+
+def marker_bytes(
+    layout: RunLayout, ckpt: Checkpoint, identity: dict[str, Any], summary: dict[str, Any]
+) -> bytes:
+    body = {
+        "run_id": layout.run_id,
+        "run": identity,
+        "shard": str(layout.shard),
+        "parts": [layout.part_name(s) for s in range(ckpt.seq)],
+        "rejects": [layout.rejects_name(s) for s in ckpt.reject_parts],
+        "summary": summary,
+    }
+    return json.dumps(body, indent=1).encode()
+
+
+def read_marker(storage: Storage, layout: RunLayout) -> dict[str, Any] | None:
+    data = storage.read_bytes(layout.marker)
+    if data is None:
+        return None
+    marker: dict[str, Any] = json.loads(data)
+    return marker

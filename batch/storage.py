@@ -1,0 +1,124 @@
+"""Where inputs, outputs and checkpoints live: local paths or ``s3://`` objects.
+
+One small interface, two backends. Writes are atomic in both: a local file is written to
+a temporary name, fsynced and renamed (``edge.durable_fs.write_atomic``); an S3 PUT is
+atomic by itself. Readers therefore see a previous complete object or the new complete
+one, never a part, which is what makes rewriting a part or a checkpoint safe to repeat.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from batch.exceptions import StorageError
+from edge.durable_fs import write_atomic
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """A readable input object. ``tag`` changes whenever the content does (S3 ETag, or the
+    local file's mtime in ns); ``(uri, size, tag)`` identifies the input of a run."""
+
+    uri: str
+    size: int
+    tag: str
+
+
+class Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class Storage(Protocol):
+    def info(self, uri: str) -> ObjectInfo: ...
+
+    def list_files(self, uri: str) -> list[ObjectInfo] | None:
+        """Objects directly under directory/prefix ``uri``, by name; None if not a prefix."""
+        ...
+
+    def open_stream(self, obj: ObjectInfo, offset: int = 0) -> Readable: ...
+
+    def open_seekable(self, obj: ObjectInfo) -> BinaryIO: ...
+
+    def read_bytes(self, uri: str) -> bytes | None:
+        """The object's content, or None if it does not exist."""
+        ...
+
+    def write_bytes(self, uri: str, data: bytes) -> None: ...
+
+    def exists(self, uri: str) -> bool: ...
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith("s3://")
+
+
+def join(base: str, *names: str) -> str:
+    """``join("s3://b/out/", "run-1", "part.jsonl")`` -> ``s3://b/out/run-1/part.jsonl``."""
+    if is_s3(base):
+        return "/".join([base.rstrip("/"), *names])
+    return str(Path(local_path(base), *names))
+
+
+def local_path(uri: str) -> Path:
+    return Path(uri.removeprefix("file://")).expanduser()
+
+
+def storage_for(uri: str) -> Storage:
+    if is_s3(uri):
+        from batch.s3 import S3Storage  # lazy: boto3 only when an s3:// URI is used
+
+        return S3Storage.shared()
+    return LocalStorage()
+
+
+class LocalStorage:
+    def info(self, uri: str) -> ObjectInfo:
+        path = local_path(uri)
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        if not path.is_file():
+            raise StorageError(f"{path} is not a file")
+        return ObjectInfo(uri=str(path), size=st.st_size, tag=str(st.st_mtime_ns))
+
+    def list_files(self, uri: str) -> list[ObjectInfo] | None:
+        path = local_path(uri)
+        if not path.is_dir():
+            return None
+        return [self.info(str(p)) for p in sorted(path.iterdir()) if p.is_file()]
+
+    def open_stream(self, obj: ObjectInfo, offset: int = 0) -> Readable:
+        fh = self.open_seekable(obj)
+        fh.seek(offset)
+        return fh
+
+    def open_seekable(self, obj: ObjectInfo) -> BinaryIO:
+        try:
+            return open(obj.uri, "rb")
+        except OSError as exc:
+            raise StorageError(f"cannot open {obj.uri}: {exc.strerror or exc}") from None
+
+    def read_bytes(self, uri: str) -> bytes | None:
+        try:
+            return local_path(uri).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read {uri}: {exc.strerror or exc}") from None
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        path = local_path(uri)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, data)
+        except OSError as exc:
+            raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+    def exists(self, uri: str) -> bool:
+        return os.path.exists(local_path(uri))

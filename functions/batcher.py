@@ -1,0 +1,140 @@
+"""Request micro-batching: coalesce concurrent requests for one model into one predict call.
+
+A request's texts wait at most ``wait_ms`` after the oldest waiting request arrived, or
+until ``max_batch_size`` texts are queued, then all of them run as one hybrid call
+(one cache lookup, one ORT batch for the misses, one write-back). Batches run one at a
+time per model: while one runs, new requests queue and form the next batch, so under load
+batches grow by themselves and an idle server adds at most ``wait_ms``. A single request
+larger than ``max_batch_size`` runs alone; requests are never split.
+
+Used by the local server and the Modal web host. Lambda serves one request per
+environment, so it calls the model directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from starlette.concurrency import run_in_threadpool
+
+from edge.hybrid import HybridResult
+
+RunBatch = Callable[[list[str]], HybridResult]
+
+
+@dataclass
+class _Pending:
+    texts: list[str]
+    future: asyncio.Future[HybridResult]
+    arrived: float
+
+
+def split_result(result: HybridResult, start: int, stop: int) -> HybridResult:
+    """The part of a coalesced result that belongs to one request (``written`` is shared)."""
+    return HybridResult(
+        vectors=result.vectors[start:stop],
+        cached=result.cached[start:stop],
+        model_version=result.model_version,
+        cache_error=result.cache_error,
+        written=result.written,
+    )
+
+
+class MicroBatcher:
+    def __init__(self, run: RunBatch, *, max_batch_size: int, wait_ms: float) -> None:
+        if max_batch_size < 1 or wait_ms < 0:
+            raise ValueError("max_batch_size must be >= 1 and wait_ms >= 0")
+        self._run = run
+        self.max_batch_size = max_batch_size
+        self.wait_s = wait_ms / 1000.0
+        self._pending: deque[_Pending] = deque()
+        self._wakeup: asyncio.Event | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.batches = 0  # predict calls made; requests / batches = coalescing factor
+        self.requests = 0
+
+    async def submit(self, texts: Sequence[str]) -> HybridResult:
+        """Queue ``texts`` (already checked against the model's limits); await the result."""
+        loop = asyncio.get_running_loop()
+        if self._worker is None or self._worker.done() or self._loop is not loop:
+            self._loop = loop
+            self._wakeup = asyncio.Event()
+            self._worker = loop.create_task(self._work(), name="precast-micro-batcher")
+        assert self._wakeup is not None
+        item = _Pending(list(texts), loop.create_future(), loop.time())
+        self._pending.append(item)
+        self.requests += 1
+        self._wakeup.set()
+        return await item.future
+
+    async def aclose(self) -> None:
+        """Stop the worker; requests still waiting fail with ``CancelledError``."""
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+            self._worker = None
+        while self._pending:
+            item = self._pending.popleft()
+            if not item.future.done():
+                item.future.cancel()
+
+    def _queued_texts(self) -> int:
+        return sum(len(p.texts) for p in self._pending)
+
+    async def _work(self) -> None:
+        assert self._wakeup is not None and self._loop is not None
+        while True:
+            while not self._pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            deadline = self._pending[0].arrived + self.wait_s
+            while self._queued_texts() < self.max_batch_size:
+                remaining = deadline - self._loop.time()
+                if remaining <= 0:
+                    break
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), remaining)
+                except TimeoutError:
+                    break
+            await self._execute(self._take())
+
+    def _take(self) -> list[_Pending]:
+        batch: list[_Pending] = []
+        size = 0
+        while self._pending:
+            nxt = self._pending[0]
+            if nxt.future.done():  # the client went away while waiting
+                self._pending.popleft()
+                continue
+            if batch and size + len(nxt.texts) > self.max_batch_size:
+                break
+            batch.append(self._pending.popleft())
+            size += len(nxt.texts)
+        return batch
+
+    async def _execute(self, batch: list[_Pending]) -> None:
+        if not batch:
+            return
+        texts = [t for p in batch for t in p.texts]
+        self.batches += 1
+        try:
+            result = await run_in_threadpool(self._run, texts)
+        except Exception as exc:  # every waiting request gets the fault, the worker lives on
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(exc)
+            return
+        start = 0
+        for p in batch:
+            stop = start + len(p.texts)
+            if not p.future.done():
+                p.future.set_result(split_result(result, start, stop))
+            start = stop

@@ -1,0 +1,70 @@
+"""Errors of the HTTP layer. All subclass :class:`edge.exceptions.PrecastError`.
+
+Each carries the HTTP status it maps to and the data a client needs (``limit``,
+``allowed``, ``actual``), so :mod:`functions.errors` renders them without parsing text.
+Input limits themselves (batch size, characters per text) are
+:class:`edge.exceptions.InputLimitError`, raised by the one checker in ``edge.limits``.
+"""
+
+from __future__ import annotations
+
+from edge.exceptions import PrecastError
+
+
+class RequestError(PrecastError):
+    """A client mistake. ``status`` is the HTTP status; ``error_type`` the JSON ``type``."""
+
+    status = 400
+    error_type = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str | None = None,
+        allowed: object = None,
+        actual: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.allowed = allowed
+        self.actual = actual
+
+
+class InvalidJSONError(RequestError):
+    """The body is not valid UTF-8 JSON."""
+
+    status = 400
+    error_type = "invalid_json"
+
+
+class RequestValidationError(RequestError):
+    """The JSON is valid but has the wrong shape (not an object, missing or unknown keys)."""
+
+    status = 422
+    error_type = "validation_error"
+
+
+class BodyTooLargeError(RequestError):
+    """The body is larger than ``max_body_bytes``; raised before any parsing."""
+
+    status = 413
+    error_type = "body_too_large"
+
+
+class UnsupportedMediaTypeError(RequestError):
+    """The request declares a Content-Type that is not JSON."""
+
+    status = 415
+    error_type = "unsupported_media_type"
+
+
+class ModelNotFoundError(RequestError):
+    """The path names a model this deployment does not serve."""
+
+    status = 404
+    error_type = "model_not_found"
+
+
+class SettingsError(PrecastError):
+    """A host setting (argument or environment variable) is missing or malformed."""

@@ -1,0 +1,86 @@
+"""Modal host: the same Starlette app on a GPU, plus a dynamically batched embed method.
+
+    PRECAST_ARTIFACT_DIR=artifacts/minilm/<version> PRECAST_MODAL_GPU=T4 \\
+        modal deploy functions/modal_app.py       # or: modal run ... for the smoke test
+
+The model loads once per container in ``@modal.enter()`` with the CUDA execution provider
+first and CPU as the fallback. ``Web`` serves the HTTP API (concurrent requests, coalesced
+by the app's micro-batcher); ``Embedder.embed`` is for Python callers
+(``Embedder().embed.remote(text)``), batched by Modal. Settings come from the deploy
+tooling's environment (``PRECAST_MODAL_GPU`` from ``[models.X.modal] gpu``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import modal
+
+ARTIFACT_DIR = os.environ.get("PRECAST_ARTIFACT_DIR", "artifact")  # in the container: /artifact
+APP_NAME = os.environ.get("PRECAST_MODAL_APP", "precast")
+GPU = os.environ.get("PRECAST_MODAL_GPU") or None  # None: CPU container
+MAX_BATCH_SIZE = int(os.environ.get("PRECAST_MAX_BATCH_SIZE", "32"))
+BATCH_WAIT_MS = int(float(os.environ.get("PRECAST_BATCH_WAIT_MS", "10")))
+
+image = (
+    modal.Image.debian_slim(python_version="3.12")
+    .pip_install("onnxruntime-gpu>=1.20", "numpy>=1.26", "tokenizers>=0.20", "starlette>=0.40")
+    # Micro-batching pays on a GPU; on CPU it measured slower (docs/functions.md).
+    .env({"PRECAST_ARTIFACT_DIR": "/artifact", "PRECAST_MICRO_BATCH": str(bool(GPU)).lower()})
+    .add_local_python_source("edge", "functions")
+    .add_local_dir(ARTIFACT_DIR, "/artifact")
+)
+app = modal.App(APP_NAME, image=image)
+
+with image.imports():  # type: ignore[no-untyped-call]  # modal leaves it unannotated
+    from edge.limits import check_texts
+    from edge.session import SessionConfig
+    from functions.app import create_app
+    from functions.registry import ModelRegistry
+    from functions.settings import resolve_settings
+
+
+def load_registry() -> ModelRegistry:
+    """Models from PRECAST_ARTIFACT_DIR; CUDA first, CPU if CUDA is absent."""
+    settings = resolve_settings(max_batch_size=MAX_BATCH_SIZE, batch_wait_ms=BATCH_WAIT_MS)
+    return ModelRegistry.from_settings(settings, session_config=SessionConfig(providers="auto"))
+
+
+@app.cls(gpu=GPU, scaledown_window=300, timeout=60)
+@modal.concurrent(max_inputs=64)
+class Web:
+    @modal.enter()
+    def load(self) -> None:
+        self.registry = load_registry()
+
+    @modal.asgi_app()
+    def api(self):  # type: ignore[no-untyped-def]
+        settings = resolve_settings(max_batch_size=MAX_BATCH_SIZE, batch_wait_ms=BATCH_WAIT_MS)
+        return create_app(self.registry, settings=settings)
+
+
+@app.cls(gpu=GPU, scaledown_window=300, timeout=60)
+class Embedder:
+    @modal.enter()
+    def load(self) -> None:
+        self.registry = load_registry()
+        self.model_name = self.registry.names()[0]
+
+    @modal.batched(max_batch_size=MAX_BATCH_SIZE, wait_ms=BATCH_WAIT_MS)
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text. An invalid text fails its whole batch (Modal's rule)."""
+        model = self.registry.get(self.model_name)
+        limits = model.limits
+        for text in texts:  # each call is one text: check it alone, not the batch size
+            check_texts([text], limits)
+        result = self.registry.predict(self.model_name, texts, enforce_limits=False)
+        vectors: list[list[float]] = result.vectors.tolist()
+        return vectors
+
+
+@app.local_entrypoint()
+def smoke(text: str = "precast runs one artifact on Lambda, Modal and the edge") -> None:
+    # @modal.batched: callers pass one item and get one result; modal's stubs see the list.
+    vector: list[float] = Embedder().embed.remote(text)  # type: ignore[call-arg, arg-type, assignment]
+    norm = sum(x * x for x in vector) ** 0.5
+    print(f"{APP_NAME}: {len(vector)} dims, L2 norm {norm:.4f} (GPU: {GPU or 'none'})")

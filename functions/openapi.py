@@ -1,0 +1,174 @@
+"""The OpenAPI 3.1 schema, written by hand (no FastAPI/pydantic on the cold-start path).
+
+Each served model gets its own predict path, so its limits are exact in the schema:
+``maxItems`` = the model's ``max_batch``, ``maxLength`` = its ``max_chars``, and the body
+cap (``max_body_bytes``) is stated in the request body's description and as
+``x-max-body-bytes``. ``tests/functions`` checks the schema against the live limits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge.model import EdgeModel
+from functions.registry import ModelRegistry
+from functions.settings import Settings
+
+API_VERSION = "1.0.0"
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+_ERRORS = {
+    "400": "invalid_json: the body is not UTF-8 JSON",
+    "404": "model_not_found / not_found",
+    "405": "method_not_allowed",
+    "413": "body_too_large: more than max_body_bytes, refused before parsing",
+    "415": "unsupported_media_type: Content-Type is not application/json",
+    "422": "input_limit (max_batch, max_chars, max_tokens, type, empty) or validation_error",
+    "500": "internal_error: a server fault (logged); never a client mistake",
+}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {c: {"description": _ERRORS[c], **_json(_ERROR_REF)} for c in codes}
+
+
+def _predict_request(model: EdgeModel, max_body: int) -> dict[str, Any]:
+    lim = model.limits
+    text = {"type": "string", "minLength": 1, "maxLength": lim.max_chars, "pattern": r"\S"}
+    many = {
+        "type": "object",
+        "required": ["inputs"],
+        "additionalProperties": False,
+        "properties": {
+            "inputs": {"type": "array", "items": text, "minItems": 1, "maxItems": lim.max_batch}
+        },
+    }
+    one = {
+        "type": "object",
+        "required": ["input"],
+        "additionalProperties": False,
+        "properties": {"input": text},
+    }
+    return {
+        "required": True,
+        "description": (
+            f"Up to {lim.max_batch} texts of at most {lim.max_chars} characters each; the "
+            f"whole body at most {max_body} bytes (413 otherwise, before parsing)."
+        ),
+        "x-max-body-bytes": max_body,
+        **_json({"oneOf": [many, one]}),
+    }
+
+
+def _predict_response(model: EdgeModel) -> dict[str, Any]:
+    dim = model.manifest.dim or None
+    vector: dict[str, Any] = {"type": "array", "items": {"type": "number"}}
+    if dim:
+        vector.update(minItems=dim, maxItems=dim)
+    return {
+        "type": "object",
+        "required": ["model", "model_version", "predictions", "cached", "cache"],
+        "properties": {
+            "model": {"type": "string", "const": model.name},
+            "model_version": {"type": "string"},
+            "predictions": {"type": "array", "items": vector},
+            "cached": {"type": "array", "items": {"type": "boolean"}},
+            "cache": {
+                "type": "object",
+                "properties": {
+                    "hits": {"type": "integer", "minimum": 0},
+                    "misses": {"type": "integer", "minimum": 0},
+                    "error": {"type": ["string", "null"]},
+                },
+            },
+        },
+    }
+
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["type", "message"],
+            "properties": {
+                "type": {"type": "string"},
+                "message": {"type": "string"},
+                "limit": {"type": ["string", "null"]},
+                "allowed": {},
+                "actual": {},
+                "index": {"type": ["integer", "null"]},
+            },
+        }
+    },
+}
+
+
+def build_openapi(registry: ModelRegistry, settings: Settings) -> dict[str, Any]:
+    names = registry.names()
+    schemas: dict[str, Any] = {"Error": _ERROR_SCHEMA, "ModelSummary": {"type": "object"}}
+    paths: dict[str, Any] = {
+        "/healthz": {
+            "get": {
+                "summary": "Liveness and served model versions",
+                "responses": {"200": {"description": "ok"}},
+            }
+        },
+        "/openapi.json": {
+            "get": {"summary": "This schema", "responses": {"200": {"description": "OpenAPI 3.1"}}}
+        },
+        "/v1/models": {
+            "get": {
+                "summary": "Manifest summaries of every served model",
+                "responses": {"200": {"description": "models"}},
+            }
+        },
+        "/v1/models/{model}": {
+            "get": {
+                "summary": "One model's manifest summary (version, dim, limits, metrics)",
+                "parameters": [
+                    {
+                        "name": "model",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": names},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "summary",
+                        **_json({"$ref": "#/components/schemas/ModelSummary"}),
+                    },
+                    **_errors("404"),
+                },
+            }
+        },
+    }
+    for name in names:
+        model = registry.models[name]
+        schemas[f"PredictRequest.{name}"] = _predict_request(model, settings.max_body_bytes)
+        schemas[f"PredictResponse.{name}"] = _predict_response(model)
+        paths[f"/v1/models/{name}/predict"] = {
+            "post": {
+                "summary": f"Embed texts with {name} (cache first, live for the misses)",
+                "requestBody": {"$ref": f"#/components/requestBodies/PredictRequest.{name}"},
+                "responses": {
+                    "200": {
+                        "description": "one vector per input, in order",
+                        **_json({"$ref": f"#/components/schemas/PredictResponse.{name}"}),
+                    },
+                    **_errors("400", "404", "405", "413", "415", "422", "500"),
+                },
+            }
+        }
+    bodies = {k: schemas.pop(k) for k in [k for k in schemas if k.startswith("PredictRequest.")]}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "precast inference API", "version": API_VERSION},
+        "paths": paths,
+        "components": {"schemas": schemas, "requestBodies": bodies},
+    }

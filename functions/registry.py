@@ -1,0 +1,96 @@
+"""The models a process serves, the cache they share, and the one predict call the routes use.
+
+Built once per process: at import on Lambda (init phase, outside the billed request), in
+``@modal.enter()`` on Modal, at startup for the local server. Every route reaches the
+model and the cache only through :meth:`ModelRegistry.predict`, which is the edge hybrid
+path (cache first, live inference for the misses, write-back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import edge
+from edge.cache import PredictionCache, open_cache
+from edge.hybrid import HybridResult, predict_with_cache
+from edge.model import EdgeModel
+from edge.session import SessionConfig
+from functions.batcher import MicroBatcher
+from functions.exceptions import ModelNotFoundError, SettingsError
+from functions.settings import Settings
+
+
+class ModelRegistry:
+    def __init__(
+        self,
+        models: Mapping[str, EdgeModel],
+        cache: PredictionCache | None = None,
+        *,
+        write_back: bool = True,
+        cache_ttl_s: float | None = None,
+    ) -> None:
+        if not models:
+            raise SettingsError("a registry needs at least one model")
+        self.models = dict(models)
+        self.cache = cache
+        self.write_back = write_back
+        self.cache_ttl_s = cache_ttl_s
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, session_config: SessionConfig | None = None
+    ) -> ModelRegistry:
+        """Load every artifact in ``settings`` (verified) and open the cache URL, if any."""
+        models: dict[str, EdgeModel] = {}
+        for directory in settings.artifact_dirs:
+            model = edge.load(directory, session_config=session_config)
+            if model.name in models:
+                raise SettingsError(
+                    f"two artifacts for model {model.name!r}: {models[model.name].directory} "
+                    f"and {directory}; serve one version per model name"
+                )
+            models[model.name] = model
+        cache = open_cache(settings.cache_url) if settings.cache_url else None
+        return cls(models, cache, write_back=settings.write_back, cache_ttl_s=settings.cache_ttl_s)
+
+    def names(self) -> list[str]:
+        return sorted(self.models)
+
+    def get(self, name: str) -> EdgeModel:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise ModelNotFoundError(
+                f"no model named {name!r}. Choices are: {'|'.join(self.names())}",
+                allowed=self.names(),
+                actual=name,
+            ) from None
+
+    def predict(
+        self, name: str, texts: Sequence[str], *, enforce_limits: bool = True
+    ) -> HybridResult:
+        """Blocking hybrid prediction; run it in a worker thread from async code."""
+        return predict_with_cache(
+            self.get(name),
+            self.cache,
+            texts,
+            write_back=self.write_back,
+            ttl_s=self.cache_ttl_s,
+            enforce_limits=enforce_limits,
+        )
+
+    def batchers(self, *, max_batch_size: int, wait_ms: float) -> dict[str, MicroBatcher]:
+        """One micro-batcher per model; coalesced batches skip the per-request batch limit."""
+
+        def runner(name: str) -> MicroBatcher:
+            return MicroBatcher(
+                lambda texts: self.predict(name, texts, enforce_limits=False),
+                max_batch_size=max_batch_size,
+                wait_ms=wait_ms,
+            )
+
+        return {name: runner(name) for name in self.models}
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()

@@ -1,0 +1,95 @@
+"""``precast serve [MODEL]``: the function app on localhost, like a Lambda Function URL.
+
+Serves the latest artifact of MODEL (or of every model that has one) with the cache from
+precast.toml (``project.cache``; SQLite by default), write-back and TTL from
+``[models.MODEL.serving]``. Also answers the Lambda emulator path, so a recorded Function
+URL event replays through the Lambda handler code:
+
+    curl -s localhost:8080/2015-03-31/functions/function/invocations \\
+         -d @tests/events/function_url_predict.json
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve the inference API on localhost (uvicorn, SQLite cache)",
+        description=(
+            "Serve MODEL's latest artifact (all models with an artifact if omitted) over HTTP\n"
+            "with the same app Lambda and Modal run. Routes: POST /v1/models/MODEL/predict,\n"
+            "GET /v1/models, GET /v1/models/MODEL, GET /healthz, GET /openapi.json, and\n"
+            "POST /2015-03-31/functions/function/invocations (replay a Lambda event)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", nargs="?", help="model name from precast.toml (default: all built)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    p.add_argument(
+        "--micro-batch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="coalesce concurrent requests into one predict call (default: on when a model "
+        "runs on CUDA, off on CPU, where it measured slower; see docs/functions.md)",
+    )
+    p.add_argument("--batch-wait-ms", type=float, default=None, help="micro-batch wait")
+    p.add_argument("--max-batch-size", type=int, default=None, help="texts per micro-batch")
+    p.add_argument(
+        "--cache",
+        default=None,
+        metavar="URL",
+        help="cache URL (default: project.cache from precast.toml; 'none' for no cache)",
+    )
+    p.add_argument("--log-level", default="info", help="uvicorn log level (default: info)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge.exceptions import ArtifactError
+    from functions.local_host import serve
+    from functions.registry import ModelRegistry
+    from functions.settings import resolve_settings
+    from optimize.pipeline import latest_artifact
+    from precast.config import load_config
+    from precast.exceptions import ConfigError
+
+    cfg = load_config(args.config)
+    names = [args.model] if args.model else list(cfg.models)
+    dirs = []
+    for name in names:
+        cfg.model(name)  # unknown names fail with the list of choices
+        try:
+            dirs.append(latest_artifact(cfg.artifacts_dir, name))
+        except ArtifactError:
+            if args.model:
+                raise
+    if not dirs:
+        raise ConfigError(f"no built artifacts for {', '.join(names)}; run `precast optimize`")
+    serving = cfg.model(names[0]).serving
+    settings = resolve_settings(
+        artifact_dirs=tuple(dirs),
+        cache_url=args.cache if args.cache is not None else cfg.cache,
+        write_back=serving.write_back,
+        cache_ttl_s=serving.cache_ttl_days * 86400.0,
+        micro_batch=False,
+        batch_wait_ms=args.batch_wait_ms,
+        max_batch_size=args.max_batch_size,
+    )
+    registry = ModelRegistry.from_settings(settings)
+    on_gpu = any("CUDAExecutionProvider" in m.providers for m in registry.models.values())
+    micro_batch = on_gpu if args.micro_batch is None else args.micro_batch
+    settings = replace(settings, micro_batch=micro_batch)
+    print(
+        f"precast serve: {', '.join(f'{n} {m.version}' for n, m in registry.models.items())} "
+        f"on http://{args.host}:{args.port} (cache: {settings.cache_url or 'none'}, "
+        f"micro-batch: {'on' if settings.micro_batch else 'off'})",
+        flush=True,
+    )
+    serve(registry, settings, host=args.host, port=args.port, log_level=args.log_level)
+    return 0

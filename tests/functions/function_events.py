@@ -1,0 +1,114 @@
+"""Helpers for the function tests: recorded events, EMF parsing, a live uvicorn server."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+LAMBDA_ENV = {
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "precast",
+    "POWERTOOLS_SERVICE_NAME": "precast",
+}
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A recorded Function URL event (payload 2.0) from tests/events/."""
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+def with_body(event: dict[str, Any], body: bytes | str, *, b64: bool = False) -> dict[str, Any]:
+    """A copy of ``event`` carrying ``body`` (Content-Length kept truthful)."""
+    out = copy.deepcopy(event)
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    out["body"] = base64.b64encode(raw).decode() if b64 else raw.decode("utf-8")
+    out["isBase64Encoded"] = b64
+    out["headers"]["content-length"] = str(len(raw))
+    return out
+
+
+def emf_blobs(stdout: str) -> list[dict[str, Any]]:
+    """The CloudWatch EMF objects powertools printed."""
+    blobs = []
+    for line in stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{") and '"_aws"' in line:
+            blobs.append(json.loads(line))
+    return blobs
+
+
+def log_records(stdout: str) -> list[dict[str, Any]]:
+    records = []
+    for line in stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{") and '"_aws"' not in line:
+            records.append(json.loads(line))
+    return records
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def response_json(response: dict[str, Any]) -> Any:
+    body = response["body"]
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode("utf-8")
+    return json.loads(body)
+
+
+class LiveServer:
+    """uvicorn serving an ASGI app in a thread on a free loopback port."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+# Dynamic int8 recipes quantize activations per batch, so the same text embedded in a
+# different batch moves by up to ~2% (cosine ~0.98 measured on the stdlib corpus). A mix-up
+# of rows between requests moves it far more, so batched results are checked by identity
+# (each vector is nearest to its own text's) and by this floor, not by equality.
+BATCH_COMPOSITION_MIN_COSINE = 0.97
+
+
+def assert_rows_match(got: Any, reference: Any) -> None:
+    """Row i of ``got`` is text i's vector (nearest to reference row i, cosine >= floor)."""
+    import numpy as np
+
+    g = np.asarray(got, dtype=np.float32)
+    r = np.asarray(reference, dtype=np.float32)
+    g = g / np.linalg.norm(g, axis=1, keepdims=True)
+    r = r / np.linalg.norm(r, axis=1, keepdims=True)
+    sims = g @ r.T
+    assert (sims.argmax(axis=1) == np.arange(len(g))).all(), sims
+    assert np.diag(sims).min() >= BATCH_COMPOSITION_MIN_COSINE, np.diag(sims)

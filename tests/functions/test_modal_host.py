@@ -1,0 +1,86 @@
+"""The Modal host run in-process with ``.local()``: no Modal account, token or network.
+
+``Cls().method.local(...)`` runs the ``@modal.enter()`` hook and then the raw method here,
+on CPU (the CUDA provider is absent, so the CPU fallback is what loads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from function_events import assert_rows_match
+
+from edge.exceptions import InputLimitError
+from optimize import corpus
+
+
+@pytest.fixture(scope="module")
+def modal_app(
+    sample_artifact: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ModuleType]:
+    with pytest.MonkeyPatch.context() as mp:
+        for var in (
+            "MODAL_TOKEN_ID",
+            "MODAL_TOKEN_SECRET",
+            "PRECAST_CACHE_URL",
+            "PRECAST_MODELS_DIR",
+        ):
+            mp.delenv(var, raising=False)
+        mp.setenv("MODAL_CONFIG_PATH", str(tmp_path_factory.mktemp("modal") / "none.toml"))
+        mp.setenv("PRECAST_ARTIFACT_DIR", str(sample_artifact))
+        mp.setenv("PRECAST_MICRO_BATCH", "true")  # what the image's env sets in the container
+        mp.setenv("PRECAST_MODAL_APP", "precast-test")
+        sys.modules.pop("functions.modal_app", None)
+        yield importlib.import_module("functions.modal_app")
+
+
+def test_batched_embed_runs_locally_on_cpu(modal_app: ModuleType, sample_model: Any) -> None:
+    """GIVEN the Embedder class WHEN embed.local(texts) THEN the enter hook loaded the model
+    on the CPU fallback and one vector per text comes back, as edge computes it."""
+    texts = corpus.sample(3, offset=1100)
+    embedder = modal_app.Embedder()
+    vectors = embedder.embed.local(texts)
+    assert len(vectors) == 3 and all(isinstance(v, list) for v in vectors)
+    np.testing.assert_allclose(np.asarray(vectors), sample_model.predict(texts), atol=1e-5)
+    assert modal_app.app.name == "precast-test"
+
+
+def test_batched_embed_rejects_an_invalid_item(modal_app: ModuleType) -> None:
+    """GIVEN a batch with a blank text WHEN embedded THEN InputLimitError names the limit."""
+    with pytest.raises(InputLimitError, match="empty"):
+        modal_app.Embedder().embed.local(["fine", "   "])
+
+
+def test_web_endpoint_serves_the_same_app_micro_batched(
+    modal_app: ModuleType, sample_model: Any
+) -> None:
+    """GIVEN Web.api.local() WHEN 8 concurrent predicts go through it THEN each gets its own
+    vectors and the app's micro-batcher coalesced them."""
+    app = modal_app.Web().api.local()
+    requests = [corpus.sample(2, offset=1200 + 3 * i) for i in range(8)]
+
+    async def fire() -> list[dict[str, Any]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://modal") as client:
+            health = await client.get("/healthz")
+            assert health.json()["models"] == {"minilm": sample_model.version}
+            responses = await asyncio.gather(
+                *(client.post("/v1/models/minilm/predict", json={"inputs": t}) for t in requests)
+            )
+        return [r.json() for r in responses]
+
+    bodies = asyncio.run(fire())
+    batcher = app.state.batchers["minilm"]
+    assert batcher.requests == 8 and batcher.batches < 8
+    got = [v for body in bodies for v in body["predictions"]]
+    reference = sample_model.predict([t for texts in requests for t in texts])
+    assert_rows_match(got, reference)
