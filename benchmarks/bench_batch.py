@@ -259,7 +259,7 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     m = header("batch precompute: job vs bare edge runtime vs sentence-transformers")
 
-    from optimize.pipeline import latest_artifact
+    from edge.artifact_layout import latest_artifact
     from precast.config import load_config
 
     artifact = latest_artifact(load_config().artifacts_dir, "minilm")

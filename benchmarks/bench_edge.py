@@ -69,9 +69,9 @@ def main() -> None:
     m = header("edge: bundle size, cold start, warm latency, throughput vs sentence-transformers")
 
     from edge import signing
+    from edge.artifact_layout import latest_artifact
     from edge.bundle_writer import build_bundle
     from optimize import corpus
-    from optimize.pipeline import latest_artifact
     from precast.config import load_config
 
     cfg = load_config()

@@ -256,7 +256,7 @@ def main() -> None:
     args, _ = ap.parse_known_args()  # run_all passes its flags to every benchmark
 
     machine = header("functions: Lambda handler, asset, local server")
-    from optimize.pipeline import latest_artifact
+    from edge.artifact_layout import latest_artifact
     from precast.config import load_config
     from precast.lambda_asset import build_lambda_asset
 

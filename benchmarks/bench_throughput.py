@@ -43,8 +43,8 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     import edge
+    from edge.artifact_layout import latest_artifact
     from optimize import corpus
-    from optimize.pipeline import latest_artifact
     from precast.config import load_config
 
     cfg = load_config()

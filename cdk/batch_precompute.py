@@ -2,8 +2,8 @@
 
 Per model with a ``batch`` target: a Spot compute environment (Fargate Spot, or EC2 Spot with
 ``SPOT_PRICE_CAPACITY_OPTIMIZED`` so reclaims hit the pools least likely to be reclaimed), a
-job queue, a job definition running ``precast batch run MODEL --input ... --output ...``
-from the ``batch/Dockerfile`` image, and an EventBridge Scheduler schedule that submits it.
+job queue, a job definition running ``python -m batch run --input ... --output ...`` from
+the ``batch/Dockerfile`` image (the model's latest artifact baked in), and an EventBridge Scheduler schedule that submits it.
 
 Retries: a spot reclaim is not the job's fault, so it is retried; the job checkpoints on
 SIGTERM and a retry resumes. A non-zero exit from our code is a bug or bad input, so the
@@ -31,26 +31,42 @@ from precast.config import ModelConfig
 
 METRICS_NAMESPACE = "precast"
 SPOT_RECLAIM_EXIT_CODE = "143"  # 128 + SIGTERM: the job flushed its checkpoint and exited
+CACHE_UNAVAILABLE_EXIT_CODE = "75"  # EX_TEMPFAIL: DynamoDB throttled/unreachable; resumes
 JOB_TIMEOUT = Duration.hours(6)
 RETRY_ATTEMPTS = 5
 
-RETRY_STRATEGIES = (
-    # EC2 Spot: the host was reclaimed ("Host EC2 (instance i-...) terminated.").
-    batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.SPOT_INSTANCE_RECLAIMED),
-    # Fargate Spot: the task was interrupted.
-    batch.RetryStrategy.of(
-        batch.Action.RETRY,
-        batch.Reason.custom(on_status_reason="Your Spot Task was interrupted*"),
-    ),
-    # The job caught SIGTERM (the 2-minute reclaim notice), checkpointed and exited 143.
-    batch.RetryStrategy.of(
-        batch.Action.RETRY, batch.Reason.custom(on_exit_code=SPOT_RECLAIM_EXIT_CODE)
-    ),
-    # ECR throttling or a registry hiccup: transient.
-    batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.CANNOT_PULL_CONTAINER),
-    # Any other exit code is ours (bug, bad input over the error budget): fail fast.
-    batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.NON_ZERO_EXIT_CODE),
-)
+MAX_EVALUATE_ON_EXIT = 5  # AWS Batch accepts at most five evaluateOnExit rules
+
+
+def retry_strategies(fargate: bool) -> list[batch.RetryStrategy]:
+    """Retry what spot capacity and transient outages cause; fail fast on our own errors.
+
+    Rules are matched in order and AWS Batch takes at most five, so only the reclaim
+    reason of the configured capacity (Fargate Spot or EC2 Spot) is listed."""
+    reclaimed = (
+        # Fargate Spot: the task was interrupted.
+        batch.Reason.custom(on_status_reason="Your Spot Task was interrupted*")
+        if fargate
+        # EC2 Spot: the host was reclaimed ("Host EC2 (instance i-...) terminated.").
+        else batch.Reason.SPOT_INSTANCE_RECLAIMED
+    )
+    rules = [
+        batch.RetryStrategy.of(batch.Action.RETRY, reclaimed),
+        # The job caught SIGTERM (the 2-minute reclaim notice), checkpointed, exited 143.
+        batch.RetryStrategy.of(
+            batch.Action.RETRY, batch.Reason.custom(on_exit_code=SPOT_RECLAIM_EXIT_CODE)
+        ),
+        # The cache stayed unavailable through the job's own retries: checkpointed, resumes.
+        batch.RetryStrategy.of(
+            batch.Action.RETRY, batch.Reason.custom(on_exit_code=CACHE_UNAVAILABLE_EXIT_CODE)
+        ),
+        # ECR throttling or a registry hiccup: transient.
+        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.CANNOT_PULL_CONTAINER),
+        # Any other exit code is ours (bug, bad input over the error budget): fail fast.
+        batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.NON_ZERO_EXIT_CODE),
+    ]
+    assert len(rules) <= MAX_EVALUATE_ON_EXIT
+    return rules
 
 
 def batch_service_name(model_name: str) -> str:
@@ -115,7 +131,7 @@ class BatchPrecompute(Construct):
             "Job",
             container=container,
             retry_attempts=RETRY_ATTEMPTS,
-            retry_strategies=list(RETRY_STRATEGIES),
+            retry_strategies=retry_strategies(fargate),
             timeout=JOB_TIMEOUT,
             propagate_tags=True,
         )
@@ -147,12 +163,13 @@ class BatchPrecompute(Construct):
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
     ) -> batch.EcsFargateContainerDefinition | batch.EcsEc2ContainerDefinition:
-        """``precast batch run MODEL --input URI --output URI`` in the batch image."""
+        """``run --input URI --output URI`` for the image's ``python -m batch`` entrypoint;
+        the artifact is baked in at ``/opt/artifact``, the cache comes from the environment."""
         cfg = model.batch
         log_group = logs.LogGroup(
             self, "JobLogs", retention=log_retention, removal_policy=removal_policy
         )
-        command = ["precast", "batch", "run", model.name, "--input", cfg.input]
+        command = ["run", "--input", cfg.input]
         command += ["--output", cfg.output]
         environment = {
             "PRECAST_MODEL": model.name,

@@ -14,7 +14,10 @@ from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from constructs import Construct
 
-from cdk.exceptions import CdkAppError
+from cdk.exceptions import BatchTargetError, CdkAppError
+from edge.artifact_layout import latest_artifact
+from edge.exceptions import ArtifactError
+from precast.config import ProjectConfig
 
 REPO_CONTEXT_EXCLUDES = (
     ".venv",
@@ -57,6 +60,7 @@ def repo_image_asset(
     project_root: Path,
     dockerfile: str,
     keys_dir: Path | None = None,
+    build_args: dict[str, str] | None = None,
 ) -> ecr_assets.DockerImageAsset:
     """An x86_64 image built from ``project_root`` with ``dockerfile`` (relative to it)."""
     stage = Stage.of(scope)
@@ -66,20 +70,42 @@ def repo_image_asset(
         id_,
         directory=str(project_root),
         file=dockerfile,
+        build_args=build_args,
         platform=ecr_assets.Platform.LINUX_AMD64,
         exclude=context_excludes(project_root, keys_dir, outdir),
         ignore_mode=IgnoreMode.DOCKER,
     )
 
 
+def batch_artifact(config: ProjectConfig, model: str) -> str:
+    """The artifact the batch image bakes in for ``model``: its latest version, relative to
+    the project root (the build context), checked now so synth names the command to run."""
+    try:
+        artifact = latest_artifact(config.artifacts_dir, model)
+    except ArtifactError as exc:
+        raise BatchTargetError(
+            f"model {model!r} has a batch target, and its image bakes in the artifact: {exc}"
+        ) from exc
+    root = config.root.resolve()
+    if not artifact.resolve().is_relative_to(root):
+        raise BatchTargetError(
+            f"the artifact {artifact} is outside the project directory {root}, the image's "
+            "build context. Keep [project].artifacts_dir inside it."
+        )
+    return artifact.resolve().relative_to(root).as_posix()
+
+
 def container_image(
     scope: Construct,
+    id_: str,
     *,
     project_root: Path,
     registry_image: str | None,
     keys_dir: Path | None = None,
+    artifact: str | None = None,
 ) -> ecs.ContainerImage:
-    """``batch/Dockerfile`` built from the repo root, or a registry image from context."""
+    """``batch/Dockerfile`` built from the repo root with ``artifact`` (relative to it) baked
+    in as ``/opt/artifact``, or a registry image from context."""
     if registry_image:
         return ecs.ContainerImage.from_registry(registry_image)
     if not (project_root / "batch" / "Dockerfile").is_file():
@@ -88,11 +114,14 @@ def container_image(
             "its image from it. Pass `-c precast:containerImage=REPO/IMAGE:TAG` to use a "
             "pushed image instead."
         )
+    if artifact is None:
+        raise CdkAppError("the batch image needs an artifact to bake in (batch_artifact())")
     asset = repo_image_asset(
         scope,
-        "BatchImage",
+        id_,
         project_root=project_root,
         dockerfile="batch/Dockerfile",
         keys_dir=keys_dir,
+        build_args={"ARTIFACT": artifact},
     )
     return ecs.ContainerImage.from_docker_image_asset(asset)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
-from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -21,7 +20,7 @@ from cdk.batch_network import PrecomputeNetwork
 from cdk.batch_precompute import BatchPrecompute, check_batch_target
 from cdk.edge_distribution import EdgeDistribution
 from cdk.exceptions import CdkAppError
-from cdk.images import container_image
+from cdk.images import batch_artifact, container_image
 from cdk.inference_function import InferenceFunction, resolve_asset_dir
 from cdk.modal_deployment import ModalDeployment
 from cdk.model_store import ModelStore
@@ -86,7 +85,6 @@ class PrecastStack(Stack):
         self.modal: dict[str, ModalDeployment] = {}
         self.batches: dict[str, BatchPrecompute] = {}
         self._network: PrecomputeNetwork | None = None
-        self._batch_image: ecs.ContainerImage | None = None
         for model in config.models.values():
             if "lambda" in model.targets:
                 self._add_function(model, config, settings, retention, removal)
@@ -167,26 +165,28 @@ class PrecastStack(Stack):
     ) -> None:
         name = model.name
         check_batch_target(model)  # before staging an image context for nothing
-        if self._network is None:  # one VPC and one image for every batch model
+        if self._network is None:  # one VPC for every batch model
             self._network = PrecomputeNetwork(
                 self,
                 "PrecomputeNetwork",
                 availability_zones=settings.availability_zones,
                 flow_logs_bucket=self.store.logs_bucket,
             )
-            self._batch_image = container_image(
-                self,
-                project_root=config.root,
-                registry_image=settings.container_image,
-                keys_dir=config.keys_dir,
-            )
-        assert self._batch_image is not None
+        # One image per model: batch/Dockerfile bakes the model's latest artifact in.
+        image = container_image(
+            self,
+            output_id("BatchImage", name),
+            project_root=config.root,
+            registry_image=settings.container_image,
+            keys_dir=config.keys_dir,
+            artifact=None if settings.container_image else batch_artifact(config, name),
+        )
         job = BatchPrecompute(
             self,
             f"Batch-{name}",
             model=model,
             network=self._network,
-            image=self._batch_image,
+            image=image,
             image_is_asset=settings.container_image is None,
             cache=self.cache,
             store=self.store,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.artifact_layout import read_latest_pointer
 from edge.manifest import MANIFEST_NAME
 from functions.exceptions import SettingsError
 
@@ -31,7 +32,6 @@ DEFAULT_ARTIFACT_DIR = Path(__file__).resolve().parent.parent / "artifact"
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
 DEFAULT_BATCH_WAIT_MS = 5.0
 DEFAULT_MAX_BATCH_SIZE = 64
-LATEST_POINTER = "latest"  # artifacts/<model>/latest names the current version directory
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _NO_CACHE = ("", "none", "off")
@@ -85,9 +85,8 @@ def artifacts_in(models_dir: Path) -> tuple[Path, ...]:
     for child in sorted(p for p in models_dir.iterdir() if p.is_dir()):
         if (child / MANIFEST_NAME).is_file():
             found.append(child)
-        elif (child / LATEST_POINTER).is_file():
-            version = (child / LATEST_POINTER).read_text(encoding="utf-8").strip()
-            found.append(child / version)
+        elif (latest := read_latest_pointer(child)) is not None:
+            found.append(latest)
     if not found:
         raise SettingsError(
             f"{ENV_MODELS_DIR}: no artifacts under {models_dir} (expected <model>/latest or "

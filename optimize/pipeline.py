@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 import edge
+from edge.artifact_layout import LATEST_POINTER
 from edge.manifest import (
     FORMAT_VERSION,
     MANIFEST_NAME,
@@ -46,7 +47,6 @@ from precast.exceptions import AccuracyBudgetError
 
 Progress = Callable[[str], None]
 SMOKE_TEXTS = 4
-LATEST = "latest"
 
 
 def _stderr(msg: str) -> None:
@@ -114,23 +114,6 @@ def find_reusable(model_root: Path, fp: str) -> Path | None:
         except edge.ArtifactError:
             continue
     return None
-
-
-def latest_artifact(artifacts_dir: Path, name: str) -> Path:
-    """The artifact ``precast optimize`` made last for ``name``."""
-    root = artifacts_dir / name
-    pointer = root / LATEST
-    if not pointer.is_file():
-        raise edge.ArtifactError(
-            f"no artifact for model {name!r} under {artifacts_dir}. "
-            f"Run `precast optimize {name}` first."
-        )
-    directory = root / pointer.read_text().strip()
-    if not directory.is_dir():
-        raise edge.ArtifactError(
-            f"{pointer} names {directory.name}, which is missing; re-run optimize"
-        )
-    return directory
 
 
 def _write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
@@ -419,9 +402,9 @@ def _write_artifact(
 
 
 def _point_latest(model_root: Path, version: str) -> None:
-    tmp = model_root / f".{LATEST}.tmp"
+    tmp = model_root / f".{LATEST_POINTER}.tmp"
     tmp.write_text(version + "\n")
-    os.replace(tmp, model_root / LATEST)
+    os.replace(tmp, model_root / LATEST_POINTER)
 
 
 def _op_summary(ops: dict[str, int]) -> str:

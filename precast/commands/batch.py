@@ -43,7 +43,7 @@ def register(sub: Any) -> None:
 def run_batch(args: argparse.Namespace) -> int:
     from batch.arguments import settings_from_args
     from batch.job import run_job
-    from optimize.pipeline import latest_artifact
+    from edge.artifact_layout import latest_artifact
     from precast.config import load_config
 
     cfg = load_config(args.config)

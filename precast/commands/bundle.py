@@ -53,12 +53,12 @@ def make_bundle(
 ) -> BundleResult:
     """Sign the latest artifact of ``model`` (config: a loaded ProjectConfig)."""
     from edge import signing
+    from edge.artifact_layout import latest_artifact
     from edge.bundle import read_bundle_info
     from edge.bundle_format import INDEX_NAME
     from edge.bundle_writer import build_bundle, bundle_file_name, write_index
     from edge.exceptions import BundleVerificationError
     from edge.manifest import read_manifest
-    from optimize.pipeline import latest_artifact
 
     config.model(model)  # a clear error for an unknown name
     artifact = latest_artifact(config.artifacts_dir, model)

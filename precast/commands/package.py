@@ -41,7 +41,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from optimize.pipeline import latest_artifact
+    from edge.artifact_layout import latest_artifact
     from precast.config import load_config
     from precast.lambda_asset import build_lambda_asset
 

@@ -51,11 +51,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge.artifact_layout import latest_artifact
     from edge.exceptions import ArtifactError
     from functions.local_host import serve
     from functions.registry import ModelRegistry
     from functions.settings import resolve_settings
-    from optimize.pipeline import latest_artifact
     from precast.config import load_config
     from precast.exceptions import ConfigError
 

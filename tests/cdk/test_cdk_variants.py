@@ -53,9 +53,13 @@ schedule = "rate(1 day)"
 PUBLIC_KEY = "dGVzdC1wdWJsaWMta2V5LTMyLWJ5dGVzLWxvbmctZW5vdWdo"
 
 
-def write_project(root: Path, toml: str = VARIANT_TOML) -> Path:
+def write_project(root: Path, toml: str = VARIANT_TOML, *, with_artifact: bool = True) -> Path:
     (root / "batch").mkdir(parents=True, exist_ok=True)
     (root / "batch" / "Dockerfile").write_text("FROM python:3.12-slim\n", encoding="utf-8")
+    if with_artifact:  # the batch image bakes in the model's latest artifact
+        (root / "artifacts" / "beta-2" / "v1").mkdir(parents=True, exist_ok=True)
+        (root / "artifacts" / "beta-2" / "v1" / "manifest.json").write_text("{}\n")
+        (root / "artifacts" / "beta-2" / "latest").write_text("v1\n", encoding="utf-8")
     (root / "keys").mkdir(exist_ok=True)
     (root / "keys" / "precast_ed25519.pub").write_text(PUBLIC_KEY + "\n", encoding="utf-8")
     (root / "keys" / "precast_ed25519.key").write_text("secret\n", encoding="utf-8")
@@ -149,8 +153,10 @@ def test_batch_image_is_built_from_the_dockerfile_without_the_keys(
     assets = json.loads((variant.outdir / "Precast-prod.assets.json").read_text())
     (image,) = assets["dockerImages"].values()
     assert image["source"]["dockerFile"] == "batch/Dockerfile"
+    assert image["source"]["dockerBuildArgs"] == {"ARTIFACT": "artifacts/beta-2/v1"}
     staged = variant.outdir / image["source"]["directory"]
     assert (staged / "batch" / "Dockerfile").is_file()
+    assert (staged / "artifacts" / "beta-2" / "v1" / "manifest.json").is_file()
     assert not (staged / "keys").exists()  # the signing keys never enter a build context
     assert "ecr:GetAuthorizationToken" in json.dumps(variant.template)
 
@@ -182,3 +188,13 @@ def test_local_batch_input_is_rejected_with_the_key(tmp_path: Path) -> None:
 def test_unknown_env_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ContextError, match="Choices are: dev|prod"):
         synthesize({"env": "staging"}, tmp_path / "out")
+
+
+def test_batch_without_an_artifact_names_the_command_to_run(tmp_path: Path) -> None:
+    config = write_project(tmp_path, with_artifact=False)
+    asset = make_lambda_asset(tmp_path / "asset")
+    with pytest.raises(BatchTargetError) as info:
+        synthesize(
+            {"precast:config": str(config), "precast:assetDir": str(asset)}, tmp_path / "out"
+        )
+    assert "precast optimize beta-2" in str(info.value)
