@@ -3,7 +3,8 @@
 Per model with a ``batch`` target: a Spot compute environment (Fargate Spot, or EC2 Spot with
 ``SPOT_PRICE_CAPACITY_OPTIMIZED`` so reclaims hit the pools least likely to be reclaimed), a
 job queue, a job definition running ``python -m batch run --input ... --output ...`` from
-the ``batch/Dockerfile`` image (the model's latest artifact baked in), and an EventBridge Scheduler schedule that submits it.
+the ``batch/Dockerfile`` image (the model's latest artifact baked in), and an EventBridge
+Scheduler schedule that submits it.
 
 Retries: a spot reclaim is not the job's fault, so it is retried; the job checkpoints on
 SIGTERM and a retry resumes. A non-zero exit from our code is a bug or bad input, so the
