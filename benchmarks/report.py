@@ -32,9 +32,155 @@ def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
         rows.append((prefix, _fmt(value)))
 
 
+def _get(data: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _num(value: Any, unit: str = "", digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}{unit}"
+
+
+def _ratio(a: Any, b: Any) -> str:
+    return "-" if a is None or not b else f"{a / b:.2f}×"
+
+
+Row = tuple[str, str, str, str, str]
+
+
+def _throughput_rows(t: dict[str, Any], rows: list[Row]) -> None:
+    if True:
+        r = t["results"]
+        ours = next((v for k, v in r.items() if k.endswith("(bucketed)")), {})
+        fp32 = r.get("sentence-transformers torch fp32", {})
+        bf16 = r.get("sentence-transformers torch bf16", {})
+        qint8 = next((v for k, v in r.items() if "onnx qint8" in k), {})
+        n = t.get("texts")
+        for peer, label in ((fp32, "ST fp32"), (bf16, "ST bf16"), (qint8, "ST onnx qint8")):
+            rows.append(
+                (
+                    f"throughput, {n} docstrings (texts/s) vs {label}",
+                    _num(ours.get("texts_per_s")),
+                    _num(peer.get("texts_per_s")),
+                    _ratio(ours.get("texts_per_s"), peer.get("texts_per_s")),
+                    "≥ 2.5× (VNNI machine)" if label == "ST fp32" else "",
+                )
+            )
+
+
+def _edge_rows(e: dict[str, Any], rows: list[Row]) -> None:
+    if True:
+        rows.append(
+            (
+                "edge bundle size (MB)",
+                _num(_get(e, "bundle_size", "bundle_mb")),
+                "",
+                "",
+                "≤ 25 MB",
+            )
+        )
+        cold = _get(e, "cold_start", "edge_artifact_dir", "median_s")
+        cold_bundle = _get(e, "cold_start", "edge_bundle_reused", "median_s")
+        st = _get(e, "cold_start", "st_fp32", "median_s")
+        rows.append(("edge cold load → first prediction, artifact dir (s)", _num(cold, "", 2),
+                     _num(st, "", 2), _ratio(st, cold), "≤ 0.3 s"))  # fmt: skip
+        rows.append(("edge cold load → first prediction, bundle (s)", _num(cold_bundle, "", 2),
+                     _num(st, "", 2), _ratio(st, cold_bundle), "≤ 0.3 s"))  # fmt: skip
+        for q in ("p50_ms", "p99_ms"):
+            ours = _get(e, "warm_single_text_latency", "edge", q)
+            peer = _get(e, "warm_single_text_latency", "st_fp32", q)
+            rows.append((f"edge warm single text {q[:3]} (ms) vs ST fp32", _num(ours),
+                         _num(peer), _ratio(peer, ours), ""))  # fmt: skip
+
+
+def _functions_rows(f: dict[str, Any], rows: list[Row]) -> None:
+    if True:
+        cold = _get(f, "cold_start", "precast_asset", "median_s")
+        st = _get(f, "cold_start", "sentence_transformers", "median_s")
+        rows.append(("Lambda handler cold start, fresh process → 1 event (s)", _num(cold, "", 2),
+                     _num(st, "", 2), _ratio(st, cold), "≤ 0.6 s and ≤ 1/5 of ST"))  # fmt: skip
+        for arch in ("x86_64", "arm64"):
+            rows.append((f"Lambda asset unzipped, {arch} (MB)",
+                         _num(_get(f, "lambda_asset", arch, "unzipped_mb")), "", "",
+                         "≤ 150 MB"))  # fmt: skip
+        w = f.get("warm_handler", {})
+        for key, peer, label in (
+            ("precast_1_inputs_miss", "st_fp32_1_inputs", "warm request, 1 input"),
+            ("precast_32_inputs_miss", "st_fp32_32_inputs", "warm request, 32 inputs"),
+        ):
+            for q in ("p50_ms", "p99_ms"):
+                ours, theirs = _get(w, key, q), _get(w, peer, q)
+                rows.append((f"{label} {q[:3]} (ms) vs ST fp32", _num(ours), _num(theirs),
+                             _ratio(theirs, ours), ""))  # fmt: skip
+        rows.append(("warm request, 1 input, cache hit p50 (ms)",
+                     _num(_get(w, "precast_1_input_cache_hit", "p50_ms")), "", "", ""))  # fmt: skip
+        mb = _get(f, "server_32_clients", "micro_batch", "requests_per_s")
+        plain = _get(f, "server_32_clients", "no_micro_batch", "requests_per_s")
+        rows.append(("local server, 32 clients (req/s): micro-batch vs not", _num(mb),
+                     _num(plain), _ratio(mb, plain), ""))  # fmt: skip
+
+
+def _batch_rows(b: dict[str, Any], rows: list[Row]) -> None:
+    if True:
+        r = b["results"]
+        overhead = r.get("pipeline_overhead")
+        ours = r.get("pipeline_texts_per_s")
+        rows.append(("batch job vs bare edge runtime (texts/s)", _num(ours),
+                     _num(r.get("bare_edge_texts_per_s")),
+                     "-" if overhead is None else f"{overhead:+.1%} overhead",
+                     "≤ +10% overhead"))  # fmt: skip
+        for key, label in (("st_fp32_texts_per_s", "ST fp32"), ("st_bf16_texts_per_s", "ST bf16")):
+            rows.append((f"batch job vs {label} (texts/s)", _num(r.get("pipeline_texts_per_s")),
+                         _num(r.get(key)), _ratio(r.get("pipeline_texts_per_s"), r.get(key)),
+                         ""))  # fmt: skip
+        mem = r.get("memory") or {}
+        if mem:
+            rows.append((f"batch memory, {mem.get('records'):,} records: RSS growth after 10% (MB)",
+                         _num(mem.get("rss_growth_mb")), "", "",
+                         f"flat (≤ {mem.get('max_growth_mb')} MB)"))  # fmt: skip
+
+
+ROWS = {
+    "throughput": _throughput_rows,
+    "edge": _edge_rows,
+    "functions": _functions_rows,
+    "batch": _batch_rows,
+}
+
+
+def headline(results: dict[str, dict[str, Any]]) -> list[str]:
+    """One row per target in the issues: our number, the peer's, the ratio, the target."""
+    rows: list[Row] = []
+    for name, add in ROWS.items():
+        if name in results:
+            add(results[name], rows)
+    if not rows:
+        return []
+    out = ["| measure | precast | peer | ratio | target |", "|---|---|---|---|---|"]
+    out += [f"| {' | '.join(row)} |" for row in rows]
+    return out
+
+
 def render() -> str:
     out: list[str] = []
-    for path in sorted((HERE / "results").glob("*.json")):
+    paths = sorted((HERE / "results").glob("*.json"))
+    loaded = {p.stem: json.loads(p.read_text()) for p in paths}
+    machines = {json.dumps(d.get("machine"), sort_keys=True) for d in loaded.values()}
+    if loaded:
+        m = next(iter(loaded.values())).get("machine", {})
+        same = "all on one machine" if len(machines) == 1 else "machines differ, see below"
+        out.append(
+            f"Headline ({same}: {m.get('cpu')}, {m.get('cores')} cores, ISA "
+            f"{' '.join(m.get('isa', [])) or '-'}; int8 dot product "
+            f"{m.get('int8_dot_product')}, native bf16 {m.get('native_bf16')}). "
+            "Ratios are peer ÷ precast for times, precast ÷ peer for rates: > 1× favours precast.\n"
+        )
+        out.extend(headline(loaded))
+        out.append("\nEvery number each benchmark wrote:\n")
+    for path in paths:
         data = json.loads(path.read_text())
         m = data.get("machine", {})
         out.append(
@@ -51,9 +197,10 @@ def render() -> str:
             if key in ("benchmark", "at", "machine"):
                 continue
             _flatten(key, value, rows)
+        out.append("<details><summary>table</summary>\n")
         out.append("| measure | value |\n|---|---|")
         out.extend(f"| {k} | {v} |" for k, v in rows)
-        out.append("")
+        out.append("\n</details>\n")
     return "\n".join(out)
 
 

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 import edge
-from edge.artifact_layout import latest_artifact, run_optimize
+from edge.artifact_layout import latest_artifact
 from edge.manifest import content_version, read_manifest, sha256_file, verify_files
 from optimize import corpus
 from optimize.evaluate import cosine_rows
 from optimize.graph import count_ops
+from optimize.pipeline import run_optimize
 from precast.exceptions import AccuracyBudgetError
 
 pytestmark = pytest.mark.slow
