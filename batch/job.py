@@ -191,11 +191,11 @@ class ShardRun:
                 self.log.event("cache_read_error", error=result.cache_error, seq=interval.seq)
             interval.add(result, next_index=chunk[-1].index + 1, position=chunk[-1].after)
             self.log.advance(len(chunk))
-            if stop.requested:
-                self.log.event("stop_requested", signal=stop.name, seq=interval.seq)
             if interval.full or stop.requested:
                 self._commit(committer, interval, ckpt, base_elapsed)
+                # Checked after the commit too: a signal may arrive while it runs.
                 if stop.requested:
+                    self.log.event("stop_requested", signal=stop.name, seq=interval.seq)
                     return
                 interval = Interval(ckpt.seq, interval_end(ckpt.next_index, ckpt.interval))
         if interval.results:
