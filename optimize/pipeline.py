@@ -27,6 +27,7 @@ import numpy as np
 
 import edge
 from edge.artifact_layout import LATEST_POINTER
+from edge.health import smoke_vectors
 from edge.manifest import (
     FORMAT_VERSION,
     MANIFEST_NAME,
@@ -355,7 +356,7 @@ def _write_artifact(
     semantic["recipe"] = winner
     version = content_version(files, semantic)
     smoke_texts = sorted(eval_texts[:64], key=len)[:SMOKE_TEXTS]
-    smoke_vectors = edge.load(cand).predict(smoke_texts, enforce_limits=False)
+    smoke = smoke_vectors(edge.load(cand), smoke_texts)
     win = scored[winner]
     manifest = {
         **base,
@@ -379,7 +380,7 @@ def _write_artifact(
         },
         "smoke": {
             "texts": smoke_texts,
-            "vectors": [[round(float(x), 6) for x in v] for v in smoke_vectors],
+            "vectors": [[round(float(x), 6) for x in v] for v in smoke],
             "min_cosine": 0.99,
         },
         "source": {

@@ -28,6 +28,19 @@ def test_plan_covers_every_index_once_and_respects_budget(seed: int) -> None:
         assert padded <= budget or len(b) == 1
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_plan_bounds_padding_waste(seed: int) -> None:
+    """GIVEN a sparse long tail (as real text has) WHEN planned THEN no batch pads more than
+    max_padding beyond its real tokens, and dense lengths still form big batches."""
+    rng = random.Random(seed)
+    lengths = [rng.randint(5, 40) for _ in range(400)] + [rng.randint(41, 256) for _ in range(30)]
+    batches = list(plan_batches(lengths, token_budget=8192, max_batch=128, max_padding=0.2))
+    for b in batches:
+        real = sum(lengths[i] for i in b)
+        assert max(lengths[i] for i in b) * len(b) <= real * 1.2 or len(b) == 1
+    assert max(len(b) for b in batches) >= 32
+
+
 def test_plan_groups_similar_lengths() -> None:
     """GIVEN short and long texts mixed WHEN planned THEN shorts and longs do not share a batch."""
     lengths = [5, 200, 6, 210, 7, 220] * 10
