@@ -23,7 +23,7 @@ ENV_ARTIFACT = "PRECAST_ARTIFACT"
 ENV_CACHE_URL = "PRECAST_CACHE_URL"
 ENV_CACHE_TTL_S = "PRECAST_CACHE_TTL_S"
 DEFAULT_ARTIFACT = "/opt/artifact"
-DEFAULT_CHUNK = 512
+DEFAULT_CHUNK = 1024  # bigger chunks bucket denser; at ~100 texts/s a SIGTERM waits <= ~10 s
 OUTPUT_FORMATS = ("jsonl", "parquet")
 
 

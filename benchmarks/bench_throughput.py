@@ -130,15 +130,18 @@ def _st_onnx_qint8(
     )
     onnx_model = SentenceTransformer(str(local), device="cpu", backend="onnx")
     export_dynamic_quantized_onnx_model(onnx_model, config, str(local))
+    # ST names the file by its weight type: model_qint8_<config>.onnx (arm64, avx512*) or
+    # model_quint8_avx2.onnx (AVX2: unsigned weights, ORT's fast path there).
+    (quantized,) = (local / "onnx").glob(f"model_*int8_{config}.onnx")
     q = SentenceTransformer(
         str(local),
         device="cpu",
         backend="onnx",
-        model_kwargs={"file_name": f"onnx/model_qint8_{config}.onnx"},
+        model_kwargs={"file_name": f"onnx/{quantized.name}"},
     )
     q.max_seq_length = onnx_model.max_seq_length
     record(
-        f"sentence-transformers onnx qint8 ({config})",
+        f"sentence-transformers onnx {quantized.name.split('_')[1]} ({config})",
         best_of(lambda: q.encode(texts, batch_size=args.batch_size), args.repeats),
     )
     return {}

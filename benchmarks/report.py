@@ -57,9 +57,13 @@ def _throughput_rows(t: dict[str, Any], rows: list[Row]) -> None:
         ours = next((v for k, v in r.items() if k.endswith("(bucketed)")), {})
         fp32 = r.get("sentence-transformers torch fp32", {})
         bf16 = r.get("sentence-transformers torch bf16", {})
-        qint8 = next((v for k, v in r.items() if "onnx qint8" in k), {})
+        q_name = next((k for k in r if k.startswith("sentence-transformers onnx")), "")
+        qint8 = r.get(q_name, {})
+        q_label = (
+            "ST " + q_name.removeprefix("sentence-transformers ") if q_name else "ST onnx int8"
+        )
         n = t.get("texts")
-        for peer, label in ((fp32, "ST fp32"), (bf16, "ST bf16"), (qint8, "ST onnx qint8")):
+        for peer, label in ((fp32, "ST fp32"), (bf16, "ST bf16"), (qint8, q_label)):
             rows.append(
                 (
                     f"throughput, {n} docstrings (texts/s) vs {label}",
