@@ -127,26 +127,26 @@ class ChunkProcessor:
         if reused is not None:
             out.vectors = reused
             out.counts.recovered = len(valid)
-            cached = [False] * len(valid)
-        else:
-            result = predict_with_cache(
-                self.model,
-                self.cache if self.skip_cached else None,
-                texts,
-                write_back=False,
-                enforce_limits=False,
-            )
-            out.vectors = result.vectors
-            out.cache_error = result.cache_error
-            cached = result.cached
-            out.counts.cached = result.hits
-            out.counts.predicted = len(valid) - result.hits
+            if self.cache is not None:
+                out.entries = [
+                    CacheEntry.make(version, text, vector, ttl_s=self.ttl_s)
+                    for text, vector in zip(texts, reused, strict=True)
+                ]
+            return out
+        result = predict_with_cache(
+            self.model,
+            self.cache if self.skip_cached else None,
+            texts,
+            write_back=False,  # entries are committed with the interval's part
+            ttl_s=self.ttl_s,
+            enforce_limits=False,
+        )
+        out.vectors = result.vectors
+        out.cache_error = result.cache_error
+        out.counts.cached = result.hits
+        out.counts.predicted = len(valid) - result.hits
         if self.cache is not None:
-            out.entries = [
-                CacheEntry.make(version, text, vector, ttl_s=self.ttl_s)
-                for text, vector, hit in zip(texts, out.vectors, cached, strict=True)
-                if not hit
-            ]
+            out.entries = result.new_entries
         return out
 
     def _reject_overlong(

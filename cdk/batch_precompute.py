@@ -13,6 +13,8 @@ job exits at once instead of burning retries.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ecs as ecs
@@ -182,31 +184,20 @@ class BatchPrecompute(Construct):
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
         logging = ecs.LogDriver.aws_logs(stream_prefix=model.name, log_group=log_group)
-        memory = Size.mebibytes(cfg.memory_mb)
-        if fargate:
+        common: dict[str, Any] = {
+            "image": image,
+            "cpu": cfg.vcpus,
+            "memory": Size.mebibytes(cfg.memory_mb),
+            "command": command,
+            "environment": environment,
+            "job_role": self.job_role,
+            "logging": logging,
+        }
+        if fargate:  # public subnets, no NAT: see batch_network.py
             return batch.EcsFargateContainerDefinition(
-                self,
-                "Container",
-                image=image,
-                cpu=cfg.vcpus,
-                memory=memory,
-                command=command,
-                environment=environment,
-                job_role=self.job_role,
-                logging=logging,
-                assign_public_ip=True,  # public subnets, no NAT: see batch_network.py
+                self, "Container", assign_public_ip=True, **common
             )
-        return batch.EcsEc2ContainerDefinition(
-            self,
-            "Container",
-            image=image,
-            cpu=cfg.vcpus,
-            memory=memory,
-            command=command,
-            environment=environment,
-            job_role=self.job_role,
-            logging=logging,
-        )
+        return batch.EcsEc2ContainerDefinition(self, "Container", **common)
 
     def _acknowledge(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edge.durable_fs import write_atomic
 from edge.exceptions import ArtifactError
 
 LATEST_POINTER = "latest"
@@ -20,6 +21,11 @@ def read_latest_pointer(model_root: Path) -> Path | None:
     if not pointer.is_file():
         return None
     return model_root / pointer.read_text(encoding="utf-8").strip()
+
+
+def point_latest(model_root: Path, version: str) -> None:
+    """Make ``model_root/latest`` name ``version`` (atomically: readers see old or new)."""
+    write_atomic(model_root / LATEST_POINTER, f"{version}\n".encode())
 
 
 def latest_artifact(artifacts_dir: Path, name: str) -> Path:

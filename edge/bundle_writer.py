@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
-import secrets
 import tarfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -28,7 +26,7 @@ from edge.bundle_format import (
     bundle_document,
     signature_document,
 )
-from edge.durable_fs import fsync_dir, write_atomic
+from edge.durable_fs import atomic_file, write_atomic
 from edge.manifest import MANIFEST_NAME, FileEntry, read_manifest, sha256_file, verify_files
 
 DEFAULT_COMPRESSLEVEL = 6
@@ -83,27 +81,19 @@ def write_archive(
     Headers carry no owner, a fixed mode and mtime 0, so the bytes depend only on content.
     ``compresslevel=0`` writes a plain tar.
     """
-    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
-    try:
-        with open(tmp, "wb") as raw:
-            gz = None
-            if compresslevel > 0:
-                gz = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=compresslevel, mtime=0)
-            stream: Any = gz if gz is not None else raw
-            with tarfile.open(fileobj=stream, mode="w|", format=tarfile.USTAR_FORMAT) as tar:
-                tar.addfile(_header(BUNDLE_JSON, len(bundle_json)), io.BytesIO(bundle_json))
-                tar.addfile(_header(BUNDLE_SIG, len(bundle_sig)), io.BytesIO(bundle_sig))
-                for name, source in files:
-                    with open(source, "rb") as fh:
-                        tar.addfile(_header(name, source.stat().st_size), fh)
-            if gz is not None:
-                gz.close()
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(path.parent)
+    with atomic_file(path) as raw:
+        gz = None
+        if compresslevel > 0:
+            gz = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=compresslevel, mtime=0)
+        stream: Any = gz if gz is not None else raw
+        with tarfile.open(fileobj=stream, mode="w|", format=tarfile.USTAR_FORMAT) as tar:
+            tar.addfile(_header(BUNDLE_JSON, len(bundle_json)), io.BytesIO(bundle_json))
+            tar.addfile(_header(BUNDLE_SIG, len(bundle_sig)), io.BytesIO(bundle_sig))
+            for name, source in files:
+                with open(source, "rb") as fh:
+                    tar.addfile(_header(name, source.stat().st_size), fh)
+        if gz is not None:
+            gz.close()
 
 
 def _size(path: Path) -> int:

@@ -28,6 +28,9 @@ class HybridResult:
     model_version: str
     cache_error: str | None = None
     written: int = 0
+    # Cache entries of the live predictions (written already if write_back; a batch job
+    # that commits them itself passes write_back=False and takes them from here).
+    new_entries: list[CacheEntry] = field(default_factory=list)
     hits: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -70,19 +73,25 @@ def predict_with_cache(
         if k in found:
             out[i] = found[k].vector
     written = 0
+    entries: list[CacheEntry] = []
     if live is not None:
         out[miss_idx] = live
         for i in miss_idx:
             cached[i] = False
+        entries = [
+            CacheEntry.make(version, checked[i], live[j], ttl_s=ttl_s, key=keys[i])
+            for j, i in enumerate(miss_idx)
+        ]
         if cache is not None and write_back and error is None:
-            entries = [
-                CacheEntry.make(version, checked[i], live[j], ttl_s=ttl_s)
-                for j, i in enumerate(miss_idx)
-            ]
             try:
                 written = cache.put_many(entries)
             except CacheError as exc:
                 error = f"cache write failed, prediction still served: {exc}"
     return HybridResult(
-        vectors=out, cached=cached, model_version=version, cache_error=error, written=written
+        vectors=out,
+        cached=cached,
+        model_version=version,
+        cache_error=error,
+        written=written,
+        new_entries=entries,
     )

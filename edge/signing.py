@@ -22,6 +22,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from edge.durable_fs import write_atomic
 from edge.exceptions import SigningKeyError
 
 PRIVATE_KEY_FILE = "precast_ed25519.key"
@@ -247,20 +248,6 @@ def write_key_pair(directory: Path, *, force: bool = False) -> tuple[Path, Path,
     directory.mkdir(parents=True, exist_ok=True)
     seed = generate_seed()
     pub = public_key(seed)
-    _write_private(private_path, encode_key(seed) + "\n")
-    tmp = public_path.with_name(public_path.name + ".tmp")
-    tmp.write_text(encode_key(pub) + "\n", encoding="ascii")
-    os.replace(tmp, public_path)
+    write_atomic(private_path, (encode_key(seed) + "\n").encode("ascii"), mode=0o600)
+    write_atomic(public_path, (encode_key(pub) + "\n").encode("ascii"))
     return private_path, public_path, pub
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 import edge
-from edge.artifact_layout import LATEST_POINTER
+from edge.artifact_layout import point_latest
 from edge.health import smoke_vectors
 from edge.manifest import (
     FORMAT_VERSION,
@@ -168,7 +168,7 @@ def run_optimize(
         reused = find_reusable(model_root, fp)
         if reused is not None:
             progress(f"reusing {reused} (same model files, settings and tool versions)")
-            _point_latest(model_root, reused.name)
+            point_latest(model_root, reused.name)
             return OptimizeResult(reused, read_manifest(reused).raw, reused=True)
     model_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".work-", dir=model_root))
@@ -397,15 +397,9 @@ def _write_artifact(
         progress(f"artifact {version} already present; keeping it")
     else:
         os.rename(final, target)  # atomic on one filesystem: all or nothing
-    _point_latest(model_root, version)
+    point_latest(model_root, version)
     progress(f"wrote {target} ({sum(f['size'] for f in files.values()) / 1e6:.1f} MB)")
     return OptimizeResult(target, read_manifest(target).raw, reused=False)
-
-
-def _point_latest(model_root: Path, version: str) -> None:
-    tmp = model_root / f".{LATEST_POINTER}.tmp"
-    tmp.write_text(version + "\n")
-    os.replace(tmp, model_root / LATEST_POINTER)
 
 
 def _op_summary(ops: dict[str, int]) -> str:

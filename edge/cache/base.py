@@ -55,11 +55,18 @@ class CacheEntry:
 
     @classmethod
     def make(
-        cls, model_version: str, text: str, vector: F32, *, ttl_s: float | None = None
+        cls,
+        model_version: str,
+        text: str,
+        vector: F32,
+        *,
+        ttl_s: float | None = None,
+        key: str | None = None,
     ) -> CacheEntry:
+        """``key`` if the caller already computed ``cache_key(model_version, text)``."""
         now = time.time()
         return cls(
-            key=cache_key(model_version, text),
+            key=key or cache_key(model_version, text),
             model_version=model_version,
             vector=np.asarray(vector, dtype=np.float32),
             created_at=now,
