@@ -213,3 +213,19 @@ def test_is_older_and_sourceless_updater(tmp_path: Path, keypair: KeyPair) -> No
     assert not is_older("2026-01-02T00:00:00+00:00", "2026-01-01T00:00:00+00:00")
     with pytest.raises(UpdateError, match="no source"):
         Updater(None, tmp_path, keypair.public).update()
+
+
+def test_smoke_vectors_are_per_text_and_reproduce_exactly(sample_model: Any) -> None:
+    """GIVEN the artifact's manifest smoke set WHEN recomputed on this machine THEN each
+    stored vector is that text run alone (dynamic int8 shifts a vector with its batch
+    neighbours), so the health check compares like with like: cosine ~1, not ~0.99."""
+    import numpy as np
+
+    from edge.health import smoke_vectors
+
+    smoke = sample_model.manifest.smoke
+    texts = [str(t) for t in smoke["texts"]]
+    stored = np.asarray(smoke["vectors"], dtype=np.float32)
+    alone = smoke_vectors(sample_model, texts)
+    assert np.allclose(alone, np.vstack([sample_model.predict([t]) for t in texts]))
+    assert float((alone * stored).sum(axis=1).min()) > 0.9999
