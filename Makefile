@@ -5,7 +5,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast lint typecheck bench synth lock clean help
+STRESS_RUNS ?= 5
+
+.PHONY: install demo test test-fast test-stress lint typecheck bench synth lock clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -29,6 +31,10 @@ test: install  ## the whole test suite (slow and integration tests included)
 
 test-fast: install  ## skip tests marked slow
 	$(BIN)/python -m pytest -m "not slow"
+
+test-stress: install  ## crash/signal/concurrency tests STRESS_RUNS (5) times in a row, then once with every core busy
+	for i in $$(seq $(STRESS_RUNS)); do echo "== stress run $$i/$(STRESS_RUNS)"; $(BIN)/python -m pytest -m crash -q || exit 1; done
+	echo "== stress run under CPU load"; $(BIN)/python -m tests.cpu_load -- $(BIN)/python -m pytest -m crash -q
 
 lint: install  ## ruff lint + format check
 	$(BIN)/ruff check .

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from batch import exit_codes
+from batch import crashpoints, exit_codes
 from batch.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from batch.chunks import ChunkProcessor, RecoveredPart, group_chunks, interval_end
 from batch.exceptions import ErrorBudgetExceededError
@@ -191,6 +191,7 @@ class ShardRun:
                 self.log.event("cache_read_error", error=result.cache_error, seq=interval.seq)
             interval.add(result, next_index=chunk[-1].index + 1, position=chunk[-1].after)
             self.log.advance(len(chunk))
+            crashpoints.reached("after_chunk")
             if interval.full or stop.requested:
                 self._commit(committer, interval, ckpt, base_elapsed)
                 # Checked after the commit too: a signal may arrive while it runs.

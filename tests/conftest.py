@@ -87,7 +87,7 @@ def moto_endpoint() -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 raise RuntimeError("moto_server did not start") from None
-            time.sleep(0.2)
+            time.sleep(0.2)  # bounded poll until the server answers; decides no assertion
     old = {k: os.environ.get(k) for k in _AWS_ENV}
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing",

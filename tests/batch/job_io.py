@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from batch.crashpoints import ENV_PAUSE_AT, ENV_PAUSE_FIFO, PAUSED_EVENT
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -96,10 +98,28 @@ def batch_args(
 
 
 class JobProcess:
-    """``python -m batch ...`` in a subprocess; its JSON log events are collected live."""
+    """``python -m batch ...`` in a subprocess; its JSON log events are collected live.
 
-    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
-        full_env = {**os.environ, **(env or {})}
+    ``pause_at="<step>:<n>"`` (see :mod:`batch.crashpoints`) makes the job stop at that
+    point of its own event sequence and wait on a FIFO in ``fifo_dir`` until
+    :meth:`release`; :meth:`wait_for` ``("paused")`` tells when it got there."""
+
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str] | None = None,
+        *,
+        pause_at: str | None = None,
+        fifo_dir: Path | None = None,
+    ) -> None:
+        self.fifo: Path | None = None
+        extra = dict(env or {})
+        if pause_at is not None:
+            assert fifo_dir is not None, "a paused job needs a directory for its FIFO"
+            self.fifo = fifo_dir / f"pause-{time.monotonic_ns()}.fifo"
+            os.mkfifo(self.fifo)
+            extra |= {ENV_PAUSE_AT: pause_at, ENV_PAUSE_FIFO: str(self.fifo)}
+        full_env = {**os.environ, **extra}
         full_env.setdefault("PRECAST_ORT_THREADS", "2")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "batch", *args],
@@ -141,6 +161,15 @@ class JobProcess:
             if event.get("event") == name:
                 seen += 1
         return True
+
+    def release(self) -> None:
+        """Let a job that announced ``paused`` go on (it holds the FIFO's read end)."""
+        assert self.fifo is not None and self.named(PAUSED_EVENT), "the job is not paused"
+        fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            os.write(fd, b"g")
+        finally:
+            os.close(fd)
 
     def signal(self, signum: int) -> None:
         if self.proc.poll() is None:

@@ -5,14 +5,13 @@ no id twice. The job runs as `python -m batch run` in a subprocess, as on AWS Ba
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from batch.crashpoints import ENV_CRASH_AT, STEPS
+from batch.crashpoints import ENV_CRASH_AT, PAUSED_EVENT, STEPS
 from tests.batch.job_io import (
     KILL,
     TERM,
@@ -65,6 +64,7 @@ def baseline(
     return result
 
 
+@pytest.mark.crash
 @pytest.mark.parametrize(
     ("step", "interval"), [*((step, 2) for step in STEPS), ("mid_cache", 1), ("after_part", 1)]
 )
@@ -87,46 +87,64 @@ def test_kill_9_at_each_commit_step(
     assert outcome(tmp_path) == baseline
 
 
+# Points every attempt reaches, whatever it resumed from: 300 records in chunks of 20 and
+# intervals of 40 leave at least 7 chunks for the third attempt (each kill below lands by
+# chunk 4 of its attempt). A point is (step, n): the n-th arrival at step in that attempt.
+RANDOM_POINTS = {"after_chunk": 4, "after_part": 2, "after_cache": 2, "after_checkpoint": 2}
+
+
+def draw_point(rng: random.Random) -> str:
+    step = rng.choice(sorted(RANDOM_POINTS))
+    return f"{step}:{rng.randint(1, RANDOM_POINTS[step])}"
+
+
+@pytest.mark.crash
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_kill_9_at_random_points(
     seed: int, artifact: Path, crash_input: Path, baseline: Outcome, tmp_path: Path
 ) -> None:
-    """GIVEN a job SIGKILLed at random moments, attempt after attempt WHEN it finally runs to
-    the end THEN output and cache equal the uninterrupted run's."""
+    """GIVEN a job SIGKILLed at a random point of its own event sequence (chunk k inferred,
+    part / cache / checkpoint of interval n written), attempt after attempt
+    WHEN it finally runs to the end THEN output and cache equal the uninterrupted run's.
+    Each kill lands while the job waits at its point: mid-run, asserted."""
     rng = random.Random(seed)
     args = job_args(artifact, crash_input, tmp_path)
-    kills = 0
+    kills: list[str] = []
     for _ in range(3):
-        job = JobProcess(args)
-        if not job.wait_for("checkpoint", rng.randint(1, 2)):
-            assert job.finish() == 0
-            break
-        time.sleep(rng.uniform(0.0, 0.4))
+        point = draw_point(rng)
+        job = JobProcess(args, pause_at=point, fifo_dir=tmp_path)
+        assert job.wait_for(PAUSED_EVENT), f"the job ended before {point}: {job.stderr[-3:]}"
         job.signal(KILL)
-        code = job.finish()
-        assert code in (0, -KILL)
-        kills += code == -KILL
+        assert job.finish() == -KILL
+        (paused,) = job.named(PAUSED_EVENT)
+        assert f"{paused['step']}:{paused['n']}" == point
+        assert not job.named("summary"), "the kill landed after the job finished"
+        kills.append(point)
     final = run_to_end(args)
-    assert kills >= 1
-    assert final.named("summary") or final.named("already_complete")
+    assert len(kills) == 3
+    assert final.named("summary")
     assert outcome(tmp_path) == baseline
 
 
+@pytest.mark.crash
 @pytest.mark.parametrize("seed", [21, 22])
 def test_sigterm_flushes_checkpoints_and_exits_143(
     seed: int, artifact: Path, crash_input: Path, baseline: Outcome, tmp_path: Path
 ) -> None:
-    """GIVEN a spot reclaim notice (SIGTERM) at a random moment WHEN the job gets it
-    THEN it commits the chunk in hand, exits 143 with an interrupted summary, and the
-    retry finishes with output and cache equal to the uninterrupted run's."""
+    """GIVEN a spot reclaim notice (SIGTERM) while the job waits after a random chunk
+    WHEN the job goes on THEN it commits the chunk in hand, exits 143 with an interrupted
+    summary, and the retry finishes with output and cache equal to the uninterrupted run's.
+    The signal provably arrives mid-run: the job is held at its pause point until sent."""
     rng = random.Random(seed)
     args = job_args(artifact, crash_input, tmp_path)
-    job = JobProcess(args)
-    assert job.wait_for("checkpoint", rng.randint(1, 3))
-    time.sleep(rng.uniform(0.0, 0.3))
+    chunk = rng.randint(1, 5)
+    job = JobProcess(args, pause_at=f"after_chunk:{chunk}", fifo_dir=tmp_path)
+    assert job.wait_for(PAUSED_EVENT)
     job.signal(TERM)
+    job.release()
     assert job.finish() == 143
     (interrupted,) = job.named("interrupted")
+    assert interrupted["records"] < RECORDS
     assert job.named("stop_requested")
     assert job.named("checkpoint")[-1]["records"] == interrupted["records"]
     (summary,) = job.named("summary")

@@ -6,7 +6,6 @@ import io
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -210,8 +209,10 @@ def test_a_changed_input_is_a_new_run(artifact: Path, tmp_path: Path) -> None:
     run directory and leaves the old one as it was."""
     source = write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "text": "first version"}])
     assert run(artifact, source, tmp_path / "out")[0] == 0
-    time.sleep(0.01)
+    before = source.stat()
     write_jsonl(source, [{"id": 1, "text": "second version"}, {"id": 2, "text": "new"}])
+    # a new mtime whatever the file system's timestamp granularity (no sleep)
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns + 2_000_000_000))
     assert run(artifact, source, tmp_path / "out")[0] == 0
     dirs = sorted(p for p in (tmp_path / "out").iterdir())
     assert len(dirs) == 2

@@ -3,12 +3,12 @@ version, and the next update run completes. Also: readers never fail during upda
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +53,25 @@ CHILD = textwrap.dedent(
         edge.updater.replace_symlink = kill_on("current", edge.updater.replace_symlink)
     elif point == "before-prune":
         edge.install_layout.InstallLayout.prune = die
+    elif point.startswith("call:"):  # count or pause at the n-th call into edge's code
+        pause_at = int(point.split(":")[1])
+        edge_dir = os.path.dirname(edge.updater.__file__) + os.sep
+        calls = 0
+
+        def on_call(frame, event, arg):
+            global calls
+            if event != "call" or not frame.f_code.co_filename.startswith(edge_dir):
+                return
+            calls += 1
+            if calls == pause_at:
+                print(f"paused {calls} {frame.f_code.co_qualname}", flush=True)
+                sys.stdin.readline()  # held here until the test kills this process
+
+        sys.setprofile(on_call)
     edge.updater.Updater(channel, install, public).update()
+    sys.setprofile(None)
+    if point.startswith("call:"):
+        print(f"done {calls}", flush=True)
     """
 )
 POINTS = [
@@ -70,10 +88,13 @@ def stamp(n: int) -> str:
     return f"2026-01-01T00:00:{n:02d}+00:00"
 
 
-def _child(channel: Path, install: Path, key: Path, point: str) -> subprocess.Popen[bytes]:
+def _child(
+    channel: Path, install: Path, key: Path, point: str, *, stdout: int = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, str(channel), str(install), str(key), point],
-        stdout=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,
+        stdout=stdout,
         stderr=subprocess.PIPE,
     )
 
@@ -105,6 +126,7 @@ def device_on_v1(tmp_path: Path, publish: Publisher, keypair: KeyPair) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.crash
 @pytest.mark.parametrize(("point", "survivor"), POINTS)
 def test_sigkill_at_each_step_leaves_a_loadable_version(
     device_on_v1: Path, keypair: KeyPair, point: str, survivor: str
@@ -120,62 +142,117 @@ def test_sigkill_at_each_step_leaves_a_loadable_version(
     _assert_complete_and_recovers(device_on_v1, keypair, {survivor})
 
 
+def _calls_in_an_update(device_on_v1: Path, keypair: KeyPair, scratch: Path) -> int:
+    """How many calls into edge's code one uninterrupted v1 -> v2 update makes (run on a
+    copy of the device, so the device under test is still on v1)."""
+    copy = scratch / "device-copy"
+    shutil.copytree(device_on_v1, copy, symlinks=True)
+    channel = device_on_v1.parent / "channel"
+    proc = _child(channel, copy, keypair.public_path, "call:0", stdout=subprocess.PIPE)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()
+    assert InstallLayout(copy).version_of("current") == "v2"
+    (count,) = [int(line.split()[1]) for line in out.decode().splitlines() if "done" in line]
+    return count
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("delay_s", [0.05, 0.4, 0.9, 1.6])
+@pytest.mark.crash
+@pytest.mark.parametrize("fraction", [0.02, 0.2, 0.45, 0.7, 0.95])
 def test_sigkill_at_an_arbitrary_moment(
-    device_on_v1: Path, keypair: KeyPair, delay_s: float
+    device_on_v1: Path, keypair: KeyPair, fraction: float, tmp_path: Path
 ) -> None:
     """GIVEN a device on v1 and a channel offering v2
-    WHEN an update process is SIGKILLed after an arbitrary delay (whatever it was doing)
-    THEN current is v1 or v2, complete and verified, and a rerun completes on v2."""
-    proc = _child(device_on_v1.parent / "channel", device_on_v1, keypair.public_path, "none")
-    time.sleep(delay_s)
+    WHEN an update process is SIGKILLed at an arbitrary point of its own call sequence (the
+    n-th call into edge's code, n a fraction of a whole update's calls)
+    THEN the kill landed mid-update (the child was held at that call), current is v1 or v2,
+    complete and verified, and a rerun completes on v2."""
+    total = _calls_in_an_update(device_on_v1, keypair, tmp_path)
+    nth = max(1, int(total * fraction))
+    channel = device_on_v1.parent / "channel"
+    proc = _child(channel, device_on_v1, keypair.public_path, f"call:{nth}", stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode()  # the child blocks right after printing it
+    assert line.startswith(f"paused {nth} "), f"the update ended before call {nth} of {total}"
     proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, err.decode()
     _assert_complete_and_recovers(device_on_v1, keypair, {"v1", "v2"})
 
 
+class LoadCounter:
+    """Loads finished per reader thread; the main thread waits on them (no sleeps)."""
+
+    def __init__(self, readers: int) -> None:
+        self.done = [0] * readers
+        self.cond = threading.Condition()
+
+    def finished(self, reader: int) -> None:
+        with self.cond:
+            self.done[reader] += 1
+            self.cond.notify_all()
+
+    def wait_for_fresh_loads(self, errors: list[BaseException], timeout: float = 120) -> None:
+        """Block until every reader has finished two more loads: the second of them began
+        after this call, so it saw what ``current`` names now. Bounded, not timed."""
+        with self.cond:
+            target = [n + 2 for n in self.done]
+            ok = self.cond.wait_for(
+                lambda: errors or all(d >= t for d, t in zip(self.done, target, strict=True)),
+                timeout=timeout,
+            )
+        assert ok, "a reader made no progress"
+
+
 @pytest.mark.slow
+@pytest.mark.crash
 def test_readers_never_fail_while_updates_swap(
     tmp_path: Path, publish: Publisher, keypair: KeyPair
 ) -> None:
     """GIVEN a device on v1 and two reader threads loading `current` and predicting in a loop
-    WHEN three updates (v2, v3, v4) swap current and prune old versions underneath them
+    WHEN three updates (v2, v3, v4) swap current and prune old versions underneath them,
+    each next update starting once both readers have loaded after the last swap
     THEN no reader ever errs, every load is one of the published versions with the full
-    vector, the readers saw more than one version, and the device ends on v4."""
+    vector, each reader saw every version from v2 on, and the device ends on v4."""
     channel, install = tmp_path / "channel", tmp_path / "device"
     publish(channel, "v1", stamp(1))
     Updater(channel, install, keypair.public, health_check=False).update()
     stop = threading.Event()
-    seen: list[str] = []
+    seen: list[list[str]] = [[], []]
     errors: list[BaseException] = []
+    loads = LoadCounter(readers=2)
     one_thread = SessionConfig(intra_op_threads=1)
 
-    def reader() -> None:
+    def reader(index: int) -> None:
         while not stop.is_set():
             try:
                 model = edge.load_current(install, keypair.public, session_config=one_thread)
                 vector = model.predict(["hello world"])
                 assert vector.shape == (1, model.manifest.dim)
                 assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-3
-                seen.append(model.version)
+                seen[index].append(model.version)
             except BaseException as exc:  # noqa: BLE001 - collected and asserted below
                 errors.append(exc)
+            loads.finished(index)
 
-    threads = [threading.Thread(target=reader) for _ in range(2)]
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()
     try:
+        loads.wait_for_fresh_loads(errors)
         for n, version in enumerate(["v2", "v3", "v4"], start=2):
             publish(channel, version, stamp(n))
             Updater(channel, install, keypair.public, health_check=False).update()
-            time.sleep(0.3)
+            loads.wait_for_fresh_loads(errors)
     finally:
         stop.set()
         for t in threads:
             t.join(timeout=60)
     assert errors == []
-    assert set(seen) <= {"v1", "v2", "v3", "v4"} and len(set(seen)) >= 2
+    for versions in seen:
+        assert set(versions) <= {"v1", "v2", "v3", "v4"}
+        assert {"v2", "v3", "v4"} <= set(versions)
+        assert versions == sorted(versions), "a reader went back to an older version"
     assert edge.load_current(install, keypair.public).version == "v4"
 
 

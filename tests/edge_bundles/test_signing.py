@@ -6,7 +6,6 @@ import base64
 import hashlib
 import os
 import stat
-import time
 from pathlib import Path
 
 import pytest
@@ -108,22 +107,6 @@ def test_rejects_malformed_inputs() -> None:
     assert signing._decompress(not_a_point) is None
     assert not signing.verify(pub, msg, not_a_point + sig[32:])
     assert not signing.verify(b"\xff" * 32, msg, sig)  # y >= p
-
-
-@pytest.mark.perf
-def test_verify_is_fast_enough_for_a_device() -> None:
-    """GIVEN a signature over a typical bundle.json
-    WHEN it is verified five times
-    THEN the median verify takes under 50 ms (budget from the device requirements)."""
-    seed = os.urandom(32)
-    msg = os.urandom(600)
-    pub, sig = signing.public_key(seed), signing.sign(seed, msg)
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        assert signing.verify(pub, msg, sig)
-        times.append(time.perf_counter() - t0)
-    assert sorted(times)[2] < 0.050
 
 
 def test_key_pair_files(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +85,10 @@ class LiveServer:
     def __enter__(self) -> LiveServer:
         self.thread.start()
         deadline = time.monotonic() + 30
-        while not self.server.started:
+        while not self.server.started:  # bounded poll for a condition; decides no assertion
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
+            time.sleep(0.05)  # (bounded poll, see above)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -112,3 +114,16 @@ def assert_rows_match(got: Any, reference: Any) -> None:
     sims = g @ r.T
     assert (sims.argmax(axis=1) == np.arange(len(g))).all(), sims
     assert np.diag(sims).min() >= BATCH_COMPOSITION_MIN_COSINE, np.diag(sims)
+
+
+@contextmanager
+def coalesce_by_size(batcher: Any, texts: int) -> Iterator[None]:
+    """Make ``batcher`` start its next batch exactly when ``texts`` texts are queued (the time
+    window becomes a 10-minute fallback), so "N concurrent requests form one batch" holds
+    however fast the machine delivers them. Restores the batcher's settings afterwards."""
+    saved = batcher.max_batch_size, batcher.wait_s
+    batcher.max_batch_size, batcher.wait_s = texts, 600.0
+    try:
+        yield
+    finally:
+        batcher.max_batch_size, batcher.wait_s = saved

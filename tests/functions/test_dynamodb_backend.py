@@ -241,13 +241,11 @@ def test_unreachable_cache_opens_the_breaker_and_fails_fast(moto_endpoint: str) 
                 c.get_many("v1", ["k"])
         assert c.breaker.state == OPEN
         attempts = len(sent)
-        start = time.perf_counter()
         with pytest.raises(CacheUnavailableError, match="circuit open"):
             c.get_many("v1", ["k"])
         with pytest.raises(CacheUnavailableError, match="circuit open"):
             c.put_many([CacheEntry.make("v1", "t", _vec(8))])
-        assert time.perf_counter() - start < 0.05
-        assert len(sent) == attempts
+        assert len(sent) == attempts  # failed fast: not one more request went out
     finally:
         c.close()
 

@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
-from precast.cli import COMMAND_MODULES, main
+from precast.cli import COMMAND_MODULES, build_parser, main
+
+EXPECTED_COMMANDS = {"demo", "optimize", "keys", "bundle", "batch", "edge", "serve", "package"}
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+def test_every_command_module_registers_its_command() -> None:
+    """GIVEN the parser WHEN its subcommands are listed THEN they are exactly the commands
+    the README documents, one per module (a module that stops registering fails here)."""
+    commands = _subcommands(build_parser())
+    assert set(commands) == EXPECTED_COMMANDS
+    assert len(commands) == len(COMMAND_MODULES)
+    assert set(_subcommands(commands["batch"])) >= {"run"}
+    assert set(_subcommands(commands["edge"])) >= {"update"}
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """GIVEN --help WHEN printed THEN every subcommand appears in the usage's choices line
+    (not merely somewhere in the description) with its one-line help."""
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for module in COMMAND_MODULES:
-        name = module.rsplit(".", 1)[-1].replace("_", " ").split()[0]
-        assert name in out
+    commands = _subcommands(build_parser())
+    listing = out[out.index("COMMAND") :]
+    for name in commands:
+        assert f"\n    {name} " in listing or f"\n    {name}\n" in listing, name
     assert "precast.toml" in out
 
 
