@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from edge.batching import DEFAULT_MAX_BATCH, DEFAULT_TOKEN_BUDGET, plan_batches
 from edge.exceptions import ArtifactError
+from edge.execution import PER_TEXT, ExecutionPlan, ParallelRunner
 from edge.limits import InputLimits, check_texts
 from edge.manifest import Manifest, read_manifest, verify_files
 from edge.pooling import l2_normalize, pool
@@ -19,6 +20,8 @@ from edge.tokenization import Encoded, TextTokenizer
 
 if TYPE_CHECKING:
     import onnxruntime as ort
+
+    from edge.smoke import SmokeResult
 
 F32 = npt.NDArray[np.float32]
 
@@ -32,12 +35,16 @@ class EdgeModel:
         manifest: Manifest,
         session: ort.InferenceSession,
         *,
+        plan: ExecutionPlan | None = None,
         token_budget: int = DEFAULT_TOKEN_BUDGET,
     ) -> None:
         self.directory = directory
         self.manifest = manifest
         self.session = session
+        self.plan = plan or ExecutionPlan(PER_TEXT, workers=1, threads=1)
+        self._runner = ParallelRunner(self.plan.workers)
         self.token_budget = token_budget
+        self.smoke: SmokeResult | None = None  # set by load_directory's start-up check
         self.limits = InputLimits(
             max_batch=manifest.max_batch,
             max_chars=manifest.max_chars,
@@ -80,6 +87,13 @@ class EdgeModel:
         return self.predict_encoded(encoded)
 
     def predict_encoded(self, encoded: list[Encoded]) -> F32:
+        """Rows in ``encoded``'s order. On CPU each text runs alone (batch-invariant, see
+        :mod:`edge.execution`); on a GPU, in length-bucketed batches."""
+        if not encoded:
+            raise ArtifactError("predict_encoded called with no inputs")
+        if self.plan.mode == PER_TEXT:
+            rows = self._runner.map(lambda e: self._run([e]), encoded)
+            return np.vstack(rows) if len(rows) > 1 else rows[0]
         lengths = [len(e.ids) for e in encoded]
         out: F32 | None = None
         for batch in plan_batches(
@@ -118,13 +132,21 @@ def load_directory(
     *,
     session_config: SessionConfig | None = None,
     verify: bool = True,
+    smoke_test: bool = True,
     token_budget: int = DEFAULT_TOKEN_BUDGET,
 ) -> EdgeModel:
-    """Open an artifact directory: read the manifest, verify every file, create the session."""
+    """Open an artifact directory: read the manifest, verify every file, create the session,
+    and (``smoke_test``) check that this host reproduces the manifest's smoke vectors
+    (:mod:`edge.smoke`; ``model.smoke`` holds the result)."""
     if not directory.is_dir():
         raise ArtifactError(f"{directory} is not a directory")
     manifest = read_manifest(directory)
     if verify:
         verify_files(directory, manifest)
-    session = create_session(directory / "model.onnx", session_config)
-    return EdgeModel(directory, manifest, session, token_budget=token_budget)
+    session, plan = create_session(directory / "model.onnx", session_config)
+    model = EdgeModel(directory, manifest, session, plan=plan, token_budget=token_budget)
+    if smoke_test:
+        from edge.smoke import require_smoke
+
+        model.smoke = require_smoke(model)
+    return model

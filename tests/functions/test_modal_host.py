@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from function_events import assert_rows_match, coalesce_by_size
+from function_events import assert_rows_identical, coalesce_by_size
 
 from edge.exceptions import InputLimitError
 from optimize import corpus
@@ -84,4 +84,4 @@ def test_web_endpoint_serves_the_same_app_micro_batched(
     assert batcher.requests == 8 and batcher.batches == 1
     got = [v for body in bodies for v in body["predictions"]]
     reference = sample_model.predict([t for texts in requests for t in texts])
-    assert_rows_match(got, reference)
+    assert_rows_identical(got, reference)

@@ -1,0 +1,52 @@
+"""What kind of host this is, in the terms int8 kernels care about.
+
+ONNX Runtime picks its int8 GEMM kernels by ISA: AVX-512 VNNI (and AMX) on recent x86,
+AVX2 (U8S8 with saturation) on older or smaller x86, NEON dot-product / i8mm on arm64. Two
+hosts of the same kind run the same kernels on the same artifact and agree bit for bit;
+hosts of different kinds agree within a bound. ``host_kind()`` names the kind;
+``describe_host()`` adds the CPU model for messages.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+from pathlib import Path
+
+X86_AVX512_VNNI = "x86_64-avx512-vnni"
+X86_AVX2 = "x86_64-avx2"
+X86_OTHER = "x86_64"
+AARCH64 = "aarch64"
+
+
+@functools.cache
+def _cpuinfo() -> tuple[str, frozenset[str]]:
+    model = platform.processor() or platform.machine()
+    flags: set[str] = set()
+    path = Path("/proc/cpuinfo")
+    if path.exists():
+        for line in path.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "model name" and value.strip():
+                model = value.strip()
+            elif key in ("flags", "Features"):
+                flags.update(value.split())
+    return model, frozenset(flags)
+
+
+def host_kind() -> str:
+    machine = platform.machine().lower()
+    if machine in ("aarch64", "arm64"):
+        return AARCH64
+    _, flags = _cpuinfo()
+    if "avx512_vnni" in flags or "amx_int8" in flags:
+        return X86_AVX512_VNNI
+    if "avx2" in flags:
+        return X86_AVX2
+    return X86_OTHER if machine in ("x86_64", "amd64") else machine
+
+
+def describe_host() -> str:
+    model, _ = _cpuinfo()
+    return f"{host_kind()} ({model})"
