@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 STRESS_RUNS ?= 5
 
-.PHONY: install demo test test-fast test-stress lint typecheck bench synth lock clean help
+.PHONY: install demo test test-fast test-stress certify-arm64 lint typecheck bench synth lock clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -35,6 +35,9 @@ test-fast: install  ## skip tests marked slow
 test-stress: install  ## crash/signal/concurrency tests STRESS_RUNS (5) times in a row, then once with every core busy
 	for i in $$(seq $(STRESS_RUNS)); do echo "== stress run $$i/$(STRESS_RUNS)"; $(BIN)/python -m pytest -m crash -q || exit 1; done
 	echo "== stress run under CPU load"; $(BIN)/python -m tests.cpu_load -- $(BIN)/python -m pytest -m crash -q
+
+certify-arm64: install  ## run the arm64 Lambda asset under qemu (Graviton2) on 200 texts; writes benchmarks/results/arm64.json
+	$(BIN)/python -m optimize.emulation certify minilm --out benchmarks/results/arm64.json
 
 lint: install  ## ruff lint + format check
 	$(BIN)/ruff check .
