@@ -4,20 +4,27 @@ Commit order for interval ``seq``: part file -> rejects file -> cache -> checkpo
 crash before the checkpoint leaves it at ``seq`` so the rerun redoes that interval under
 the same names (overwriting, never duplicating); a crash after it moves on. The
 checkpoint also pins the interval and chunk sizes of the run, so every attempt cuts the
-same inference batches and computes bit-identical vectors.
+same chunks and part names.
+
+Verified commits: every committed part is recorded with its row count, byte size and
+sha256, and with the shard's state just before it (:class:`CommittedPart`), so a part found
+damaged later (truncated, overwritten, missing) is recomputed from exactly that state.
+The checkpoint carries the sha256 of its own body: a checkpoint edited or damaged in place
+is detected, never trusted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from batch.exceptions import CheckpointError
+from batch.exceptions import CheckpointError, DamagedCheckpointError
 from batch.readers import Position
 from batch.storage import Storage
 
-FORMAT = 1
+FORMAT = 2  # 2: committed parts with digests, and the body's own sha256
 
 
 @dataclass
@@ -37,6 +44,39 @@ class Counts:
 
 
 @dataclass
+class CommittedPart:
+    """A part as committed, and the shard's state just before its interval."""
+
+    seq: int
+    name: str
+    rows: int
+    size: int  # bytes
+    sha256: str
+    start_index: int
+    start_position: Position
+    counts_before: Counts
+    rejects_before: int  # len(reject_parts) before this interval
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> CommittedPart:
+        raw = dict(raw)
+        raw["start_position"] = Position(**raw["start_position"])
+        raw["counts_before"] = Counts(**raw["counts_before"])
+        return cls(**raw)
+
+    def matches(self, data: bytes | None) -> bool:
+        return (
+            data is not None
+            and len(data) == self.size
+            and hashlib.sha256(data).hexdigest() == self.sha256
+        )
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
 class Checkpoint:
     run_id: str
     shard: str
@@ -50,27 +90,47 @@ class Checkpoint:
     elapsed_s: float = 0.0
     attempts: int = 0
     done: bool = False  # every record consumed (the marker may still be missing)
+    parts: list[CommittedPart] = field(default_factory=list)
 
     def to_json(self) -> bytes:
-        return json.dumps({"format": FORMAT, **asdict(self)}, indent=1).encode()
+        body = _canonical({"format": FORMAT, **asdict(self)})
+        return json.dumps({"sha256": digest(body), "body": json.loads(body)}, indent=1).encode()
 
     @classmethod
     def from_json(cls, data: bytes, where: str) -> Checkpoint:
         try:
-            raw: dict[str, Any] = json.loads(data)
+            outer: dict[str, Any] = json.loads(data)
+            raw: dict[str, Any] = outer["body"]
+            if digest(_canonical(raw)) != outer["sha256"]:
+                raise ValueError("its sha256 does not match its content")
             found = raw.pop("format")
             if found != FORMAT:
                 raise ValueError(f"unsupported checkpoint format {found!r}")
             raw["position"] = Position(**raw["position"])
             raw["counts"] = Counts(**raw["counts"])
+            raw["parts"] = [CommittedPart.from_raw(p) for p in raw["parts"]]
             return cls(**raw)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(
-                f"checkpoint {where} is unreadable ({exc}); delete it to restart the shard"
-            ) from None
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            raise DamagedCheckpointError(f"checkpoint {where} is unusable ({exc})") from None
+
+    def rewind_to(self, part: CommittedPart) -> None:
+        """Back to the state just before ``part``'s interval: it and later ones are redone."""
+        self.seq = part.seq
+        self.next_index = part.start_index
+        self.position = part.start_position
+        self.counts = Counts(**asdict(part.counts_before))
+        self.reject_parts = self.reject_parts[: part.rejects_before]
+        self.parts = [p for p in self.parts if p.seq < part.seq]
+        self.done = False
+
+
+def _canonical(raw: dict[str, Any]) -> bytes:
+    return json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
 
 
 def load_checkpoint(storage: Storage, uri: str, run_id: str, shard: str) -> Checkpoint | None:
+    """The checkpoint, None if there is none. A damaged one raises :class:`CheckpointError`
+    (the job then restarts the shard: every name is deterministic, nothing is lost)."""
     data = storage.read_bytes(uri)
     if data is None:
         return None

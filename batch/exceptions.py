@@ -21,12 +21,22 @@ class StorageError(BatchError):
     """A local file or S3 object could not be read or written."""
 
 
+class TransientStorageError(StorageError):
+    """S3 stayed unreachable, throttled or failing (5xx) after botocore's retries. The job
+    exits 75 (EX_TEMPFAIL), which the AWS Batch job definition retries."""
+
+
 class InputChangedError(StorageError):
     """An input object changed while the job was reading it (S3 ETag no longer matches)."""
 
 
 class CheckpointError(BatchError):
     """A checkpoint exists but cannot be used (unreadable, or written for another run)."""
+
+
+class DamagedCheckpointError(CheckpointError):
+    """The checkpoint's bytes are damaged or edited (bad JSON, hash, or a resume offset that
+    is not a record boundary). The job discards it and restarts the shard."""
 
 
 class ErrorBudgetExceededError(BatchError):

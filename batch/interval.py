@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from batch.checkpoint import Checkpoint, Counts, save_checkpoint
+from batch.checkpoint import Checkpoint, CommittedPart, Counts, digest, save_checkpoint
 from batch.chunks import ChunkResult
 from batch.crashpoints import armed, crash_point, kill_now
 from batch.layout import RunLayout
@@ -70,6 +70,17 @@ class Committer:
         vectors = np.concatenate(parts) if parts else np.empty((0, self.dim), dtype=np.float32)
         data = encode_part(self.layout.output_format, ids, vectors, self.model_version)
         self.output.write_bytes(self.layout.part(interval.seq), data)
+        committed = CommittedPart(
+            seq=interval.seq,
+            name=self.layout.part_name(interval.seq),
+            rows=len(ids),
+            size=len(data),
+            sha256=digest(data),
+            start_index=ckpt.next_index,
+            start_position=ckpt.position,
+            counts_before=Counts(**vars(ckpt.counts)),
+            rejects_before=len(ckpt.reject_parts),
+        )
         crash_point("after_part")
 
         rejects = [x for r in interval.results for x in r.rejects]
@@ -86,6 +97,7 @@ class Committer:
         counts.written = self._write_cache(entries)
         crash_point("after_cache")
 
+        ckpt.parts = [p for p in ckpt.parts if p.seq < interval.seq] + [committed]
         ckpt.seq = interval.seq + 1
         ckpt.next_index = interval.next_index
         ckpt.position = interval.position

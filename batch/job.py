@@ -19,9 +19,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from batch import crashpoints, exit_codes
-from batch.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from batch.checkpoint import Checkpoint, CommittedPart, load_checkpoint, save_checkpoint
 from batch.chunks import ChunkProcessor, RecoveredPart, group_chunks, interval_end
-from batch.exceptions import ErrorBudgetExceededError
+from batch.exceptions import (
+    DamagedCheckpointError,
+    ErrorBudgetExceededError,
+    TransientStorageError,
+)
 from batch.interrupts import StopSignal, stop_on_signals
 from batch.interval import Committer, Interval, elapsed_since
 from batch.layout import RunLayout, run_id_of, run_identity
@@ -44,6 +48,11 @@ def run_job(
     log = JobLog(str(settings.shard), stream=log_stream)
     try:
         return ShardRun(settings, log, out if out is not None else sys.stdout).run()
+    except TransientStorageError as exc:  # before the run started (listing inputs, marker)
+        code = exit_codes.TEMPFAIL
+        log.event("error", error=str(exc), kind=type(exc).__name__, exit_code=code)
+        print(f"error: {exc}", file=out if out is not None else sys.stdout, flush=True)
+        return code
     except PrecastError as exc:
         log.event("error", error=str(exc), kind=type(exc).__name__, exit_code=exit_codes.FAILED)
         raise
@@ -62,6 +71,7 @@ class ShardRun:
         self.checkpoints = storage_for(settings.checkpoint) if settings.checkpoint else self.outputs
         self.files, self.input_format = resolve_inputs(self.inputs, settings.input)
         self.model: EdgeModel | None = None
+        self.distrusted_seq: int | None = None  # a damaged part's seq: never recovered from
         self.version = self._model_version()
         output_format = settings.output_format or self.input_format
         self.identity = run_identity(
@@ -85,9 +95,7 @@ class ShardRun:
         if marker is not None:
             return self._already_complete(marker)
         s = self.settings
-        ckpt = load_checkpoint(
-            self.checkpoints, self.layout.checkpoint, self.layout.run_id, str(s.shard)
-        )
+        ckpt = self._load_checkpoint()
         resumed = ckpt is not None
         if ckpt is None:
             chunk = min(s.chunk_size, s.checkpoint_every)
@@ -104,10 +112,69 @@ class ShardRun:
             status, code, error = "failed", exit_codes.ERROR_BUDGET, str(exc)
         except CacheUnavailableError as exc:  # checkpoint not advanced: a retry redoes it
             status, code, error = "failed", exit_codes.CACHE_UNAVAILABLE, str(exc)
+        except TransientStorageError as exc:  # S3 down or throttled: the same, for storage
+            status, code, error = "failed", exit_codes.TEMPFAIL, str(exc)
         except PrecastError as exc:  # storage, input format, a cache that rejects writes
             status, code, error = "failed", exit_codes.FAILED, str(exc)
         ckpt.elapsed_s = elapsed_since(self.started, base_elapsed)
         return self._finish(ckpt, status, code, error)
+
+    def _load_checkpoint(self) -> Checkpoint | None:
+        """The checkpoint, if usable. A damaged one (bad JSON or hash, a resume offset that is
+        not a record boundary) is discarded with a logged event: the shard restarts, and since
+        every name is deterministic and cache entries immutable, nothing is lost or doubled."""
+        s, layout = self.settings, self.layout
+        try:
+            ckpt = load_checkpoint(self.checkpoints, layout.checkpoint, layout.run_id, str(s.shard))
+            if ckpt is not None:
+                self._check_boundary(ckpt)
+            return ckpt
+        except DamagedCheckpointError as exc:
+            self.log.event("checkpoint_discarded", reason=str(exc), checkpoint=layout.checkpoint)
+            return None
+
+    def _check_boundary(self, ckpt: Checkpoint) -> None:
+        pos = ckpt.position
+        if pos.file > len(self.files) or (pos.file == len(self.files) and pos.offset):
+            raise DamagedCheckpointError(f"resume file {pos.file} is past the input's files")
+        if self.input_format != "jsonl" or pos.offset == 0 or pos.file == len(self.files):
+            return
+        obj = self.files[pos.file]
+        if pos.offset > obj.size:
+            raise DamagedCheckpointError(f"resume offset {pos.offset} is past {obj.uri}'s end")
+        if pos.offset == obj.size:
+            return  # the last line may end without a newline
+        stream = self.inputs.open_stream(obj, pos.offset - 1)
+        try:
+            before = stream.read(1)
+        finally:
+            stream.close()
+        if before != b"\n":
+            raise DamagedCheckpointError(
+                f"resume offset {pos.offset} in {obj.uri} is not at the start of a line"
+            )
+
+    def _first_damaged_part(self, ckpt: Checkpoint) -> CommittedPart | None:
+        """Re-read every committed part; the first whose size or sha256 differs, if any."""
+        for part in ckpt.parts:
+            if not part.matches(self.outputs.read_bytes(self.layout.part(part.seq))):
+                return part
+        return None
+
+    def _rewind_if_damaged(self, ckpt: Checkpoint, when: str) -> bool:
+        damaged = self._first_damaged_part(ckpt)
+        if damaged is None:
+            return False
+        self.log.event(
+            "part_damaged",
+            part=damaged.name,
+            seq=damaged.seq,
+            found_at=when,
+            action=f"recomputing from interval {damaged.seq}",
+        )
+        ckpt.rewind_to(damaged)
+        self.distrusted_seq = damaged.seq
+        return True
 
     def _process_with_cache(
         self, ckpt: Checkpoint, resumed: bool, base_elapsed: float
@@ -116,7 +183,14 @@ class ShardRun:
         cache = open_cache(cache_url) if cache_url else None
         try:
             with stop_on_signals() as stop:
-                self._process(ckpt, cache, stop, resumed=resumed, base_elapsed=base_elapsed)
+                self._rewind_if_damaged(ckpt, "resume")
+                while True:
+                    self._process(ckpt, cache, stop, resumed=resumed, base_elapsed=base_elapsed)
+                    if stop.requested and not ckpt.done:
+                        break
+                    if not self._rewind_if_damaged(ckpt, "completion"):
+                        break
+                    resumed = True
         finally:
             if cache is not None:
                 cache.close()
@@ -201,6 +275,8 @@ class ShardRun:
                 interval = Interval(ckpt.seq, interval_end(ckpt.next_index, ckpt.interval))
         if interval.results:
             self._commit(committer, interval, ckpt, base_elapsed)
+        if self._first_damaged_part(ckpt) is not None:
+            return  # not done: the caller rewinds to the damaged part and goes on
         ckpt.done = True
         ckpt.elapsed_s = elapsed_since(self.started, base_elapsed)
         save_checkpoint(self.checkpoints, layout.checkpoint, ckpt)
@@ -265,10 +341,19 @@ class ShardRun:
         return exit_codes.OK
 
     def _recover(self, seq: int) -> RecoveredPart | None:
-        data = self.outputs.read_bytes(self.layout.part(seq))
+        """Rows a killed attempt wrote for interval ``seq`` before its checkpoint, if they
+        decode; a damaged or distrusted part is discarded (logged) and recomputed."""
+        uri = self.layout.part(seq)
+        data = self.outputs.read_bytes(uri)
         if data is None:
             return None
-        ids, vectors = decode_part(self.layout.output_format, data)
+        if seq == self.distrusted_seq:
+            return None
+        try:
+            ids, vectors = decode_part(self.layout.output_format, data)
+        except Exception as exc:  # noqa: BLE001 - any undecodable part is recomputed, not fatal
+            self.log.event("part_discarded", part=uri, seq=seq, reason=f"{type(exc).__name__}")
+            return None
         return RecoveredPart(ids, vectors)
 
     def _model_version(self) -> str:

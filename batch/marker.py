@@ -38,6 +38,12 @@ def marker_bytes(
         "run": identity,
         "shard": str(layout.shard),
         "parts": [layout.part_name(s) for s in range(ckpt.seq)],
+        # what the job verified (re-read, size and sha256) just before writing this marker
+        "part_digests": [
+            {"name": p.name, "rows": p.rows, "bytes": p.size, "sha256": p.sha256}
+            for p in ckpt.parts
+        ],
+        "verified": {"parts": len(ckpt.parts), "rows": sum(p.rows for p in ckpt.parts)},
         "rejects": [layout.rejects_name(s) for s in ckpt.reject_parts],
         "summary": summary,
     }

@@ -15,8 +15,24 @@ import io
 import threading
 from typing import Any, BinaryIO, ClassVar
 
-from batch.exceptions import InputChangedError, StorageError
+from batch.exceptions import InputChangedError, StorageError, TransientStorageError
 from batch.storage import ObjectInfo, Readable
+
+# Throttling and server-side errors worth a later retry of the whole attempt (botocore has
+# already retried each call within its own budget, see _make_client).
+TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "InternalError",
+        "ServiceUnavailable",
+        "503",
+        "500",
+    }
+)
 
 STREAM_RETRIES = 5
 MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
@@ -122,11 +138,16 @@ class S3Storage:
                     f"{uri} changed while the job was reading it (ETag no longer matches); "
                     "rerun the job: it starts a new run for the new input"
                 ) from None
-            raise StorageError(
-                f"S3 {operation} {uri} failed: {code}: {error.get('Message')}"
-            ) from None
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            message = f"S3 {operation} {uri} failed: {code}: {error.get('Message')}"
+            if code in TRANSIENT_CODES or status >= 500:
+                raise TransientStorageError(f"{message} (after retries; retry the job)") from None
+            raise StorageError(message) from None
         except BotoCoreError as exc:
-            raise StorageError(f"S3 {operation} {uri} failed: {exc}") from None
+            # connection refused/reset, timeouts, DNS: the network, not the request
+            raise TransientStorageError(
+                f"S3 {operation} {uri} failed after retries: {exc}; retry the job"
+            ) from None
 
 
 class _S3Stream:
@@ -213,5 +234,13 @@ def _make_client() -> Any:
         raise StorageError(
             "s3:// URIs need boto3: `pip install 'precast[batch]'` (or `pip install boto3`)"
         ) from None
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=16)
+    # botocore's adaptive mode: exponential backoff with jitter plus client-side rate limiting
+    # when S3 throttles; 5 attempts per call, bounded connect/read timeouts. What still
+    # fails is a TransientStorageError: the job exits 75 and AWS Batch retries it.
+    config = Config(
+        retries={"mode": "adaptive", "max_attempts": 5},
+        connect_timeout=5,
+        read_timeout=30,
+        max_pool_connections=16,
+    )
     return boto3.session.Session().client("s3", config=config)

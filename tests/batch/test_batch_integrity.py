@@ -1,0 +1,207 @@
+"""Storage that misbehaves between attempts: damaged parts and checkpoints never lose rows.
+
+Each case damages what an interrupted attempt left (a committed part truncated, an
+uncommitted part cut mid-line, a checkpoint edited) and asserts that the next attempt
+notices it (a logged event, never a traceback), recomputes what it must, and ends with
+output rows and cache bit-identical to an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batch.checkpoint import digest
+from batch.crashpoints import ENV_CRASH_AT, PAUSED_EVENT
+from tests.batch.job_io import (
+    KILL,
+    TERM,
+    JobProcess,
+    batch_args,
+    input_with_rejects,
+    read_rows,
+    read_sqlite_cache,
+    run_dir,
+    run_to_end,
+    short_texts,
+    write_jsonl,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.crash]
+RECORDS = 300
+FLAGS = ("--checkpoint-every", "40", "--chunk-size", "20", "--error-budget", "0.2")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    rows: list[tuple[Any, bytes]]
+    cache: dict[str, tuple[str, bytes]]
+
+
+def job_args(artifact: Path, source: Path, where: Path) -> list[str]:
+    return batch_args(artifact, source, where / "out", f"sqlite:{where / 'cache.sqlite'}", *FLAGS)
+
+
+def outcome(where: Path) -> Outcome:
+    rows = read_rows(run_dir(where / "out"))
+    ids = [r[0] for r in rows]
+    assert len(ids) == len(set(ids)), "an id was written twice"
+    return Outcome(rows, read_sqlite_cache(where / "cache.sqlite"))
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path, _, _ = input_with_rejects(tmp_path_factory.mktemp("integrity") / "in.jsonl", RECORDS)
+    return path
+
+
+@pytest.fixture(scope="module")
+def baseline(artifact: Path, source: Path, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    where = tmp_path_factory.mktemp("integrity-baseline")
+    run_to_end(job_args(artifact, source, where))
+    result = outcome(where)
+    assert len(result.rows) == RECORDS
+    return result
+
+
+def killed_at(args: list[str], point: str) -> JobProcess:
+    job = JobProcess(args, env={ENV_CRASH_AT: point})
+    assert job.finish() == -KILL
+    return job
+
+
+def part_path(where: Path, seq: int) -> Path:
+    (found,) = (run_dir(where / "out")).glob(f"part-00000-{seq:06d}.jsonl")
+    return found
+
+
+def checkpoint_path(where: Path) -> Path:
+    return run_dir(where / "out") / "_checkpoint-00000.json"
+
+
+def test_a_truncated_committed_part_is_recomputed_on_resume(
+    artifact: Path, source: Path, baseline: Outcome, tmp_path: Path
+) -> None:
+    """GIVEN an attempt killed after its 3rd checkpoint WHEN part 1 (committed) is cut in
+    half before the rerun THEN the rerun logs part_damaged at resume, recomputes from
+    interval 1, and rows and cache equal the uninterrupted run's; the marker lists digests."""
+    args = job_args(artifact, source, tmp_path)
+    killed_at(args, "after_checkpoint:3")
+    part = part_path(tmp_path, 1)
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
+    final = run_to_end(args)
+    (damaged,) = final.named("part_damaged")
+    assert damaged["seq"] == 1 and damaged["found_at"] == "resume"
+    assert outcome(tmp_path) == baseline
+    marker = json.loads((run_dir(tmp_path / "out") / "_SUCCESS-00000.json").read_text())
+    assert marker["verified"]["rows"] == RECORDS
+    for entry in marker["part_digests"]:
+        data = (run_dir(tmp_path / "out") / entry["name"]).read_bytes()
+        assert (len(data), digest(data)) == (entry["bytes"], entry["sha256"])
+
+
+def test_a_part_damaged_while_the_job_runs_is_caught_before_the_marker(
+    artifact: Path, source: Path, baseline: Outcome, tmp_path: Path
+) -> None:
+    """GIVEN a job held after its 12th chunk WHEN part 0 is overwritten meanwhile, then the
+    job is released THEN its completion check logs part_damaged, it recomputes from
+    interval 0 before writing _SUCCESS, and rows and cache equal the uninterrupted run's."""
+    args = job_args(artifact, source, tmp_path)
+    job = JobProcess(args, pause_at="after_chunk:12", fifo_dir=tmp_path)
+    assert job.wait_for(PAUSED_EVENT)
+    part_path(tmp_path, 0).write_bytes(b'{"id": "doc-0", "embedding": []}\n')
+    job.release()
+    assert job.finish() == 0, "".join(job.stderr)[-2000:]
+    (damaged,) = job.named("part_damaged")
+    assert damaged["seq"] == 0 and damaged["found_at"] == "completion"
+    assert outcome(tmp_path) == baseline
+
+
+def test_an_uncommitted_part_cut_mid_line_is_discarded_not_fatal(
+    artifact: Path, source: Path, baseline: Outcome, tmp_path: Path
+) -> None:
+    """GIVEN an attempt killed after writing part 1 but before its checkpoint WHEN that part
+    is cut mid-line THEN the rerun logs part_discarded (no traceback), recomputes it, exits
+    0, and rows and cache equal the uninterrupted run's."""
+    args = job_args(artifact, source, tmp_path)
+    killed_at(args, "after_part:2")
+    part = part_path(tmp_path, 1)
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2 + 7])
+    final = run_to_end(args)
+    (discarded,) = final.named("part_discarded")
+    assert discarded["seq"] == 1
+    assert "Traceback" not in "".join(final.stderr)
+    assert outcome(tmp_path) == baseline
+
+
+@pytest.mark.parametrize("rehash", [False, True], ids=["edited", "edited-and-rehashed"])
+def test_a_checkpoint_whose_offset_moved_is_discarded(
+    artifact: Path, source: Path, baseline: Outcome, tmp_path: Path, rehash: bool
+) -> None:
+    """GIVEN an attempt killed after its 2nd checkpoint WHEN the checkpoint's resume offset
+    is moved back 40 bytes (with its sha256 left stale, or recomputed so it is "valid")
+    THEN the rerun logs checkpoint_discarded (hash, or not a line start), restarts the
+    shard, and rows and cache equal the uninterrupted run's: no fragment becomes a record."""
+    args = job_args(artifact, source, tmp_path)
+    killed_at(args, "after_checkpoint:2")
+    path = checkpoint_path(tmp_path)
+    outer = json.loads(path.read_text())
+    outer["body"]["position"]["offset"] -= 40
+    if rehash:
+        body = json.dumps(outer["body"], sort_keys=True, separators=(",", ":")).encode()
+        outer["sha256"] = digest(body)
+    path.write_text(json.dumps(outer))
+    final = run_to_end(args)
+    (discarded,) = final.named("checkpoint_discarded")
+    assert ("not at the start of a line" in discarded["reason"]) == rehash
+    assert ("sha256" in discarded["reason"]) != rehash
+    assert outcome(tmp_path) == baseline
+
+
+def test_sigterm_with_a_text_repeated_in_its_interval_changes_nothing(
+    artifact: Path, tmp_path: Path
+) -> None:
+    """GIVEN an input where texts repeat inside checkpoint intervals WHEN the job gets
+    SIGTERM after chunk 3 and is rerun THEN rows and cache equal an uninterrupted run's
+    (each text's vector is its own, whatever its chunk: no first-prediction-wins drift)."""
+    texts = short_texts(60)
+    rows = [{"id": f"r{i}", "text": texts[i % 60 if i % 7 else 0]} for i in range(200)]
+    source = write_jsonl(tmp_path / "repeats.jsonl", rows)
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    run_to_end(job_args(artifact, source, whole))
+    args = job_args(artifact, source, parts)
+    job = JobProcess(args, pause_at="after_chunk:3", fifo_dir=tmp_path)
+    assert job.wait_for(PAUSED_EVENT)
+    job.signal(TERM)
+    job.release()
+    assert job.finish() == 143
+    run_to_end(args)
+    assert outcome(parts) == outcome(whole)
+
+
+def test_s3_unreachable_after_retries_exits_75_for_aws_batch_to_retry(
+    artifact: Path, tmp_path: Path
+) -> None:
+    """GIVEN an S3 endpoint that refuses connections (an outage longer than botocore's
+    adaptive retries) WHEN the job starts THEN it exits 75, which the job definition
+    retries, with an error that says to retry, not 1 (a manual rerun) and no traceback."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    args = batch_args(artifact, "s3://inputs/texts.jsonl", tmp_path / "out", None)
+    job = JobProcess(args, env=env)
+    assert job.finish() == 75, "".join(job.stderr)[-2000:]
+    (error,) = job.named("error")
+    assert error["kind"] == "TransientStorageError" and "retry the job" in error["error"]
+    assert "Traceback" not in "".join(job.stderr)
