@@ -18,8 +18,10 @@ from edge.exceptions import ArtifactError, ArtifactIntegrityError
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = (1,)
-SUPPORTED_TASKS = ("feature-extraction", "text-classification")
-SUPPORTED_POOLINGS = ("mean", "cls")
+TASKS = ("feature-extraction", "text-classification")
+POOLINGS = ("mean", "cls")
+SUPPORTED_TASKS = TASKS  # what this runtime can run: today, everything the config allows
+SUPPORTED_POOLINGS = POOLINGS
 _CHUNK = 1 << 20
 
 
