@@ -30,6 +30,7 @@ from cdk.model_store import ModelStore
 from cdk.nag import acknowledge
 from cdk.prediction_cache import PredictionCache
 from cdk.s3_access import s3_prefix_finding, s3_read_statements, s3_write_statements
+from edge import environment as env
 from precast.config import ModelConfig
 
 METRICS_NAMESPACE = "precast"
@@ -127,7 +128,7 @@ class BatchPrecompute(Construct):
             ],
         )
         container = self._container(
-            model, image, cache, store, fargate, log_retention, removal_policy
+            model, image, cache, fargate, log_retention, removal_policy
         )
         self.job_definition = batch.EcsJobDefinition(
             self,
@@ -161,7 +162,6 @@ class BatchPrecompute(Construct):
         model: ModelConfig,
         image: ecs.ContainerImage,
         cache: PredictionCache,
-        store: ModelStore,
         fargate: bool,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
@@ -175,11 +175,9 @@ class BatchPrecompute(Construct):
         command = ["run", "--input", cfg.input]
         command += ["--output", cfg.output]
         environment = {
-            "PRECAST_MODEL": model.name,
-            "PRECAST_CACHE_URL": cache.cache_url,
-            "PRECAST_CACHE_TTL_S": str(model.serving.cache_ttl_days * 86_400),
-            "PRECAST_MODEL_STORE": f"s3://{store.bucket.bucket_name}/"
-            f"{store.artifacts_prefix}{model.name}/",
+            env.PRECAST_MODEL.name: model.name,
+            env.PRECAST_CACHE_URL.name: cache.cache_url,
+            env.PRECAST_CACHE_TTL_S.name: env.ttl_seconds(model.serving.cache_ttl_days),
             "POWERTOOLS_SERVICE_NAME": self.service_name,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }

@@ -155,13 +155,13 @@ DEFAULT_MAX_BATCH_SIZE = 64
 DEFAULT_BATCH_ARTIFACT = Path("/opt/artifact")
 
 PRECAST_CONFIG: EnvVar[str | None] = EnvVar(
-    "PRECAST_CONFIG", "path", None, "precast.toml to use", ("cli", "deployer"),
+    "PRECAST_CONFIG", "path", None, "precast.toml to use", ("cli",),
     parse_optional_text, "`./precast.toml`",
 )  # fmt: skip
 PRECAST_MODEL: EnvVar[str | None] = EnvVar(
     "PRECAST_MODEL", "model name", None,
     "the model this deployment serves; the host refuses to start on an artifact of another name",
-    ("lambda", "modal", "batch"), parse_optional_text, "any",
+    ("lambda", "modal", "modal-deploy", "batch"), parse_optional_text, "any",
 )  # fmt: skip
 PRECAST_ARTIFACT_DIR: EnvVar[tuple[Path, ...]] = EnvVar(
     "PRECAST_ARTIFACT_DIR", "paths (`:`-separated)", (),
@@ -213,11 +213,11 @@ PRECAST_MAX_BATCH_SIZE: EnvVar[int] = EnvVar(
 )  # fmt: skip
 PRECAST_MODAL_APP: EnvVar[str] = EnvVar(
     "PRECAST_MODAL_APP", "name", "precast", "the Modal app name (`[models.X.modal] app_name`)",
-    ("modal-deploy",), parse_text, "`precast`",
+    ("modal-deploy", "modal"), parse_text, "`precast`",
 )  # fmt: skip
 PRECAST_MODAL_GPU: EnvVar[str | None] = EnvVar(
     "PRECAST_MODAL_GPU", "GPU type", None, "Modal GPU (`T4`, `A10G`, ...); unset: a CPU container",
-    ("modal-deploy",), parse_optional_text, "CPU",
+    ("modal-deploy", "modal"), parse_optional_text, "CPU",
 )  # fmt: skip
 PRECAST_ORT_THREADS: EnvVar[int] = EnvVar(
     "PRECAST_ORT_THREADS", "int >= 0", 0,

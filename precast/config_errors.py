@@ -62,10 +62,11 @@ def config_error(exc: ValidationError, path: str) -> ConfigError:
         key = ".".join([*parts, ctx["key"]] if "key" in ctx else parts)
         return ConfigError(err["msg"], path=path, key=key or None)
     key = ".".join(p for p in loc if not p.isdigit()) or None
-    return ConfigError(_message(err, info), path=path, key=key)
+    item = f"item {int(loc[-1]) + 1} " if loc and loc[-1].isdigit() else ""
+    return ConfigError(item + _message(err, info, item=bool(item)), path=path, key=key)
 
 
-def _message(err: ErrorDetails, info: FieldInfo | None) -> str:
+def _message(err: ErrorDetails, info: FieldInfo | None, *, item: bool = False) -> str:
     value = err["input"]
     kind = err["type"]
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
@@ -73,7 +74,7 @@ def _message(err: ErrorDetails, info: FieldInfo | None) -> str:
     if kind in ("too_short", "string_too_short"):
         return f"must not be empty, got {value!r}"
     if kind.endswith("_type") or kind.endswith("_parsing") or kind == "int_from_float":
-        want = _type_name(info, kind)
+        want = _type_name(info, kind, item=item)
         return f"must be {want}, got {_toml_type(value)} ({value!r})"
     return err["msg"]
 
@@ -82,13 +83,13 @@ def _bounds(info: FieldInfo | None) -> str:
     low = high = None
     for m in info.metadata if info is not None else ():
         if isinstance(m, Gt):
-            low = f"> {m.gt:g}"
+            low = f"> {_num(m.gt)}"
         elif isinstance(m, Ge):
-            low = f">= {m.ge:g}"
+            low = f">= {_num(m.ge)}"
         elif isinstance(m, Lt):
-            high = f"< {m.lt:g}"
+            high = f"< {_num(m.lt)}"
         elif isinstance(m, Le):
-            high = f"<= {m.le:g}"
+            high = f"<= {_num(m.le)}"
     if low and high and low.startswith(">=") and high.startswith("<="):
         return f"between {low[3:]} and {high[3:]}"
     if low and high:
@@ -96,9 +97,15 @@ def _bounds(info: FieldInfo | None) -> str:
     return low or high or "in range"
 
 
-def _type_name(info: FieldInfo | None, kind: str) -> str:
+def _num(value: object) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _type_name(info: FieldInfo | None, kind: str, *, item: bool = False) -> str:
     ann = info.annotation if info is not None else None
     origin = typing.get_origin(ann)
+    if origin is tuple and item:
+        return _TYPE_NAMES.get(_unwrap(typing.get_args(ann)[0]), "str")
     if origin is tuple:
         return "a list of strings"
     if origin is dict or (isinstance(ann, type) and is_dataclass(ann)):
