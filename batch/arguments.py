@@ -133,4 +133,3 @@ def settings_from_args(
         if value is not None:
             chosen[name] = value
     return JobSettings(**chosen)
-

@@ -23,7 +23,11 @@ import os
 import signal
 import sys
 
-from edge.environment import PRECAST_BATCH_CRASH_AT, PRECAST_BATCH_PAUSE_AT, PRECAST_BATCH_PAUSE_FIFO
+from edge.environment import (
+    PRECAST_BATCH_CRASH_AT,
+    PRECAST_BATCH_PAUSE_AT,
+    PRECAST_BATCH_PAUSE_FIFO,
+)
 
 ENV_CRASH_AT = PRECAST_BATCH_CRASH_AT.name
 ENV_PAUSE_AT = PRECAST_BATCH_PAUSE_AT.name

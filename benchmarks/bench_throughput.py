@@ -73,7 +73,7 @@ def main() -> None:
     def unbucketed() -> None:  # same artifact, fixed batches of 32 in input order
         for i in range(0, len(texts), args.batch_size):
             chunk = model.tokenizer.encode(texts[i : i + args.batch_size])
-            model._run(chunk)  # noqa: SLF001 - measuring the runtime without its batcher
+            model._run(chunk)  # measuring the runtime without its batcher
 
     record(
         f"precast {recipe} (input order, batch {args.batch_size})",

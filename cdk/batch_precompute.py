@@ -127,9 +127,7 @@ class BatchPrecompute(Construct):
                 )
             ],
         )
-        container = self._container(
-            model, image, cache, fargate, log_retention, removal_policy
-        )
+        container = self._container(model, image, cache, fargate, log_retention, removal_policy)
         self.job_definition = batch.EcsJobDefinition(
             self,
             "Job",

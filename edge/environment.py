@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from edge.exceptions import PrecastError
 
@@ -130,9 +130,7 @@ def parse_cache_url(name: str, raw: str) -> str | None:
     if raw.lower() in _NO_CACHE:
         return None
     if not raw.startswith(CACHE_SCHEMES) or raw in CACHE_SCHEMES:
-        raise EnvVarError(
-            name, f"{name}={raw!r}. Choices are: sqlite:<path>|dynamodb:<table>|none"
-        )
+        raise EnvVarError(name, f"{name}={raw!r}. Choices are: sqlite:<path>|dynamodb:<table>|none")
     return raw
 
 
@@ -235,7 +233,7 @@ PRECAST_PUBLIC_KEY: EnvVar[str | None] = EnvVar(
     ("edge",), parse_optional_text, "—",
 )  # fmt: skip
 PRECAST_PROJECT_DIR: EnvVar[Path] = EnvVar(
-    "PRECAST_PROJECT_DIR", "path", Path("."),
+    "PRECAST_PROJECT_DIR", "path", Path(),
     "where the Modal deployer image holds the project", ("deployer",), parse_path, "`.`",
 )  # fmt: skip
 PRECAST_BATCH_CRASH_AT: EnvVar[str | None] = EnvVar(
@@ -252,7 +250,7 @@ PRECAST_BATCH_PAUSE_FIFO: EnvVar[str | None] = EnvVar(
     ("tests",), parse_optional_text, "—",
 )  # fmt: skip
 
-VARIABLES: tuple[EnvVar[object], ...] = (
+VARIABLES: tuple[EnvVar[Any], ...] = (
     PRECAST_CONFIG,
     PRECAST_MODEL,
     PRECAST_ARTIFACT_DIR,
@@ -275,7 +273,7 @@ VARIABLES: tuple[EnvVar[object], ...] = (
     PRECAST_BATCH_PAUSE_AT,
     PRECAST_BATCH_PAUSE_FIFO,
 )
-BY_NAME: dict[str, EnvVar[object]] = {v.name: v for v in VARIABLES}
+BY_NAME: dict[str, EnvVar[Any]] = {v.name: v for v in VARIABLES}
 
 
 def markdown_table(readers: tuple[str, ...] = HOSTS) -> str:

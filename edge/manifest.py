@@ -197,9 +197,24 @@ def file_entries(directory: Path, names: list[str]) -> dict[str, dict[str, Any]]
     }
 
 
-def content_version(files: dict[str, dict[str, Any]], semantic: dict[str, Any]) -> str:
-    """The artifact version: a hash of its files' digests and the fields that change outputs."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps({k: v["sha256"] for k, v in files.items()}, sort_keys=True).encode())
-    digest.update(json.dumps(semantic, sort_keys=True, default=str).encode())
-    return digest.hexdigest()[:16]
+# What the version cannot hash: itself, and the moment of writing (a rebuild of identical
+# content is the same model).
+UNVERSIONED_FIELDS = ("version", "created_at")
+
+
+def canonical_json(doc: dict[str, Any]) -> bytes:
+    """The manifest's canonical form: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def manifest_version(doc: dict[str, Any]) -> str:
+    """The artifact version: 16 hex of sha256 over the whole canonical manifest except
+    :data:`UNVERSIONED_FIELDS`. The manifest lists every file's sha256, so any change of a
+    file or of any field (limits, smoke set, metrics, ...) is a new version."""
+    content = {k: v for k, v in doc.items() if k not in UNVERSIONED_FIELDS}
+    return hashlib.sha256(canonical_json(content)).hexdigest()[:16]
+
+
+def version_matches(manifest: Manifest) -> bool:
+    """Whether ``manifest.version`` is the hash of its own content (built by precast)."""
+    return manifest.version == manifest_version(manifest.raw)

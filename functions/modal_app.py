@@ -17,7 +17,6 @@ import modal
 
 from functions.modal_settings import CONTAINER_ARTIFACT_DIR, DeploySettings
 
-
 DEPLOY = DeploySettings.from_env()
 ARTIFACT_DIR = str(DEPLOY.artifact_dir)
 APP_NAME = DEPLOY.app_name

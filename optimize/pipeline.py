@@ -31,10 +31,11 @@ from edge.health import smoke_vectors
 from edge.manifest import (
     FORMAT_VERSION,
     MANIFEST_NAME,
-    content_version,
     file_entries,
+    manifest_version,
     read_manifest,
     verify_files,
+    version_matches,
 )
 from optimize import corpus
 from optimize.evaluate import Scores, score
@@ -109,7 +110,8 @@ def find_reusable(model_root: Path, fp: str) -> Path | None:
             continue
         try:
             manifest = read_manifest(candidate)
-            if manifest.raw.get("source", {}).get("fingerprint") == fp:
+            same_input = manifest.raw.get("source", {}).get("fingerprint") == fp
+            if same_input and version_matches(manifest) and candidate.name == manifest.version:
                 verify_files(candidate, manifest)
                 return candidate
         except edge.ArtifactError:
@@ -294,7 +296,7 @@ def _build(
         model.accuracy.min_neighbour_agreement,
         settings.max_size_mb,
     )
-    report = [
+    report: list[dict[str, object]] = [
         {"recipe": n, **s.as_dict(), "failures": budget.failures(s)} for n, s in scored.items()
     ]
     winner, reason = select(scored, budget)
@@ -352,15 +354,11 @@ def _write_artifact(
         shutil.copyfile(cand / name, final / name)
     files = file_entries(final, ["model.onnx", TOKENIZER_FILE])
     recipe = preset(winner)
-    semantic = {k: base[k] for k in ("name", "task", "pooling", "normalize", "max_tokens")}
-    semantic["recipe"] = winner
-    version = content_version(files, semantic)
     smoke_texts = sorted(eval_texts[:64], key=len)[:SMOKE_TEXTS]
     smoke = smoke_vectors(edge.load(cand), smoke_texts)
     win = scored[winner]
-    manifest = {
+    manifest: dict[str, Any] = {
         **base,
-        "version": version,
         "files": files,
         "quantization": {
             "recipe": winner,
@@ -391,9 +389,10 @@ def _write_artifact(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "precast_version": _version("precast"),
     }
+    version = manifest["version"] = manifest_version(manifest)
     _write_manifest(final, manifest)
     target = model_root / version
-    if target.exists():  # same content built before under another fingerprint
+    if target.exists():  # the very same manifest built before under another fingerprint
         progress(f"artifact {version} already present; keeping it")
     else:
         os.rename(final, target)  # atomic on one filesystem: all or nothing

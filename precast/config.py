@@ -48,15 +48,19 @@ def _fail(message: str) -> PydanticCustomError:
     return PydanticCustomError("precast", message)
 
 
-def choice(options: tuple[str, ...]) -> Any:
-    """``str`` restricted to ``options``; the error lists them (``Choices are: a|b``)."""
+def _one_of(options: tuple[str, ...]) -> AfterValidator:
+    """Restrict a ``str`` to ``options``; the error lists them (``Choices are: a|b``)."""
 
     def check(value: str) -> str:
         if value not in options:
             raise _fail(f"{value!r} is not allowed. Choices are: {'|'.join(options)}")
         return value
 
-    return Annotated[str, AfterValidator(check), Field(json_schema_extra={"enum": list(options)})]
+    return AfterValidator(check)
+
+
+def _enum(options: tuple[str, ...]) -> Any:
+    return Field(json_schema_extra={"enum": list(options)})
 
 
 def _check_schedule(value: str) -> str:
@@ -74,6 +78,15 @@ def _check_cache(value: str) -> str:
     return value
 
 
+Task = Annotated[str, _one_of(TASKS), _enum(TASKS)]
+Pooling = Annotated[str, _one_of(POOLINGS), _enum(POOLINGS)]
+Target = Annotated[str, _one_of(TARGETS), _enum(TARGETS)]
+RecipeName = Annotated[str, _one_of(RECIPES), _enum(RECIPES)]
+Architecture = Annotated[str, _one_of(ARCHITECTURES), _enum(ARCHITECTURES)]
+LambdaPython = Annotated[str, _one_of(PYTHONS), _enum(PYTHONS)]
+Auth = Annotated[str, _one_of(AUTHS), _enum(AUTHS)]
+Rollout = Annotated[str, _one_of(ROLLOUTS), _enum(ROLLOUTS)]
+Capacity = Annotated[str, _one_of(CAPACITIES), _enum(CAPACITIES)]
 Positive = Annotated[int, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Cosine = Annotated[float, Field(ge=-1.0, le=1.0)]
@@ -96,7 +109,7 @@ class AccuracyBudget:
 
 @dataclass(frozen=True, config=_TABLE)
 class OptimizeSettings:
-    recipes: Annotated[tuple[choice(RECIPES), ...], Field(min_length=1)] = (
+    recipes: Annotated[tuple[RecipeName, ...], Field(min_length=1)] = (
         "fp32-optimized",
         "dynamic-int8-per-channel",
         "static-int8-per-channel",
@@ -115,14 +128,14 @@ class Serving:
 
 @dataclass(frozen=True, config=_TABLE)
 class LambdaTarget:
-    architecture: choice(ARCHITECTURES) = "arm64"
-    python: choice(PYTHONS) = "3.12"
+    architecture: Architecture = "arm64"
+    python: LambdaPython = "3.12"
     memory_mb: Annotated[int, Field(ge=128, le=10_240)] = 2048
     timeout_s: Annotated[int, Field(gt=0, le=900)] = 30
-    auth: choice(AUTHS) = "iam"
+    auth: Auth = "iam"
     reserved_concurrency: Annotated[int, Field(ge=0)] = 50
     provisioned_concurrency: Annotated[int, Field(ge=0)] = 0
-    rollout: choice(ROLLOUTS) = "canary-10pct-5min"
+    rollout: Rollout = "canary-10pct-5min"
 
     def __post_init__(self) -> None:
         if self.auth == "none" and self.reserved_concurrency <= 0:
@@ -155,7 +168,7 @@ class BatchTarget:
     id_field: Annotated[str, Field(min_length=1)] = "id"
     text_field: Annotated[str, Field(min_length=1)] = "text"
     array_size: Annotated[int, Field(gt=0, le=10_000)] = 1
-    capacity: choice(CAPACITIES) = "fargate-spot"
+    capacity: Capacity = "fargate-spot"
     schedule: Schedule = "cron(0 3 * * ? *)"
     checkpoint_every: Positive = 1000
     error_budget: Fraction = 0.01
@@ -172,12 +185,12 @@ class ModelConfig:
         str, Field(description="a model directory (relative to precast.toml) or package:<name>")
     ]
     name: SkipJsonSchema[str] = Field(default="", exclude=True)
-    task: choice(TASKS) = "feature-extraction"
-    pooling: choice(POOLINGS) = "mean"
+    task: Task = "feature-extraction"
+    pooling: Pooling = "mean"
     normalize: bool = True
     max_tokens: Annotated[int, Field(gt=0, le=8192)] = 256
     truncate: bool = True
-    targets: tuple[choice(TARGETS), ...] = ("lambda", "edge")
+    targets: tuple[Target, ...] = ("lambda", "edge")
     limits: Limits = field(default_factory=Limits)
     accuracy: AccuracyBudget = field(default_factory=AccuracyBudget)
     optimize: OptimizeSettings = field(default_factory=OptimizeSettings)
@@ -319,4 +332,3 @@ def table_fields(cls: type[Any]) -> dict[str, Any]:
     if not is_dataclass(cls):
         return {}
     return {f.name.rstrip("_"): f for f in fields(cls) if f.name != "name"}
-

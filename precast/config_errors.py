@@ -18,7 +18,7 @@ from pydantic_core import ErrorDetails
 
 from precast.exceptions import ConfigError
 
-_TYPE_NAMES = {int: "int", float: "float", bool: "bool", str: "str"}
+_TYPE_NAMES: dict[Any, str] = {int: "int", float: "float", bool: "bool", str: "str"}
 _TOP_TABLES = ("project", "models")
 
 
@@ -59,8 +59,8 @@ def config_error(exc: ValidationError, path: str) -> ConfigError:
     if kind == "precast":
         ctx = err.get("ctx") or {}
         parts = [p for p in loc if not p.isdigit()]
-        key = ".".join([*parts, ctx["key"]] if "key" in ctx else parts)
-        return ConfigError(err["msg"], path=path, key=key or None)
+        named = ".".join([*parts, ctx["key"]] if "key" in ctx else parts)
+        return ConfigError(err["msg"], path=path, key=named or None)
     key = ".".join(p for p in loc if not p.isdigit()) or None
     item = f"item {int(loc[-1]) + 1} " if loc and loc[-1].isdigit() else ""
     return ConfigError(item + _message(err, info, item=bool(item)), path=path, key=key)
@@ -116,7 +116,8 @@ def _type_name(info: FieldInfo | None, kind: str, *, item: bool = False) -> str:
 
 
 def _toml_type(value: Any) -> str:
-    return {dict: "table", list: "array"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {dict: "table", list: "array"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _keys(cls: Any) -> list[str]:

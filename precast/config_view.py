@@ -45,7 +45,8 @@ def resolved_settings(
         short = key.removeprefix(f"models.{model_name}.")
         var = _ENV_OVERRIDES.get(short)
         if var is not None and environ.get(var.name, "").strip():
-            source = f"env {var.name}={environ[var.name].strip()} (read before the file by `precast batch run` and the hosts)"
+            value_set = environ[var.name].strip()
+            source = f"env {var.name}={value_set} (read before the {source} by the runtimes)"
         out.append((key, value, source))
     return out
 

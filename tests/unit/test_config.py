@@ -184,7 +184,12 @@ def test_bad_model_keys(tmp_path: Path, text: str, key: str, message: str) -> No
 
 
 def test_every_schedule_form_is_accepted(tmp_path: Path) -> None:
-    for schedule in ("cron(0 3 * * ? *)", "rate(1 hour)", "rate(15 minutes)", "at(2027-01-01T03:00:00)"):
+    for schedule in (
+        "cron(0 3 * * ? *)",
+        "rate(1 hour)",
+        "rate(15 minutes)",
+        "at(2027-01-01T03:00:00)",
+    ):
         path = write(tmp_path, f"{GOOD}[models.m.batch]\nschedule = '{schedule}'\n")
         assert load_config(path).model("m").batch.schedule == schedule
 
