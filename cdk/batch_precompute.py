@@ -22,6 +22,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+import batch.exit_codes as exit_codes
 from cdk.batch_failures import BatchFailureLog
 from cdk.batch_network import PrecomputeNetwork
 from cdk.batch_schedule import submit_job_schedule
@@ -34,8 +35,10 @@ from edge import environment as env
 from precast.config import ModelConfig
 
 METRICS_NAMESPACE = "precast"
-SPOT_RECLAIM_EXIT_CODE = "143"  # 128 + SIGTERM: the job flushed its checkpoint and exited
-CACHE_UNAVAILABLE_EXIT_CODE = "75"  # EX_TEMPFAIL: DynamoDB throttled/unreachable; resumes
+# 128 + SIGTERM: the job flushed its checkpoint and exited
+SPOT_RECLAIM_EXIT_CODE = str(exit_codes.INTERRUPTED)
+# EX_TEMPFAIL: DynamoDB throttled/unreachable; resumes
+CACHE_UNAVAILABLE_EXIT_CODE = str(exit_codes.CACHE_UNAVAILABLE)
 JOB_TIMEOUT = Duration.hours(6)
 RETRY_ATTEMPTS = 5
 

@@ -150,7 +150,9 @@ def reference(build: Build, exported: Exported) -> Reference:
     started = build.tick(f"reference embeddings: fp32 export on {settings.eval_texts} texts")
     calibration, held_out = corpus.split(settings.calibration_texts, settings.eval_texts)
     ref_dir = build.work / "reference"
-    stage(ref_dir, exported.onnx, exported.tokenizer, base_manifest(build.model, 0, exported.inputs))
+    stage(
+        ref_dir, exported.onnx, exported.tokenizer, base_manifest(build.model, 0, exported.inputs)
+    )
     model = edge.load(ref_dir)
     vectors = model.predict(held_out, enforce_limits=False)
     dim = int(vectors.shape[1])
