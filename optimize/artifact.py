@@ -6,10 +6,9 @@ directory name changes whenever any file or field does.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -18,13 +17,13 @@ from typing import Any
 import edge
 from edge.artifact_layout import point_latest
 from edge.health import smoke_vectors
-from edge.manifest import MANIFEST_NAME, file_entries, manifest_version, read_manifest
+from edge.manifest import ArtifactManifest, read_manifest
 from optimize.evaluate import Scores
 from optimize.export import TOKENIZER_FILE
 from optimize.graph import count_ops
 from optimize.isa import cpu_info
 from optimize.recipes import preset
-from optimize.steps import Build, Choice, Reference
+from optimize.steps import Build, Choice, Reference, files_of, write_manifest
 
 SMOKE_TEXTS = 4
 SMOKE_MIN_COSINE = 0.99
@@ -43,10 +42,6 @@ def tool_version(pkg: str) -> str:
         return metadata.version(pkg)
     except metadata.PackageNotFoundError:
         return "absent"
-
-
-def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
-    (directory / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def quantization(build: Build, scored: dict[str, Scores], choice: Choice) -> dict[str, Any]:
@@ -76,30 +71,28 @@ def smoke(build: Build, ref: Reference, winner: str) -> dict[str, Any]:
 
 def manifest_for(
     build: Build, ref: Reference, scored: dict[str, Scores], choice: Choice
-) -> dict[str, Any]:
-    """The finished manifest, version included."""
-    manifest: dict[str, Any] = {
-        **ref.base,
-        "files": file_entries(build.work / "final", ["model.onnx", TOKENIZER_FILE]),
-        "quantization": quantization(build, scored, choice),
-        "metrics": {
+) -> ArtifactManifest:
+    """The finished manifest, its version the hash of its content."""
+    return replace(
+        ref.base,
+        files=files_of(build.work / "final"),
+        quantization=quantization(build, scored, choice),
+        metrics={
             **scored[choice.winner].as_dict(),
             "eval_set": f"{len(ref.eval_texts)} Python stdlib docstrings (held out from "
             "calibration)",
             "reference": "fp32 ONNX export of the source model",
             "measured_on": cpu_info(),
         },
-        "smoke": smoke(build, ref, choice.winner),
-        "source": {
+        smoke=smoke(build, ref, choice.winner),
+        source={
             "path": str(build.source),
             "fingerprint": build.fingerprint,
             "tools": {p: tool_version(p) for p in TOOLS},
         },
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "precast_version": tool_version("precast"),
-    }
-    manifest["version"] = manifest_version(manifest)
-    return manifest
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        precast_version=tool_version("precast"),
+    ).versioned()
 
 
 def write_artifact(
@@ -112,13 +105,13 @@ def write_artifact(
         shutil.copyfile(build.work / "candidates" / choice.winner / name, final / name)
     manifest = manifest_for(build, ref, scored, choice)
     write_manifest(final, manifest)
-    version = manifest["version"]
+    version = manifest.version
     target = build.model_root / version
     if target.exists():  # the very same manifest built before under another fingerprint
         build.progress(f"artifact {version} already present; keeping it")
     else:
         os.rename(final, target)  # atomic on one filesystem: all or nothing
     point_latest(build.model_root, version)
-    size = sum(f["size"] for f in manifest["files"].values()) / 1e6
+    size = sum(f.size for f in manifest.files.values()) / 1e6
     build.progress(f"wrote {target} ({size:.1f} MB)")
     return OptimizeResult(target, read_manifest(target).raw, reused=False)

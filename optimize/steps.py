@@ -7,17 +7,25 @@ composes them inside a private work directory.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import edge
-from edge.manifest import FORMAT_VERSION, MANIFEST_NAME, file_entries
+from edge.manifest import (
+    MANIFEST_NAME,
+    ArtifactManifest,
+    FileEntry,
+    LimitsSpec,
+    TensorSpec,
+    file_entries,
+)
 from edge.model import EdgeModel
 from optimize import corpus
 from optimize.evaluate import Scores, score
@@ -71,7 +79,7 @@ class Reference:
     vectors: np.ndarray
     eval_texts: list[str]
     calibration_texts: list[str]
-    base: dict[str, Any]
+    base: ArtifactManifest
 
 
 @dataclass(frozen=True)
@@ -82,40 +90,38 @@ class Choice:
     failures: dict[str, list[str]]
 
 
-def base_manifest(model: ModelConfig, dim: int, inputs: list[str]) -> dict[str, Any]:
+def base_manifest(model: ModelConfig, dim: int, inputs: list[str]) -> ArtifactManifest:
     """The manifest fields that come from the config and the exported graph."""
-    return {
-        "format_version": FORMAT_VERSION,
-        "name": model.name,
-        "task": model.task,
-        "dim": dim,
-        "inputs": [{"name": n, "dtype": "int64", "shape": ["batch", "sequence"]} for n in inputs],
-        "outputs": [
-            {"name": "last_hidden_state", "dtype": "float32", "shape": ["batch", "sequence", dim]}
-        ],
-        "embedding": {"dtype": "float32", "shape": ["batch", dim]},
-        "pooling": model.pooling,
-        "normalize": model.normalize,
-        "max_tokens": model.max_tokens,
-        "limits": {
-            "max_batch": model.limits.max_batch,
-            "max_chars": model.limits.max_chars,
-            "truncate": model.truncate,
-        },
-    }
+    return ArtifactManifest(
+        name=model.name,
+        task=model.task,
+        dim=dim,
+        inputs=tuple(TensorSpec(n, "int64", ("batch", "sequence")) for n in inputs),
+        outputs=(TensorSpec("last_hidden_state", "float32", ("batch", "sequence", dim)),),
+        pooling=model.pooling,
+        normalize=model.normalize,
+        max_tokens=model.max_tokens,
+        limits=LimitsSpec(model.limits.max_batch, model.limits.max_chars, model.truncate),
+    )
 
 
-def stage(directory: Path, onnx: Path, tokenizer: Path, base: dict[str, Any]) -> None:
+def files_of(directory: Path) -> dict[str, FileEntry]:
+    entries = file_entries(directory, ["model.onnx", TOKENIZER_FILE])
+    return {n: FileEntry(sha256=e["sha256"], size=e["size"]) for n, e in entries.items()}
+
+
+def write_manifest(directory: Path, manifest: ArtifactManifest) -> None:
+    doc = json.dumps(manifest.to_json(), indent=2, sort_keys=True)
+    (directory / MANIFEST_NAME).write_text(doc + "\n")
+
+
+def stage(directory: Path, onnx: Path, tokenizer: Path, base: ArtifactManifest) -> None:
     """Make ``directory`` a loadable artifact (manifest with hashes) around ``onnx``."""
-    import json
-
     directory.mkdir(parents=True, exist_ok=True)
     if onnx != directory / "model.onnx":
         shutil.move(str(onnx), directory / "model.onnx")
     shutil.copyfile(tokenizer, directory / TOKENIZER_FILE)
-    files = file_entries(directory, ["model.onnx", TOKENIZER_FILE])
-    doc = {**base, "version": "candidate", "files": files}
-    (directory / MANIFEST_NAME).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    write_manifest(directory, replace(base, files=files_of(directory), version="candidate"))
 
 
 def export(build: Build) -> Exported:
@@ -178,7 +184,7 @@ def candidate(build: Build, name: str, graph: Path, ref: Reference, tokenizer: P
     started = build.tick(f"recipe {name}: quantize + score")
     cand = build.work / "candidates" / name
     cand.mkdir(parents=True)
-    inputs = [i["name"] for i in ref.base["inputs"]]
+    inputs = [t.name for t in ref.base.inputs]
     out = apply_recipe(
         preset(name),
         graph,

@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from edge.manifest import UNVERSIONED_FIELDS, manifest_version, read_manifest, version_matches
+from edge.exceptions import ArtifactError
+from edge.manifest import (
+    UNVERSIONED_FIELDS,
+    ArtifactManifest,
+    manifest_version,
+    parse_manifest,
+    read_manifest,
+    version_matches,
+)
 
 Path_ = tuple[Any, ...]
 
@@ -85,3 +93,18 @@ def test_a_limits_change_gets_a_new_artifact_directory(manifest: dict[str, Any])
     edited = copy.deepcopy(manifest)
     edited["limits"]["max_chars"] = manifest["limits"]["max_chars"] // 2
     assert manifest_version(edited) != manifest_version(manifest)
+
+
+def test_the_typed_model_reads_and_writes_the_same_document(manifest: dict[str, Any]) -> None:
+    """GIVEN the manifest the optimizer wrote WHEN read into ArtifactManifest and written
+    back THEN the document is unchanged and its version is the model's own hash: one typed
+    model serves both directions of the contract."""
+    doc = ArtifactManifest.from_json(manifest, "sample")
+    assert doc.to_json() == manifest
+    assert doc.versioned().version == manifest["version"]
+    assert parse_manifest(manifest).document == doc
+
+
+def test_reading_names_the_broken_field() -> None:
+    with pytest.raises(ArtifactError, match="x.json: manifest has no 'format_version'"):
+        ArtifactManifest.from_json({}, "x.json")
