@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from batch.settings import (
     DEFAULT_ARTIFACT,
@@ -21,6 +21,16 @@ from batch.settings import (
     JobSettingsError,
 )
 from batch.shards import resolve_shard
+from edge.environment import (
+    PRECAST_ARTIFACT,
+    PRECAST_CACHE_TTL_S,
+    PRECAST_CACHE_URL,
+    PRECAST_MODEL,
+    EnvVar,
+    EnvVarError,
+)
+
+T = TypeVar("T")
 
 
 def add_run_arguments(p: argparse.ArgumentParser, *, artifact_help: str | None = None) -> None:
@@ -77,30 +87,37 @@ def settings_from_args(
     env = os.environ if env is None else env
     base = dict(defaults or {})
 
-    def pick(name: str, env_name: str | None = None) -> Any:
+    def pick(name: str) -> Any:
         value = getattr(ns, name, None)
-        if value is not None:
-            return value
-        if env_name and env.get(env_name, "").strip():
-            return env[env_name].strip()
-        return base.get(name)
+        return base.get(name) if value is None else value
 
-    cache = pick("cache", ENV_CACHE_URL)
-    ttl = pick("ttl_s", ENV_CACHE_TTL_S)
+    def layered(var: EnvVar[T], name: str) -> T | None:
+        """Flag, else variable, else the caller's default; each read by the one parser."""
+        flag = getattr(ns, name, None)
+        if flag is not None:
+            return var.parse(f"--{name.replace('_', '-')}", str(flag))
+        if env.get(var.name, "").strip():
+            return var.read(env)
+        if base.get(name) is not None and str(base[name]).strip():
+            return var.parse(var.name, str(base[name]))
+        return None
+
     try:
-        ttl_s = float(ttl) if ttl not in (None, "") else None
-    except ValueError:
-        raise JobSettingsError(
-            f"{ENV_CACHE_TTL_S} must be a number of seconds, got {ttl!r}"
-        ) from None
+        cache = layered(PRECAST_CACHE_URL, "cache")
+        ttl_s = layered(PRECAST_CACHE_TTL_S, "ttl_s")
+        artifact = layered(PRECAST_ARTIFACT, "artifact")
+        model = PRECAST_MODEL.read(env)
+    except EnvVarError as exc:
+        raise JobSettingsError(str(exc)) from None
     chosen: dict[str, Any] = {
-        "artifact": str(pick("artifact", ENV_ARTIFACT) or DEFAULT_ARTIFACT),
+        "artifact": str(artifact or DEFAULT_ARTIFACT),
         "input": pick("input") or "",
         "output": pick("output") or "",
         "shard": resolve_shard(pick("shard"), pick("shards"), env),
-        "cache_url": None if cache in (None, "", "none") else cache,
+        "cache_url": cache,
         "checkpoint": pick("checkpoint"),
         "ttl_s": ttl_s,
+        "model": model,
     }
     for name in (
         "id_field",

@@ -23,9 +23,15 @@ import os
 import signal
 import sys
 
-ENV_CRASH_AT = "PRECAST_BATCH_CRASH_AT"
-ENV_PAUSE_AT = "PRECAST_BATCH_PAUSE_AT"
-ENV_PAUSE_FIFO = "PRECAST_BATCH_PAUSE_FIFO"
+from edge.environment import (
+    PRECAST_BATCH_CRASH_AT,
+    PRECAST_BATCH_PAUSE_AT,
+    PRECAST_BATCH_PAUSE_FIFO,
+)
+
+ENV_CRASH_AT = PRECAST_BATCH_CRASH_AT.name
+ENV_PAUSE_AT = PRECAST_BATCH_PAUSE_AT.name
+ENV_PAUSE_FIFO = PRECAST_BATCH_PAUSE_FIFO.name
 STEPS = ("after_part", "after_rejects", "mid_cache", "after_cache", "after_checkpoint")
 POINTS = ("after_chunk", *STEPS)
 PAUSED_EVENT = "paused"

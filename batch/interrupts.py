@@ -13,7 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from batch import exit_codes
+
 HANDLED = (signal.SIGTERM, signal.SIGINT)
+_EXIT_CODES: dict[int, int] = {
+    signal.SIGTERM: exit_codes.INTERRUPTED,
+    signal.SIGINT: exit_codes.INTERRUPTED_SIGINT,
+}
 
 
 class StopSignal:
@@ -26,7 +32,7 @@ class StopSignal:
 
     @property
     def exit_code(self) -> int:
-        return 128 + (self.signum or 0)
+        return _EXIT_CODES.get(self.signum or 0, 128 + (self.signum or 0))
 
     @property
     def name(self) -> str:

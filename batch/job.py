@@ -33,7 +33,7 @@ from batch.logs import JobLog
 from batch.marker import check_error_budget, marker_bytes, read_marker
 from batch.parts import decode_part, require_pyarrow
 from batch.readers import iter_records, resolve_inputs
-from batch.settings import JobSettings
+from batch.settings import ENV_MODEL, JobSettings, JobSettingsError
 from batch.storage import storage_for
 from batch.summary import build_summary, encode_summary, format_summary
 from edge.cache import PredictionCache, open_cache
@@ -359,8 +359,17 @@ class ShardRun:
     def _model_version(self) -> str:
         path = Path(self.settings.artifact)
         if path.is_dir():
-            return read_manifest(path).version
-        return self._load_model().version  # a bundle: verified and unpacked first
+            manifest = read_manifest(path)
+            name, version = manifest.name, manifest.version
+        else:  # a bundle: verified and unpacked first
+            model = self._load_model()
+            name, version = model.name, model.version
+        if self.settings.model is not None and name != self.settings.model:
+            raise JobSettingsError(
+                f"{ENV_MODEL}={self.settings.model!r} but {self.settings.artifact} holds model "
+                f"{name!r}: the image carries the wrong artifact"
+            )
+        return version
 
     def _load_model(self) -> EdgeModel:
         if self.model is None:

@@ -46,7 +46,3 @@ class Reject:
 
 def encode_rejects(rejects: Sequence[Reject]) -> bytes:
     return "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in rejects).encode()
-
-
-def decode_rejects(data: bytes) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in data.splitlines() if line.strip()]

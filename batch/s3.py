@@ -183,7 +183,7 @@ class _S3Stream:
         if self._body is not None:
             try:
                 self._body.close()
-            except Exception:  # noqa: BLE001 - closing a broken stream may fail; ignore
+            except Exception:  # closing a broken stream may fail; ignore
                 pass
             self._body = None
 

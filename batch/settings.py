@@ -2,14 +2,10 @@
 
 Resolution order for every setting: explicit argument, then environment variable, then
 the caller's defaults (``precast batch run`` passes precast.toml's), then the built-in
-default. Environment variables (one place, also in docs/batch.md):
-
-=========================  ======================================================
-``PRECAST_ARTIFACT``       artifact directory (default ``/opt/artifact``, the image's)
-``PRECAST_CACHE_URL``      ``sqlite:<path>`` | ``dynamodb:<table>`` | ``none``
-``PRECAST_CACHE_TTL_S``    seconds a cache entry lives (unset: no expiry)
-``AWS_BATCH_JOB_ARRAY_INDEX`` / ``AWS_BATCH_JOB_ARRAY_SIZE``  the shard (set by AWS Batch)
-=========================  ======================================================
+default. The environment variables (``PRECAST_ARTIFACT``, ``PRECAST_CACHE_URL``,
+``PRECAST_CACHE_TTL_S``, ``PRECAST_MODEL``) are named, typed and parsed once in
+:mod:`edge.environment`, with the same meaning as on the function hosts (a TTL of 0: entries
+never expire). ``AWS_BATCH_JOB_ARRAY_INDEX`` / ``AWS_BATCH_JOB_ARRAY_SIZE`` give the shard.
 """
 
 from __future__ import annotations
@@ -18,11 +14,13 @@ from dataclasses import dataclass, field
 
 from batch.exceptions import BatchError
 from batch.shards import ShardSpec
+from edge.environment import PRECAST_ARTIFACT, PRECAST_CACHE_TTL_S, PRECAST_CACHE_URL, PRECAST_MODEL
 
-ENV_ARTIFACT = "PRECAST_ARTIFACT"
-ENV_CACHE_URL = "PRECAST_CACHE_URL"
-ENV_CACHE_TTL_S = "PRECAST_CACHE_TTL_S"
-DEFAULT_ARTIFACT = "/opt/artifact"
+ENV_ARTIFACT = PRECAST_ARTIFACT.name
+ENV_CACHE_URL = PRECAST_CACHE_URL.name
+ENV_CACHE_TTL_S = PRECAST_CACHE_TTL_S.name
+ENV_MODEL = PRECAST_MODEL.name
+DEFAULT_ARTIFACT = str(PRECAST_ARTIFACT.default)
 DEFAULT_CHUNK = 1024  # bigger chunks bucket denser; at ~100 texts/s a SIGTERM waits <= ~10 s
 OUTPUT_FORMATS = ("jsonl", "parquet")
 
@@ -45,7 +43,8 @@ class JobSettings:
     chunk_size: int = DEFAULT_CHUNK  # texts per inference call (EdgeModel buckets inside)
     error_budget: float = 0.01
     skip_cached: bool = True
-    ttl_s: float | None = None
+    ttl_s: float | None = None  # None: entries never expire (0 is normalized to None)
+    model: str | None = None  # PRECAST_MODEL: the job refuses an artifact of another name
     output_format: str | None = None  # None: same as the input
     progress: bool | None = None  # None: a bar when stderr is a terminal
 
@@ -61,8 +60,10 @@ class JobSettings:
             raise JobSettingsError(
                 f"error-budget is a fraction of records: 0..1, got {self.error_budget}"
             )
-        if self.ttl_s is not None and self.ttl_s <= 0:
-            raise JobSettingsError(f"ttl-s must be > 0 (or unset for no expiry), got {self.ttl_s}")
+        if self.ttl_s is not None and not self.ttl_s >= 0:
+            raise JobSettingsError(f"ttl-s must be >= 0 (0 or unset: no expiry), got {self.ttl_s}")
+        if self.ttl_s == 0:
+            object.__setattr__(self, "ttl_s", None)  # one meaning on every host: never expires
         if self.output_format not in (None, *OUTPUT_FORMATS):
             raise JobSettingsError(
                 f"output-format {self.output_format!r}. Choices are: {'|'.join(OUTPUT_FORMATS)}"

@@ -141,7 +141,7 @@ def warm(artifact: Path, model_dir: Path, requests: int, bf16: bool, tmp: Path) 
     )
     import functions.lambda_handler as h
 
-    h.logger.registered_handler.stream = open(os.devnull, "w")  # noqa: SIM115 - for the run
+    h.logger.registered_handler.stream = open(os.devnull, "w")  # for the run
 
     class Ctx:
         function_name, memory_limit_in_mb, aws_request_id = "bench", 2048, "bench"

@@ -83,7 +83,7 @@ def main() -> None:
     def unbucketed() -> None:  # same artifact, fixed batches of 32 in input order
         for i in range(0, len(texts), args.batch_size):
             chunk = bucketed.tokenizer.encode(texts[i : i + args.batch_size])
-            bucketed._run(chunk)  # noqa: SLF001 - measuring the runtime without its batcher
+            bucketed._run(chunk)  # measuring the runtime without its batcher
 
     record(
         f"precast {recipe} (input order, batch {args.batch_size})",

@@ -74,7 +74,7 @@ def main() -> int:
     try:
         app, _ = build_app(outdir=os.environ.get("CDK_OUTDIR") or "cdk.out")
     except PrecastError as exc:
-        print(f"precast cdk: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"precast cdk: {exc}", file=sys.stderr)
         return 1
     app.synth()
     return 0

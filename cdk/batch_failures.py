@@ -27,7 +27,7 @@ class _LogGroupTarget:
     def __init__(self, arn: str) -> None:
         self._arn = arn
 
-    def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:  # noqa: A002 - jsii name
+    def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:  # jsii name
         return events.RuleTargetConfig(arn=self._arn)
 
 

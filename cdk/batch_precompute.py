@@ -22,6 +22,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+import batch.exit_codes as exit_codes
 from cdk.batch_failures import BatchFailureLog
 from cdk.batch_network import PrecomputeNetwork
 from cdk.batch_schedule import submit_job_schedule
@@ -30,11 +31,14 @@ from cdk.model_store import ModelStore
 from cdk.nag import acknowledge
 from cdk.prediction_cache import PredictionCache
 from cdk.s3_access import s3_prefix_finding, s3_read_statements, s3_write_statements
+from edge import environment as env
 from precast.config import ModelConfig
 
 METRICS_NAMESPACE = "precast"
-SPOT_RECLAIM_EXIT_CODE = "143"  # 128 + SIGTERM: the job flushed its checkpoint and exited
-CACHE_UNAVAILABLE_EXIT_CODE = "75"  # EX_TEMPFAIL: DynamoDB throttled/unreachable; resumes
+# 128 + SIGTERM: the job flushed its checkpoint and exited
+SPOT_RECLAIM_EXIT_CODE = str(exit_codes.INTERRUPTED)
+# EX_TEMPFAIL: DynamoDB throttled/unreachable; resumes
+CACHE_UNAVAILABLE_EXIT_CODE = str(exit_codes.CACHE_UNAVAILABLE)
 JOB_TIMEOUT = Duration.hours(6)
 RETRY_ATTEMPTS = 5
 
@@ -126,9 +130,7 @@ class BatchPrecompute(Construct):
                 )
             ],
         )
-        container = self._container(
-            model, image, cache, store, fargate, log_retention, removal_policy
-        )
+        container = self._container(model, image, cache, fargate, log_retention, removal_policy)
         self.job_definition = batch.EcsJobDefinition(
             self,
             "Job",
@@ -161,7 +163,6 @@ class BatchPrecompute(Construct):
         model: ModelConfig,
         image: ecs.ContainerImage,
         cache: PredictionCache,
-        store: ModelStore,
         fargate: bool,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
@@ -175,11 +176,9 @@ class BatchPrecompute(Construct):
         command = ["run", "--input", cfg.input]
         command += ["--output", cfg.output]
         environment = {
-            "PRECAST_MODEL": model.name,
-            "PRECAST_CACHE_URL": cache.cache_url,
-            "PRECAST_CACHE_TTL_S": str(model.serving.cache_ttl_days * 86_400),
-            "PRECAST_MODEL_STORE": f"s3://{store.bucket.bucket_name}/"
-            f"{store.artifacts_prefix}{model.name}/",
+            env.PRECAST_MODEL.name: model.name,
+            env.PRECAST_CACHE_URL.name: cache.cache_url,
+            env.PRECAST_CACHE_TTL_S.name: env.ttl_seconds(model.serving.cache_ttl_days),
             "POWERTOOLS_SERVICE_NAME": self.service_name,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }

@@ -22,6 +22,7 @@ from cdk.exceptions import LambdaAssetMissingError
 from cdk.model_store import ModelStore
 from cdk.nag import acknowledge
 from cdk.prediction_cache import PredictionCache
+from edge import environment as env
 from precast.config import ModelConfig
 
 HANDLER = "functions.lambda_handler.handler"
@@ -104,11 +105,11 @@ class InferenceFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             reserved_concurrent_executions=cfg.reserved_concurrency or None,
             environment={
-                "PRECAST_MODEL": model.name,
-                "PRECAST_ARTIFACT_DIR": ARTIFACT_DIR_IN_ASSET,
-                "PRECAST_CACHE_URL": cache.cache_url,
-                "PRECAST_WRITE_BACK": "true" if model.serving.write_back else "false",
-                "PRECAST_CACHE_TTL_S": str(model.serving.cache_ttl_days * 86_400),
+                env.PRECAST_MODEL.name: model.name,
+                env.PRECAST_ARTIFACT_DIR.name: ARTIFACT_DIR_IN_ASSET,
+                env.PRECAST_CACHE_URL.name: cache.cache_url,
+                env.PRECAST_WRITE_BACK.name: env.format_bool(model.serving.write_back),
+                env.PRECAST_CACHE_TTL_S.name: env.ttl_seconds(model.serving.cache_ttl_days),
                 "POWERTOOLS_SERVICE_NAME": self.service_name,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             },

@@ -165,4 +165,4 @@ def _positive(**values: float) -> None:
 
 
 if __name__ == "__main__":
-    print(markdown_table(default_estimates()))  # noqa: T201
+    print(markdown_table(default_estimates()))

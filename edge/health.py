@@ -50,7 +50,7 @@ def smoke_check(directory: Path, session_config: SessionConfig | None = None) ->
     try:
         # the smoke comparison below reports (not raises) a mismatch, with its cosine
         model = load_directory(directory, session_config=session_config, smoke_test=False)
-    except Exception as exc:  # noqa: BLE001 - any failure to load is an unhealthy version
+    except Exception as exc:  # any failure to load is an unhealthy version
         return HealthReport(None, False, None, DEFAULT_MIN_COSINE, 0, f"does not load: {exc}")
     smoke = model.manifest.smoke
     texts, vectors = smoke.get("texts"), smoke.get("vectors")
@@ -64,7 +64,7 @@ def smoke_check(directory: Path, session_config: SessionConfig | None = None) ->
     try:
         got = smoke_vectors(model, [str(t) for t in texts])
         expected = np.asarray(vectors, dtype=np.float32)
-    except Exception as exc:  # noqa: BLE001 - a smoke text the model cannot run is a failure
+    except Exception as exc:  # a smoke text the model cannot run is a failure
         return HealthReport(version, False, None, required, len(texts), f"smoke failed: {exc}")
     if expected.shape != got.shape:
         note = f"output shape {got.shape} differs from the smoke vectors' {expected.shape}"

@@ -14,12 +14,45 @@ from pathlib import Path
 from typing import Any
 
 from edge.exceptions import ArtifactError, ArtifactIntegrityError
+from edge.manifest_model import (
+    FORMAT_VERSION,
+    POOLINGS,
+    SUPPORTED_FORMAT_VERSIONS,
+    TASKS,
+    UNVERSIONED_FIELDS,
+    ArtifactManifest,
+    FileEntry,
+    LimitsSpec,
+    TensorSpec,
+    canonical_json,
+    manifest_version,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MANIFEST_NAME",
+    "POOLINGS",
+    "SUPPORTED_FORMAT_VERSIONS",
+    "TASKS",
+    "UNVERSIONED_FIELDS",
+    "ArtifactManifest",
+    "FileEntry",
+    "LimitsSpec",
+    "Manifest",
+    "TensorSpec",
+    "canonical_json",
+    "file_entries",
+    "manifest_version",
+    "parse_manifest",
+    "read_manifest",
+    "sha256_file",
+    "verify_files",
+    "version_matches",
+]
 
 MANIFEST_NAME = "manifest.json"
-FORMAT_VERSION = 1
-SUPPORTED_FORMAT_VERSIONS = (1,)
-SUPPORTED_TASKS = ("feature-extraction", "text-classification")
-SUPPORTED_POOLINGS = ("mean", "cls")
+SUPPORTED_TASKS = TASKS  # what this runtime can run: today, everything the config allows
+SUPPORTED_POOLINGS = POOLINGS
 _CHUNK = 1 << 20
 
 
@@ -29,12 +62,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    sha256: str
-    size: int
 
 
 @dataclass(frozen=True)
@@ -56,6 +83,7 @@ class Manifest:
     files: dict[str, FileEntry]
     format_version: int = FORMAT_VERSION
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    document: ArtifactManifest | None = field(default=None, compare=False, repr=False)
 
     @property
     def quantization(self) -> dict[str, Any]:
@@ -91,65 +119,26 @@ class Manifest:
         }
 
 
-def _require(raw: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    if key not in raw:
-        raise ArtifactError(f"{where}: manifest has no {key!r}")
-    value = raw[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ArtifactError(f"{where}: manifest {key!r} has the wrong type ({value!r})")
-    return value
-
-
 def parse_manifest(raw: Any, where: str = "manifest.json") -> Manifest:
     """Validate a decoded manifest.json and return it typed. Raises :class:`ArtifactError`."""
-    if not isinstance(raw, dict):
-        raise ArtifactError(f"{where}: manifest must be a JSON object")
-    fmt = _require(raw, "format_version", int, where)
-    if fmt not in SUPPORTED_FORMAT_VERSIONS:
-        raise ArtifactError(
-            f"{where}: format_version {fmt} is not supported by this runtime "
-            f"(supported: {SUPPORTED_FORMAT_VERSIONS}); upgrade precast on this device"
-        )
-    task = _require(raw, "task", str, where)
-    if task not in SUPPORTED_TASKS:
-        raise ArtifactError(f"{where}: task {task!r} not supported ({'|'.join(SUPPORTED_TASKS)})")
-    pooling = _require(raw, "pooling", str, where)
-    if pooling not in SUPPORTED_POOLINGS:
-        raise ArtifactError(f"{where}: pooling {pooling!r} not in {'|'.join(SUPPORTED_POOLINGS)}")
-    files_raw = _require(raw, "files", dict, where)
-    files: dict[str, FileEntry] = {}
-    for name, entry in files_raw.items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
-            raise ArtifactError(f"{where}: files[{name!r}] needs sha256 and size")
-        if "/" in name or "\\" in name or name.startswith("."):
-            raise ArtifactError(f"{where}: files[{name!r}] must be a plain file name")
-        files[name] = FileEntry(sha256=entry["sha256"], size=int(entry.get("size", -1)))
-    for needed in ("model.onnx", "tokenizer.json"):
-        if needed not in files:
-            raise ArtifactError(f"{where}: manifest lists no {needed!r}")
-    limits = raw.get("limits", {})
-    if not isinstance(limits, dict):
-        raise ArtifactError(f"{where}: manifest 'limits' must be an object")
-    inputs = _require(raw, "inputs", list, where)
-    outputs = _require(raw, "outputs", list, where)
-    if not outputs or not isinstance(outputs[0], dict):
-        raise ArtifactError(f"{where}: manifest 'outputs' must list at least one output")
+    doc = ArtifactManifest.from_json(raw, where)
     return Manifest(
-        name=_require(raw, "name", str, where),
-        version=_require(raw, "version", str, where),
-        task=task,
-        pooling=pooling,
-        normalize=bool(raw.get("normalize", True)),
-        max_tokens=_require(raw, "max_tokens", int, where),
-        truncate=bool(limits.get("truncate", True)),
-        max_batch=int(limits.get("max_batch", 64)),
-        max_chars=int(limits.get("max_chars", 8192)),
-        dim=int(raw.get("dim", 0)),
-        inputs=tuple(str(i["name"]) if isinstance(i, dict) else str(i) for i in inputs),
-        output=str(outputs[0].get("name", "last_hidden_state")),
-        files=files,
-        format_version=fmt,
+        name=doc.name,
+        version=doc.version,
+        task=doc.task,
+        pooling=doc.pooling,
+        normalize=doc.normalize,
+        max_tokens=doc.max_tokens,
+        truncate=doc.limits.truncate,
+        max_batch=doc.limits.max_batch,
+        max_chars=doc.limits.max_chars,
+        dim=doc.dim,
+        inputs=tuple(t.name for t in doc.inputs),
+        output=doc.outputs[0].name,
+        files=doc.files,
+        format_version=doc.format_version,
         raw=raw,
+        document=doc,
     )
 
 
@@ -195,9 +184,6 @@ def file_entries(directory: Path, names: list[str]) -> dict[str, dict[str, Any]]
     }
 
 
-def content_version(files: dict[str, dict[str, Any]], semantic: dict[str, Any]) -> str:
-    """The artifact version: a hash of its files' digests and the fields that change outputs."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps({k: v["sha256"] for k, v in files.items()}, sort_keys=True).encode())
-    digest.update(json.dumps(semantic, sort_keys=True, default=str).encode())
-    return digest.hexdigest()[:16]
+def version_matches(manifest: Manifest) -> bool:
+    """Whether ``manifest.version`` is the hash of its own content (built by precast)."""
+    return manifest.version == manifest_version(manifest.raw)

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edge.environment import PRECAST_ORT_PROVIDERS, PRECAST_ORT_THREADS
 from edge.execution import BUCKETED, PER_TEXT, ExecutionPlan
 
 if TYPE_CHECKING:  # onnxruntime is imported lazily: `import edge` stays cheap
     import onnxruntime as ort
 
-ENV_THREADS = "PRECAST_ORT_THREADS"
-ENV_PROVIDERS = "PRECAST_ORT_PROVIDERS"
+ENV_THREADS = PRECAST_ORT_THREADS.name
+ENV_PROVIDERS = PRECAST_ORT_PROVIDERS.name
 
 
 def visible_cpus() -> int:
@@ -49,9 +50,8 @@ class SessionConfig:
     def resolved_threads(self, *, per_text: bool = False) -> int:
         if self.intra_op_threads > 0:
             return self.intra_op_threads
-        env = os.environ.get(ENV_THREADS)
-        if env and env.isdigit() and int(env) > 0:
-            return int(env)
+        if (threads := PRECAST_ORT_THREADS.read()) > 0:
+            return threads
         return 1 if per_text else visible_cpus()
 
     def resolved_workers(self, threads: int) -> int:
@@ -63,8 +63,7 @@ class SessionConfig:
 def choose_providers(requested: tuple[str, ...] | str, available: list[str]) -> list[str]:
     """Requested providers that exist here, always ending with the CPU provider."""
     if requested == "auto":
-        env = os.environ.get(ENV_PROVIDERS)
-        requested = tuple(env.split(",")) if env else ("CUDAExecutionProvider",)
+        requested = PRECAST_ORT_PROVIDERS.read()
     chosen = [p for p in requested if p in available and p != "CPUExecutionProvider"]
     return [*chosen, "CPUExecutionProvider"]
 

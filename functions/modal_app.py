@@ -7,28 +7,30 @@ The model loads once per container in ``@modal.enter()`` with the CUDA execution
 first and CPU as the fallback. ``Web`` serves the HTTP API (concurrent requests, coalesced
 by the app's micro-batcher); ``Embedder.embed`` is for Python callers
 (``Embedder().embed.remote(text)``), batched by Modal. Settings come from the deploy
-tooling's environment (``PRECAST_MODAL_GPU`` from ``[models.X.modal] gpu``).
+tooling's environment (``PRECAST_MODAL_GPU`` from ``[models.X.modal] gpu``), read through
+the one contract in :mod:`edge.environment`.
 """
 
 from __future__ import annotations
 
-import os
-
 import modal
 
-ARTIFACT_DIR = os.environ.get("PRECAST_ARTIFACT_DIR", "artifact")  # in the container: /artifact
-APP_NAME = os.environ.get("PRECAST_MODAL_APP", "precast")
-GPU = os.environ.get("PRECAST_MODAL_GPU") or None  # None: CPU container
-MAX_BATCH_SIZE = int(os.environ.get("PRECAST_MAX_BATCH_SIZE", "32"))
-BATCH_WAIT_MS = int(float(os.environ.get("PRECAST_BATCH_WAIT_MS", "10")))
+from functions.modal_settings import CONTAINER_ARTIFACT_DIR, DeploySettings
+
+DEPLOY = DeploySettings.from_env()
+ARTIFACT_DIR = str(DEPLOY.artifact_dir)
+APP_NAME = DEPLOY.app_name
+GPU = DEPLOY.gpu
+MAX_BATCH_SIZE = DEPLOY.max_batch_size
+BATCH_WAIT_MS = DEPLOY.batch_wait_ms
 
 image = (
     modal.Image.debian_slim(python_version="3.12")
     .pip_install("onnxruntime-gpu>=1.20", "numpy>=1.26", "tokenizers>=0.20", "starlette>=0.40")
     # Micro-batching pays on a GPU; on CPU it measured slower (docs/functions.md).
-    .env({"PRECAST_ARTIFACT_DIR": "/artifact", "PRECAST_MICRO_BATCH": str(bool(GPU)).lower()})
+    .env(DEPLOY.container_env())
     .add_local_python_source("edge", "functions")
-    .add_local_dir(ARTIFACT_DIR, "/artifact")
+    .add_local_dir(ARTIFACT_DIR, CONTAINER_ARTIFACT_DIR)
 )
 app = modal.App(APP_NAME, image=image)
 

@@ -17,7 +17,7 @@ from edge.model import EdgeModel
 from edge.session import SessionConfig
 from functions.batcher import MicroBatcher
 from functions.exceptions import ModelNotFoundError, SettingsError
-from functions.settings import Settings
+from functions.settings import ENV_MODEL, Settings
 
 
 class ModelRegistry:
@@ -50,6 +50,11 @@ class ModelRegistry:
                     f"and {directory}; serve one version per model name"
                 )
             models[model.name] = model
+        if settings.model is not None and settings.model not in models:
+            raise SettingsError(
+                f"{ENV_MODEL}={settings.model!r} but the artifacts hold "
+                f"{'|'.join(sorted(models))}: this deployment ships the wrong model"
+            )
         cache = open_cache(settings.cache_url) if settings.cache_url else None
         return cls(models, cache, write_back=settings.write_back, cache_ttl_s=settings.cache_ttl_s)
 

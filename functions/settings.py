@@ -1,8 +1,9 @@
 """Host settings: explicit argument, then environment variable, then default.
 
-Every environment variable the functions read is a constant here, and docs/functions.md
-has the one table of them. Nothing in this module imports a model or a cache: resolving
-settings is cheap and fails early with a message that names the variable.
+Every environment variable is named, typed and parsed once, in :mod:`edge.environment`
+(the README's table is generated from it); the ``ENV_*`` names here are its constants.
+Nothing in this module imports a model or a cache: resolving settings is cheap and fails
+early with a message that names the variable.
 """
 
 from __future__ import annotations
@@ -11,30 +12,43 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from edge.artifact_layout import read_latest_pointer
+from edge.environment import (
+    DEFAULT_BATCH_WAIT_MS,
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_BODY_BYTES,
+    PRECAST_ARTIFACT_DIR,
+    PRECAST_BATCH_WAIT_MS,
+    PRECAST_CACHE_TTL_S,
+    PRECAST_CACHE_URL,
+    PRECAST_MAX_BATCH_SIZE,
+    PRECAST_MAX_BODY_BYTES,
+    PRECAST_MICRO_BATCH,
+    PRECAST_MODEL,
+    PRECAST_MODELS_DIR,
+    PRECAST_WRITE_BACK,
+    EnvVar,
+    EnvVarError,
+)
 from edge.manifest import MANIFEST_NAME
 from functions.exceptions import SettingsError
 
-ENV_ARTIFACT_DIR = "PRECAST_ARTIFACT_DIR"
-ENV_MODELS_DIR = "PRECAST_MODELS_DIR"
-ENV_CACHE_URL = "PRECAST_CACHE_URL"
-ENV_WRITE_BACK = "PRECAST_WRITE_BACK"
-ENV_CACHE_TTL_S = "PRECAST_CACHE_TTL_S"
-ENV_MAX_BODY_BYTES = "PRECAST_MAX_BODY_BYTES"
-ENV_MICRO_BATCH = "PRECAST_MICRO_BATCH"
-ENV_BATCH_WAIT_MS = "PRECAST_BATCH_WAIT_MS"
-ENV_MAX_BATCH_SIZE = "PRECAST_MAX_BATCH_SIZE"
+ENV_ARTIFACT_DIR = PRECAST_ARTIFACT_DIR.name
+ENV_MODELS_DIR = PRECAST_MODELS_DIR.name
+ENV_CACHE_URL = PRECAST_CACHE_URL.name
+ENV_WRITE_BACK = PRECAST_WRITE_BACK.name
+ENV_CACHE_TTL_S = PRECAST_CACHE_TTL_S.name
+ENV_MAX_BODY_BYTES = PRECAST_MAX_BODY_BYTES.name
+ENV_MICRO_BATCH = PRECAST_MICRO_BATCH.name
+ENV_BATCH_WAIT_MS = PRECAST_BATCH_WAIT_MS.name
+ENV_MAX_BATCH_SIZE = PRECAST_MAX_BATCH_SIZE.name
+ENV_MODEL = PRECAST_MODEL.name
 
 # The Lambda asset keeps its artifact in ``artifact/`` next to ``functions/``.
 DEFAULT_ARTIFACT_DIR = Path(__file__).resolve().parent.parent / "artifact"
-# Lambda Function URLs accept at most 6 MB per request, so every host accepts the same.
-DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
-DEFAULT_BATCH_WAIT_MS = 5.0
-DEFAULT_MAX_BATCH_SIZE = 64
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-_NO_CACHE = ("", "none", "off")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -49,26 +63,15 @@ class Settings:
     micro_batch: bool = False
     batch_wait_ms: float = DEFAULT_BATCH_WAIT_MS
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    model: str | None = None  # PRECAST_MODEL: the registry refuses artifacts of another name
 
 
-def _bool(name: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise SettingsError(f"{name}={raw!r} is not a boolean. Choices are: true|false")
-
-
-def _number(name: str, raw: str, *, integer: bool, minimum: float) -> float:
+def _read(var: EnvVar[T], env: Mapping[str, str]) -> T:
+    """The variable's value per the one contract (edge/environment.py), as a SettingsError."""
     try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        kind = "an integer" if integer else "a number"
-        raise SettingsError(f"{name}={raw!r} is not {kind}") from None
-    if value < minimum:
-        raise SettingsError(f"{name}={raw!r} must be >= {minimum:g}")
-    return value
+        return var.read(env)
+    except EnvVarError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def artifacts_in(models_dir: Path) -> tuple[Path, ...]:
@@ -100,10 +103,10 @@ def _artifact_dirs(
 ) -> tuple[Path, ...]:
     if artifact_dirs:
         return tuple(Path(p) for p in artifact_dirs)
-    if env.get(ENV_ARTIFACT_DIR):
-        return tuple(Path(p) for p in env[ENV_ARTIFACT_DIR].split(os.pathsep) if p)
-    if env.get(ENV_MODELS_DIR):
-        return artifacts_in(Path(env[ENV_MODELS_DIR]))
+    if listed := _read(PRECAST_ARTIFACT_DIR, env):
+        return listed
+    if (models_dir := _read(PRECAST_MODELS_DIR, env)) is not None:
+        return artifacts_in(models_dir)
     if (DEFAULT_ARTIFACT_DIR / MANIFEST_NAME).is_file():
         return (DEFAULT_ARTIFACT_DIR,)
     raise SettingsError(
@@ -113,8 +116,9 @@ def _artifact_dirs(
 
 
 def _cache_url(explicit: str | None, env: Mapping[str, str]) -> str | None:
-    raw = explicit if explicit is not None else env.get(ENV_CACHE_URL, "")
-    return None if raw.strip().lower() in _NO_CACHE else raw.strip()
+    if explicit is None:
+        return _read(PRECAST_CACHE_URL, env)
+    return None if explicit.strip().lower() in ("", "none", "off") else explicit.strip()
 
 
 def resolve_settings(
@@ -131,36 +135,23 @@ def resolve_settings(
 ) -> Settings:
     """Build :class:`Settings`; each field from its argument, else its variable, else default.
 
-    ``cache_url="none"`` (or an empty ``PRECAST_CACHE_URL``) serves without a cache.
+    ``cache_url="none"`` (or an empty ``PRECAST_CACHE_URL``) serves without a cache;
+    a TTL of 0 (argument or variable) means entries never expire.
     """
     env = os.environ if environ is None else environ
 
-    def pick_bool(value: bool | None, name: str, default: bool) -> bool:
-        if value is not None:
-            return value
-        return _bool(name, env[name]) if env.get(name) else default
+    def pick(value: T | None, var: EnvVar[T]) -> T:
+        return value if value is not None else _read(var, env)
 
-    def pick_num(value: float | None, name: str, default: float, *, integer: bool) -> float:
-        if value is not None:
-            return value
-        raw = env.get(name)
-        minimum = 1 if integer else 0
-        return _number(name, raw, integer=integer, minimum=minimum) if raw else default
-
-    ttl = pick_num(cache_ttl_s, ENV_CACHE_TTL_S, 0.0, integer=False)
+    ttl = cache_ttl_s if cache_ttl_s is not None else _read(PRECAST_CACHE_TTL_S, env)
     return Settings(
         artifact_dirs=_artifact_dirs(artifact_dirs, env),
         cache_url=_cache_url(cache_url, env),
-        write_back=pick_bool(write_back, ENV_WRITE_BACK, True),
+        write_back=pick(write_back, PRECAST_WRITE_BACK),
         cache_ttl_s=ttl or None,
-        max_body_bytes=int(
-            pick_num(max_body_bytes, ENV_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, integer=True)
-        ),
-        micro_batch=pick_bool(micro_batch, ENV_MICRO_BATCH, False),
-        batch_wait_ms=pick_num(
-            batch_wait_ms, ENV_BATCH_WAIT_MS, DEFAULT_BATCH_WAIT_MS, integer=False
-        ),
-        max_batch_size=int(
-            pick_num(max_batch_size, ENV_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_SIZE, integer=True)
-        ),
+        max_body_bytes=pick(max_body_bytes, PRECAST_MAX_BODY_BYTES),
+        micro_batch=pick(micro_batch, PRECAST_MICRO_BATCH),
+        batch_wait_ms=pick(batch_wait_ms, PRECAST_BATCH_WAIT_MS),
+        max_batch_size=pick(max_batch_size, PRECAST_MAX_BATCH_SIZE),
+        model=_read(PRECAST_MODEL, env),
     )

@@ -1,22 +1,32 @@
-"""precast.toml: load, validate, and expose as typed dataclasses.
+"""precast.toml: the typed schema (pydantic v2 dataclasses), loaded and validated in one call.
 
-Every key is checked on load. An error names the file, the key (``models.minilm.lambda.auth``)
-and what is allowed, e.g. ``Choices are: iam|none``. Unknown keys are errors too, so a typo
-never silently falls back to a default.
+Every key is typed with its range or choices; unknown keys are refused, so a typo never
+silently falls back to a default. Errors name the file, the key
+(``models.minilm.lambda.auth``) and what is allowed (``Choices are: iam|none``); the
+translation from pydantic's errors lives in :mod:`precast.config_errors`. The schema is
+build-side only: the runtimes (edge, functions, batch) never import it, they receive
+explicit arguments and the environment of :mod:`edge.environment`.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
+
+from edge.environment import PRECAST_CONFIG
+from edge.manifest import POOLINGS, TASKS
 from precast.exceptions import ConfigError
 
 CONFIG_FILENAME = "precast.toml"
-TASKS = ("feature-extraction", "text-classification")
-POOLINGS = ("mean", "cls")
 TARGETS = ("lambda", "modal", "batch", "edge")
 RECIPES = ("fp32-optimized", "dynamic-int8-per-channel", "dynamic-int8", "static-int8-per-channel")
 ARCHITECTURES = ("arm64", "x86_64")
@@ -24,96 +34,193 @@ AUTHS = ("iam", "none")
 ROLLOUTS = ("canary-10pct-5min", "linear-10pct-1min", "all-at-once")
 CAPACITIES = ("fargate-spot", "ec2-spot")
 PYTHONS = ("3.12", "3.13")
+CACHE_SCHEMES = ("sqlite:", "dynamodb:")
+# EventBridge Scheduler expressions: cron (6 fields), rate (value + unit) or a one-off at().
+_SCHEDULE = re.compile(
+    r"cron\(\S+( \S+){5}\)|rate\([1-9]\d* (minute|hour|day)s?\)"
+    r"|at\(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\)"
+)
+
+_TABLE = ConfigDict(strict=True, extra="forbid", validate_by_name=True, validate_by_alias=True)
 
 
-@dataclass(frozen=True)
+def _fail(message: str) -> PydanticCustomError:
+    return PydanticCustomError("precast", message)
+
+
+def _one_of(options: tuple[str, ...]) -> AfterValidator:
+    """Restrict a ``str`` to ``options``; the error lists them (``Choices are: a|b``)."""
+
+    def check(value: str) -> str:
+        if value not in options:
+            raise _fail(f"{value!r} is not allowed. Choices are: {'|'.join(options)}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _enum(options: tuple[str, ...]) -> Any:
+    return Field(json_schema_extra={"enum": list(options)})
+
+
+def _check_schedule(value: str) -> str:
+    if not _SCHEDULE.fullmatch(value):
+        raise _fail(
+            f"{value!r} is not a schedule expression. Allowed: cron(min hour day month "
+            "weekday year) | rate(N minutes|hours|days) | at(yyyy-mm-ddThh:mm:ss), in UTC"
+        )
+    return value
+
+
+def _check_cache(value: str) -> str:
+    if not value.startswith(CACHE_SCHEMES) or value in CACHE_SCHEMES:
+        raise _fail(f"{value!r} is not a cache URL. Choices are: sqlite:<path>|dynamodb:<table>")
+    return value
+
+
+Task = Annotated[str, _one_of(TASKS), _enum(TASKS)]
+Pooling = Annotated[str, _one_of(POOLINGS), _enum(POOLINGS)]
+Target = Annotated[str, _one_of(TARGETS), _enum(TARGETS)]
+RecipeName = Annotated[str, _one_of(RECIPES), _enum(RECIPES)]
+Architecture = Annotated[str, _one_of(ARCHITECTURES), _enum(ARCHITECTURES)]
+LambdaPython = Annotated[str, _one_of(PYTHONS), _enum(PYTHONS)]
+Auth = Annotated[str, _one_of(AUTHS), _enum(AUTHS)]
+Rollout = Annotated[str, _one_of(ROLLOUTS), _enum(ROLLOUTS)]
+Capacity = Annotated[str, _one_of(CAPACITIES), _enum(CAPACITIES)]
+Positive = Annotated[int, Field(gt=0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Cosine = Annotated[float, Field(ge=-1.0, le=1.0)]
+Schedule = Annotated[str, AfterValidator(_check_schedule)]
+CacheURL = Annotated[str, AfterValidator(_check_cache)]
+
+
+@dataclass(frozen=True, config=_TABLE)
 class Limits:
-    max_batch: int = 64
-    max_chars: int = 8192
+    max_batch: Annotated[int, Field(gt=0, le=10_000)] = 64
+    max_chars: Annotated[int, Field(gt=0, le=1_000_000)] = 8192
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class AccuracyBudget:
-    min_mean_cosine: float = 0.99
-    min_cosine: float = 0.90
-    min_neighbour_agreement: float = 0.90
+    min_mean_cosine: Cosine = 0.99
+    min_cosine: Cosine = 0.90
+    min_neighbour_agreement: Cosine = 0.90
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class OptimizeSettings:
-    recipes: tuple[str, ...] = (
+    recipes: Annotated[tuple[RecipeName, ...], Field(min_length=1)] = (
         "fp32-optimized",
         "dynamic-int8-per-channel",
         "static-int8-per-channel",
     )
-    max_size_mb: float = 25.0
-    calibration_texts: int = 128
-    eval_texts: int = 512
+    max_size_mb: Annotated[float, Field(gt=0)] = 25.0
+    calibration_texts: Positive = 128
+    eval_texts: Annotated[int, Field(ge=16)] = 512
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class Serving:
     write_back: bool = True
-    cache_ttl_days: int = 30
+    # 0: entries never expire (the same meaning on every host: PRECAST_CACHE_TTL_S=0)
+    cache_ttl_days: Annotated[int, Field(ge=0)] = 30
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class LambdaTarget:
-    architecture: str = "arm64"
-    python: str = "3.12"
-    memory_mb: int = 2048
-    timeout_s: int = 30
-    auth: str = "iam"
-    reserved_concurrency: int = 50
-    provisioned_concurrency: int = 0
-    rollout: str = "canary-10pct-5min"
+    architecture: Architecture = "arm64"
+    python: LambdaPython = "3.12"
+    memory_mb: Annotated[int, Field(ge=128, le=10_240)] = 2048
+    timeout_s: Annotated[int, Field(gt=0, le=900)] = 30
+    auth: Auth = "iam"
+    reserved_concurrency: Annotated[int, Field(ge=0)] = 50
+    provisioned_concurrency: Annotated[int, Field(ge=0)] = 0
+    rollout: Rollout = "canary-10pct-5min"
+
+    def __post_init__(self) -> None:
+        if self.auth == "none" and self.reserved_concurrency <= 0:
+            raise PydanticCustomError(
+                "precast",
+                "auth = 'none' exposes a public URL; set reserved_concurrency > 0 to cap it",
+                {"key": "reserved_concurrency"},
+            )
+        if self.reserved_concurrency and self.provisioned_concurrency > self.reserved_concurrency:
+            raise PydanticCustomError(
+                "precast",
+                f"must be <= reserved_concurrency ({self.reserved_concurrency}), "
+                f"got {self.provisioned_concurrency}",
+                {"key": "provisioned_concurrency"},
+            )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class ModalTarget:
     gpu: str = "T4"
-    app_name: str = "precast"
-    max_batch_size: int = 32
-    batch_wait_ms: int = 10
+    app_name: Annotated[str, Field(min_length=1)] = "precast"
+    max_batch_size: Positive = 32
+    batch_wait_ms: Annotated[int, Field(ge=0)] = 10
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class BatchTarget:
     input: str = ""
     output: str = ""
-    id_field: str = "id"
-    text_field: str = "text"
-    array_size: int = 1
-    capacity: str = "fargate-spot"
-    schedule: str = "cron(0 3 * * ? *)"
-    checkpoint_every: int = 1000
-    error_budget: float = 0.01
+    id_field: Annotated[str, Field(min_length=1)] = "id"
+    text_field: Annotated[str, Field(min_length=1)] = "text"
+    array_size: Annotated[int, Field(gt=0, le=10_000)] = 1
+    capacity: Capacity = "fargate-spot"
+    schedule: Schedule = "cron(0 3 * * ? *)"
+    checkpoint_every: Positive = 1000
+    error_budget: Fraction = 0.01
     skip_cached: bool = True
-    vcpus: int = 2
-    memory_mb: int = 4096
+    vcpus: Annotated[int, Field(gt=0, le=256)] = 2
+    memory_mb: Annotated[int, Field(ge=512)] = 4096
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class ModelConfig:
-    name: str
-    source: str
-    task: str = "feature-extraction"
-    pooling: str = "mean"
+    """One ``[models.<name>]`` table. ``name`` is the table's key, not a key inside it."""
+
+    source: Annotated[
+        str, Field(description="a model directory (relative to precast.toml) or package:<name>")
+    ]
+    name: SkipJsonSchema[str] = Field(default="", exclude=True)
+    task: Task = "feature-extraction"
+    pooling: Pooling = "mean"
     normalize: bool = True
-    max_tokens: int = 256
+    max_tokens: Annotated[int, Field(gt=0, le=8192)] = 256
     truncate: bool = True
-    targets: tuple[str, ...] = ("lambda", "edge")
+    targets: tuple[Target, ...] = ("lambda", "edge")
     limits: Limits = field(default_factory=Limits)
     accuracy: AccuracyBudget = field(default_factory=AccuracyBudget)
     optimize: OptimizeSettings = field(default_factory=OptimizeSettings)
     serving: Serving = field(default_factory=Serving)
-    lambda_: LambdaTarget = field(default_factory=LambdaTarget)
+    lambda_: LambdaTarget = Field(default_factory=LambdaTarget, alias="lambda")
     modal: ModalTarget = field(default_factory=ModalTarget)
     batch: BatchTarget = field(default_factory=BatchTarget)
 
     def source_dir(self) -> Path:
         """Resolve ``source`` to a model directory (``package:NAME`` or a path)."""
         return resolve_source(self.source)
+
+
+@dataclass(frozen=True, config=_TABLE)
+class ProjectTable:
+    artifacts_dir: str = "artifacts"
+    dist_dir: str = "dist"
+    cache: CacheURL = "sqlite:.precast/cache.sqlite"
+    keys_dir: str = ".precast/keys"
+
+
+@dataclass(frozen=True, config=_TABLE)
+class ConfigFile:
+    """The whole file: ``[project]`` and at least one ``[models.<name>]``."""
+
+    models: Annotated[dict[str, ModelConfig], Field(min_length=1)]
+    project: ProjectTable = field(default_factory=ProjectTable)
+
+
+FILE_SCHEMA: TypeAdapter[ConfigFile] = TypeAdapter(ConfigFile)
 
 
 @dataclass(frozen=True)
@@ -125,6 +232,7 @@ class ProjectConfig:
     cache: str
     keys_dir: Path
     models: dict[str, ModelConfig]
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def model(self, name: str) -> ModelConfig:
         try:
@@ -160,182 +268,13 @@ def resolve_source(source: str) -> Path:
     return path
 
 
-T = TypeVar("T")
-
-
-def _build(cls: type[T], raw: Any, key: str, path: str) -> T:
-    """Build dataclass ``cls`` from a TOML table, checking names and types of every key."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"must be a table, got {type(raw).__name__}", path=path, key=key)
-    known = {f.name.rstrip("_"): f for f in fields(cls)}  # type: ignore[arg-type]
-    kwargs: dict[str, Any] = {}
-    for name, value in raw.items():
-        if name not in known:
-            raise ConfigError(
-                f"unknown key {name!r}. Allowed keys: {', '.join(sorted(known))}",
-                path=path,
-                key=key,
-            )
-        f = known[name]
-        default = getattr(cls(), f.name) if _has_all_defaults(cls) else None
-        expected = type(default) if default is not None else None
-        if isinstance(default, tuple):
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError("must be a list of strings", path=path, key=f"{key}.{name}")
-            value = tuple(value)
-        elif expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        elif expected is not None and (
-            not isinstance(value, expected) or (expected is int and isinstance(value, bool))
-        ):
-            raise ConfigError(
-                f"must be {expected.__name__}, got {type(value).__name__} ({value!r})",
-                path=path,
-                key=f"{key}.{name}",
-            )
-        kwargs[f.name] = value
-    return cls(**kwargs)
-
-
-def _has_all_defaults(cls: type[Any]) -> bool:
-    try:
-        cls()
-    except TypeError:
-        return False
-    return True
-
-
-def _choice(value: str, choices: tuple[str, ...], key: str, path: str) -> None:
-    if value not in choices:
-        raise ConfigError(
-            f"{value!r} is not allowed. Choices are: {'|'.join(choices)}", path=path, key=key
-        )
-
-
-def _positive(value: float, key: str, path: str, *, upper: float | None = None) -> None:
-    if value <= 0 or (upper is not None and value > upper):
-        bound = f" and at most {upper}" if upper is not None else ""
-        raise ConfigError(f"must be > 0{bound}, got {value}", path=path, key=key)
-
-
-_SECTIONS: dict[str, tuple[str, type[Any]]] = {
-    "limits": ("limits", Limits),
-    "accuracy": ("accuracy", AccuracyBudget),
-    "optimize": ("optimize", OptimizeSettings),
-    "serving": ("serving", Serving),
-    "lambda": ("lambda_", LambdaTarget),
-    "modal": ("modal", ModalTarget),
-    "batch": ("batch", BatchTarget),
-}
-_MODEL_SCALARS: dict[str, type] = {
-    "source": str,
-    "task": str,
-    "pooling": str,
-    "normalize": bool,
-    "max_tokens": int,
-    "truncate": bool,
-    "targets": list,
-}
-
-
-def _parse_model(name: str, raw: Any, path: str) -> ModelConfig:
-    key = f"models.{name}"
-    if not isinstance(raw, dict):
-        raise ConfigError("must be a table", path=path, key=key)
-    kwargs: dict[str, Any] = {"name": name}
-    for k, v in raw.items():
-        if k in _SECTIONS:
-            attr, cls = _SECTIONS[k]
-            kwargs[attr] = _build(cls, v, f"{key}.{k}", path)
-        elif k in _MODEL_SCALARS:
-            want = _MODEL_SCALARS[k]
-            if not isinstance(v, want) or (want is int and isinstance(v, bool)):
-                raise ConfigError(
-                    f"must be {want.__name__}, got {type(v).__name__} ({v!r})",
-                    path=path,
-                    key=f"{key}.{k}",
-                )
-            if isinstance(v, list):
-                if not all(isinstance(x, str) for x in v):
-                    raise ConfigError("must be a list of strings", path=path, key=f"{key}.{k}")
-                kwargs[k] = tuple(v)
-            else:
-                kwargs[k] = v
-        else:
-            allowed = sorted([*_MODEL_SCALARS, *_SECTIONS])
-            raise ConfigError(
-                f"unknown key {k!r}. Allowed keys: {', '.join(allowed)}", path=path, key=key
-            )
-    if "source" not in kwargs:
-        raise ConfigError(
-            "missing required key 'source' (a model directory or package:<name>)",
-            path=path,
-            key=key,
-        )
-    model = ModelConfig(**kwargs)
-    _validate_model(model, key, path)
-    return model
-
-
-def _validate_model(m: ModelConfig, key: str, path: str) -> None:
-    _choice(m.task, TASKS, f"{key}.task", path)
-    _choice(m.pooling, POOLINGS, f"{key}.pooling", path)
-    for t in m.targets:
-        _choice(t, TARGETS, f"{key}.targets", path)
-    for r in m.optimize.recipes:
-        _choice(r, RECIPES, f"{key}.optimize.recipes", path)
-    if not m.optimize.recipes:
-        raise ConfigError("must name at least one recipe", path=path, key=f"{key}.optimize.recipes")
-    _positive(m.optimize.max_size_mb, f"{key}.optimize.max_size_mb", path)
-    _positive(m.optimize.calibration_texts, f"{key}.optimize.calibration_texts", path)
-    if m.optimize.eval_texts < 16:
-        raise ConfigError(
-            f"must be >= 16, got {m.optimize.eval_texts}",
-            path=path,
-            key=f"{key}.optimize.eval_texts",
-        )
-    _positive(m.max_tokens, f"{key}.max_tokens", path, upper=8192)
-    _positive(m.limits.max_batch, f"{key}.limits.max_batch", path, upper=10_000)
-    _positive(m.limits.max_chars, f"{key}.limits.max_chars", path, upper=1_000_000)
-    for name in ("min_mean_cosine", "min_cosine", "min_neighbour_agreement"):
-        value = getattr(m.accuracy, name)
-        if not -1.0 <= value <= 1.0:
-            raise ConfigError(
-                f"must be between -1 and 1, got {value}", path=path, key=f"{key}.accuracy.{name}"
-            )
-    _choice(m.lambda_.architecture, ARCHITECTURES, f"{key}.lambda.architecture", path)
-    _choice(m.lambda_.python, PYTHONS, f"{key}.lambda.python", path)
-    _choice(m.lambda_.auth, AUTHS, f"{key}.lambda.auth", path)
-    _choice(m.lambda_.rollout, ROLLOUTS, f"{key}.lambda.rollout", path)
-    _positive(m.lambda_.memory_mb, f"{key}.lambda.memory_mb", path, upper=10_240)
-    _positive(m.lambda_.timeout_s, f"{key}.lambda.timeout_s", path, upper=900)
-    if m.lambda_.auth == "none" and m.lambda_.reserved_concurrency <= 0:
-        raise ConfigError(
-            "auth = 'none' exposes a public URL; set reserved_concurrency > 0 to cap it",
-            path=path,
-            key=f"{key}.lambda.reserved_concurrency",
-        )
-    _choice(m.batch.capacity, CAPACITIES, f"{key}.batch.capacity", path)
-    _positive(m.batch.array_size, f"{key}.batch.array_size", path, upper=10_000)
-    _positive(m.batch.checkpoint_every, f"{key}.batch.checkpoint_every", path)
-    if not 0.0 <= m.batch.error_budget <= 1.0:
-        raise ConfigError(
-            f"must be between 0 and 1, got {m.batch.error_budget}",
-            path=path,
-            key=f"{key}.batch.error_budget",
-        )
-    _positive(m.modal.max_batch_size, f"{key}.modal.max_batch_size", path)
-
-
 def load_config(path: str | Path | None = None) -> ProjectConfig:
     """Load and validate ``precast.toml`` (default: ./precast.toml, or $PRECAST_CONFIG)."""
-    import os
-
-    p = Path(path or os.environ.get("PRECAST_CONFIG", CONFIG_FILENAME)).resolve()
+    p = Path(path or PRECAST_CONFIG.read() or CONFIG_FILENAME).resolve()
     if not p.exists():
         raise ConfigError(
             "config file not found. Run precast from the directory holding precast.toml, "
-            "or pass --config PATH (or set PRECAST_CONFIG).",
+            f"or pass --config PATH (or set {PRECAST_CONFIG.name}).",
             path=str(p),
         )
     try:
@@ -346,43 +285,50 @@ def load_config(path: str | Path | None = None) -> ProjectConfig:
 
 
 def parse_config(raw: dict[str, Any], path: Path) -> ProjectConfig:
-    sp = str(path)
-    for k in raw:
-        if k not in ("project", "models"):
-            raise ConfigError(f"unknown table [{k}]. Allowed: project, models", path=sp, key=k)
-    project = raw.get("project", {})
-    if not isinstance(project, dict):
-        raise ConfigError("must be a table", path=sp, key="project")
-    allowed = {"artifacts_dir", "dist_dir", "cache", "keys_dir"}
-    for k, v in project.items():
-        if k not in allowed:
-            raise ConfigError(
-                f"unknown key {k!r}. Allowed keys: {', '.join(sorted(allowed))}",
-                path=sp,
-                key="project",
-            )
-        if not isinstance(v, str):
-            raise ConfigError(f"must be str, got {type(v).__name__}", path=sp, key=f"project.{k}")
-    cache = project.get("cache", "sqlite:.precast/cache.sqlite")
-    if not cache.startswith(("sqlite:", "dynamodb:")):
-        raise ConfigError(
-            f"{cache!r} is not a cache URL. Choices are: sqlite:<path>|dynamodb:<table>",
-            path=sp,
-            key="project.cache",
-        )
-    models_raw = raw.get("models", {})
-    if not isinstance(models_raw, dict) or not models_raw:
-        raise ConfigError("define at least one [models.<name>] table", path=sp, key="models")
-    models = {name: _parse_model(name, m, sp) for name, m in models_raw.items()}
+    """Validate a decoded precast.toml; relative paths are resolved against its directory."""
+    from precast.config_errors import config_error, precheck
+
+    precheck(raw, str(path))
+    try:  # JSON mode: TOML arrays fill tuples, integers fill floats, nothing else coerces
+        parsed = FILE_SCHEMA.validate_json(json.dumps(raw, default=str))
+    except ValidationError as exc:
+        raise config_error(exc, str(path)) from None
     root = path.parent
+    models = {name: _named(name, m, root) for name, m in parsed.models.items()}
+    project = parsed.project
+    cache = project.cache
     if cache.startswith("sqlite:") and not Path(cache.removeprefix("sqlite:")).is_absolute():
         cache = "sqlite:" + str(root / cache.removeprefix("sqlite:"))
     return ProjectConfig(
         root=root,
         path=path,
-        artifacts_dir=root / project.get("artifacts_dir", "artifacts"),
-        dist_dir=root / project.get("dist_dir", "dist"),
+        artifacts_dir=root / project.artifacts_dir,
+        dist_dir=root / project.dist_dir,
         cache=cache,
-        keys_dir=root / project.get("keys_dir", ".precast/keys"),
+        keys_dir=root / project.keys_dir,
         models=models,
+        raw=raw,
     )
+
+
+def _named(name: str, model: ModelConfig, root: Path) -> ModelConfig:
+    """The table's key as ``name``; a relative path ``source`` is relative to the file."""
+    source = model.source
+    if not source.startswith("package:") and not Path(source).expanduser().is_absolute():
+        source = str(root / source)
+    return replace(model, name=name, source=source)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of precast.toml for editors (``precast config schema``)."""
+    schema = FILE_SCHEMA.json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "precast.toml"
+    return schema
+
+
+def table_fields(cls: type[Any]) -> dict[str, Any]:
+    """TOML key -> dataclass field of a table class (``lambda`` for ``lambda_``)."""
+    if not is_dataclass(cls):
+        return {}
+    return {f.name.rstrip("_"): f for f in fields(cls) if f.name != "name"}

@@ -290,7 +290,14 @@ def build_lambda_asset(
     )[:5]
     zip_path = out_dir / f"{model}-{arch}.zip"
     zipped = write_zip(directory, zip_path) if make_zip else 0
-    report = AssetReport(directory, zip_path, size, zipped, largest, compiled)
+    report = AssetReport(
+        directory=directory,
+        zip_path=zip_path,
+        unzipped_bytes=size,
+        zipped_bytes=zipped,
+        largest=largest,
+        precompiled=compiled,
+    )
     if size > LAMBDA_UNZIPPED_LIMIT:
         raise LambdaAssetError(
             f"{report.summary()}\nThe asset is over Lambda's 250 MB unzipped limit; use a "

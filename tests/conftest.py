@@ -81,7 +81,7 @@ def moto_endpoint() -> Iterator[str]:
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)  # noqa: S310 - loopback
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)  # loopback
             break
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -126,5 +126,5 @@ _AWS_ENV = (
 def moto_reset(moto_endpoint: str) -> str:
     """Wipe moto_server's state before a test."""
     req = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(req, timeout=5)  # noqa: S310 - loopback
+    urllib.request.urlopen(req, timeout=5)  # loopback
     return moto_endpoint

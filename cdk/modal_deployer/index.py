@@ -56,7 +56,7 @@ def project_dir() -> Path:
 
 
 def run(cmd: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - fixed argv, no shell
+    return subprocess.run(  # fixed argv, no shell
         cmd,
         env=dict(env),
         cwd=project_dir(),
@@ -86,7 +86,7 @@ def modal_env(token: Mapping[str, str], props: Mapping[str, Any]) -> dict[str, s
     env.update(
         MODAL_TOKEN_ID=token["token_id"],
         MODAL_TOKEN_SECRET=token["token_secret"],
-        HOME="/tmp",  # noqa: S108 - Lambda's only writable directory; modal keeps state there
+        HOME="/tmp",  # Lambda's only writable directory; modal keeps state there
         PRECAST_MODEL=str(props["Model"]),
         PRECAST_MODAL_APP=str(props["AppName"]),
         PRECAST_MODAL_GPU=str(props.get("Gpu", "")),
@@ -106,7 +106,7 @@ def deploy(
     env["PRECAST_ARTIFACT_DIR"] = artifact_dir(project_dir(), props).as_posix()
     result = runner(cmd, env)
     output = f"{result.stdout}\n{result.stderr}"
-    print(output[-4000:])  # noqa: T201 - the function's log is the deploy log
+    print(output[-4000:])  # the function's log is the deploy log
     if result.returncode != 0:
         raise ModalDeployError(f"modal deploy exited {result.returncode}: {output[-1500:]}")
     match = URL_PATTERN.search(output)
@@ -119,7 +119,7 @@ def stop(app_name: str, token: Mapping[str, str], props: Mapping[str, Any], runn
     """Stop the app; a missing app is fine (already stopped, or never deployed)."""
     cmd = [sys.executable, "-m", "modal", "app", "stop", app_name, "--yes"]
     result = runner(cmd, modal_env(token, props))
-    print(result.stdout[-2000:], result.stderr[-2000:])  # noqa: T201
+    print(result.stdout[-2000:], result.stderr[-2000:])
 
 
 def handle(
@@ -161,9 +161,9 @@ def _delete(
         token = token_reader(str(props["SecretArn"]))
         if token is not None:
             stop(physical, token, props, runner)
-    except Exception as exc:  # noqa: BLE001 - report and let the stack delete proceed
+    except Exception as exc:  # report and let the stack delete proceed
         print(
-            f"could not stop Modal app {physical!r}: {exc!r}; stop it with "  # noqa: T201
+            f"could not stop Modal app {physical!r}: {exc!r}; stop it with "
             f"`modal app stop {physical}`"
         )
     return {"PhysicalResourceId": physical}

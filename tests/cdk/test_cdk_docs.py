@@ -24,7 +24,7 @@ def test_sigv4_snippet_signs_for_lambda(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     namespace: dict[str, object] = {"__name__": "deploy_doc_example"}
-    exec(compile(_snippet(), str(DOC), "exec"), namespace)  # noqa: S102 - our own docs
+    exec(compile(_snippet(), str(DOC), "exec"), namespace)  # our own docs
     request = namespace["signed_request"](  # type: ignore[operator]
         "https://abc.lambda-url.us-east-1.on.aws/v1/models/minilm/predict",
         {"inputs": ["hello"]},

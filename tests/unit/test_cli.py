@@ -9,7 +9,9 @@ import pytest
 
 from precast.cli import COMMAND_MODULES, build_parser, main
 
-EXPECTED_COMMANDS = {"demo", "optimize", "keys", "bundle", "batch", "edge", "serve", "package"}
+EXPECTED_COMMANDS = {
+    *("demo", "optimize", "keys", "bundle", "batch", "edge", "serve", "package", "config"),
+}
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

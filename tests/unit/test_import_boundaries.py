@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,3 +64,50 @@ def _imports_of(folder: str) -> set[str]:
 def test_dependency_direction(folder: str, forbidden: set[str]) -> None:
     """Runtime folders reach each other only through edge/; none imports build-time code."""
     assert not _imports_of(folder) & forbidden
+
+
+FIRST_PARTY = ("edge", "functions", "batch", "optimize", "cdk", "precast")
+ROW = re.compile(r"^\| `(\w+)/` \|[^|]*\|(?P<imports>[^|]*)\|$", re.MULTILINE)
+NAMED = re.compile(r"`((?:" + "|".join(FIRST_PARTY) + r")(?:/|(?:\.\w+)+))`")
+
+
+def _first_party_imports(folder: str) -> set[str]:
+    """Dotted first-party modules a folder imports (absolute imports of other packages)."""
+    found: set[str] = set()
+    for path in (REPO / folder).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            found.update(n for n in names if n.split(".")[0] in set(FIRST_PARTY) - {folder})
+    return found
+
+
+def _documented() -> dict[str, str]:
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    return {m.group(1): m.group("imports") for m in ROW.finditer(text)}
+
+
+def _covers(named: str, module: str) -> bool:
+    if named.endswith("/"):  # a whole package: `edge/`
+        return module.split(".")[0] == named[:-1]
+    return module == named or module.startswith(named + ".")
+
+
+@pytest.mark.parametrize("folder", FIRST_PARTY)
+def test_architecture_imports_table_matches_the_code(folder: str) -> None:
+    """GIVEN docs/architecture.md's "imports allowed" column WHEN compared with the folder's
+    real first-party imports THEN each import is named there and each name is imported
+    (`precast/` may import anything)."""
+    rows = _documented()
+    assert folder in rows, f"docs/architecture.md has no row for {folder}/"
+    if "anything" in rows[folder]:
+        return
+    named = NAMED.findall(rows[folder])
+    imported = _first_party_imports(folder)
+    undocumented = {m for m in imported if not any(_covers(n, m) for n in named)}
+    assert undocumented == set(), f"{folder}/ imports {undocumented}; add them to its row"
+    stale = {n for n in named if not any(_covers(n, m) for m in imported)}
+    assert stale == set(), f"{folder}/'s row names {stale}, which it does not import"

@@ -66,7 +66,7 @@ def test_concurrent_readers_and_writer(tmp_path: Path) -> None:
             while not stop.is_set():
                 for e in local.get_many("v1", [x.key for x in entries[:50]]).values():
                     assert e.vector.shape == (8,)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:  # collected and asserted below
             errors.append(exc)
 
     threads = [threading.Thread(target=reader) for _ in range(4)]

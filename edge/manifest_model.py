@@ -1,0 +1,215 @@
+"""The manifest.json document as typed dataclasses: the optimizer writes one, runtimes read one.
+
+:class:`ArtifactManifest` is both directions of the contract: ``to_json()`` is what
+``optimize`` writes, ``from_json()`` is what :func:`edge.manifest.parse_manifest` validates
+(with messages that name the file and the field). Its version is
+:func:`manifest_version`: a hash of the whole canonical document except the version itself
+and ``created_at``, so any change of content is a new version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from edge.exceptions import ArtifactError
+
+FORMAT_VERSION = 1
+SUPPORTED_FORMAT_VERSIONS = (1,)
+TASKS = ("feature-extraction", "text-classification")
+POOLINGS = ("mean", "cls")
+REQUIRED_FILES = ("model.onnx", "tokenizer.json")
+# What the version cannot hash: itself, and the moment of writing.
+UNVERSIONED_FIELDS = ("version", "created_at")
+Shape = tuple[str | int, ...]
+
+
+def canonical_json(doc: dict[str, Any]) -> bytes:
+    """The manifest's canonical form: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def manifest_version(doc: dict[str, Any]) -> str:
+    """16 hex of sha256 over the canonical manifest minus :data:`UNVERSIONED_FIELDS`. The
+    manifest lists every file's sha256, so a change of any file or field is a new version."""
+    content = {k: v for k, v in doc.items() if k not in UNVERSIONED_FIELDS}
+    return hashlib.sha256(canonical_json(content)).hexdigest()[:16]
+
+
+def _require(raw: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in raw:
+        raise ArtifactError(f"{where}: manifest has no {key!r}")
+    value = raw[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ArtifactError(f"{where}: manifest {key!r} has the wrong type ({value!r})")
+    return value
+
+
+def _section(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    sha256: str
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "size": self.size}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dtype: str
+    shape: Shape
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+    @classmethod
+    def from_json(cls, raw: Any, *, default_name: str = "") -> TensorSpec:
+        if not isinstance(raw, dict):  # early manifests listed input names only
+            return cls(str(raw), "int64", ("batch", "sequence"))
+        name = str(raw.get("name", default_name))
+        return cls(name, str(raw.get("dtype", "float32")), tuple(raw.get("shape", [])))
+
+
+@dataclass(frozen=True)
+class LimitsSpec:
+    max_batch: int = 64
+    max_chars: int = 8192
+    truncate: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"max_batch": self.max_batch, "max_chars": self.max_chars, "truncate": self.truncate}
+
+    @classmethod
+    def from_json(cls, raw: Any, where: str) -> LimitsSpec:
+        if not isinstance(raw, dict):
+            raise ArtifactError(f"{where}: manifest 'limits' must be an object")
+        return cls(
+            max_batch=int(raw.get("max_batch", 64)),
+            max_chars=int(raw.get("max_chars", 8192)),
+            truncate=bool(raw.get("truncate", True)),
+        )
+
+
+def _files(raw: dict[str, Any], where: str) -> dict[str, FileEntry]:
+    files: dict[str, FileEntry] = {}
+    for name, entry in _require(raw, "files", dict, where).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            raise ArtifactError(f"{where}: files[{name!r}] needs sha256 and size")
+        if "/" in name or "\\" in name or name.startswith("."):
+            raise ArtifactError(f"{where}: files[{name!r}] must be a plain file name")
+        files[name] = FileEntry(sha256=entry["sha256"], size=int(entry.get("size", -1)))
+    for needed in REQUIRED_FILES:
+        if needed not in files:
+            raise ArtifactError(f"{where}: manifest lists no {needed!r}")
+    return files
+
+
+def _choice(raw: dict[str, Any], key: str, choices: tuple[str, ...], where: str) -> str:
+    value: str = _require(raw, key, str, where)
+    if value not in choices:
+        raise ArtifactError(f"{where}: {key} {value!r} not supported ({'|'.join(choices)})")
+    return value
+
+
+@dataclass(frozen=True)
+class ArtifactManifest:
+    """Every field of manifest.json. The open sections (quantization, metrics, smoke, source)
+    are JSON objects the optimizer fills and the runtime reads by key."""
+
+    name: str
+    task: str
+    dim: int
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    pooling: str
+    normalize: bool
+    max_tokens: int
+    limits: LimitsSpec
+    files: dict[str, FileEntry] = field(default_factory=dict)
+    quantization: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    smoke: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+    precast_version: str = ""
+    version: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def content(self) -> dict[str, Any]:
+        """The JSON document without ``version`` (what the version hashes, plus created_at)."""
+        doc: dict[str, Any] = {
+            "format_version": self.format_version,
+            "name": self.name,
+            "task": self.task,
+            "dim": self.dim,
+            "inputs": [t.to_json() for t in self.inputs],
+            "outputs": [t.to_json() for t in self.outputs],
+            "embedding": {"dtype": "float32", "shape": ["batch", self.dim]},
+            "pooling": self.pooling,
+            "normalize": self.normalize,
+            "max_tokens": self.max_tokens,
+            "limits": self.limits.to_json(),
+            "files": {n: e.to_json() for n, e in sorted(self.files.items())},
+        }
+        optional = ("quantization", "metrics", "smoke", "source", "created_at", "precast_version")
+        doc.update({k: getattr(self, k) for k in optional if getattr(self, k)})
+        return doc
+
+    def versioned(self) -> ArtifactManifest:
+        """This manifest with its version set to the hash of its content."""
+        return replace(self, version=manifest_version(self.content()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.content(), "version": self.version}
+
+    @classmethod
+    def from_json(cls, raw: Any, where: str = "manifest.json") -> ArtifactManifest:
+        """Validate a decoded manifest.json. Raises :class:`ArtifactError` naming the field."""
+        if not isinstance(raw, dict):
+            raise ArtifactError(f"{where}: manifest must be a JSON object")
+        fmt = _require(raw, "format_version", int, where)
+        if fmt not in SUPPORTED_FORMAT_VERSIONS:
+            raise ArtifactError(
+                f"{where}: format_version {fmt} is not supported by this runtime "
+                f"(supported: {SUPPORTED_FORMAT_VERSIONS}); upgrade precast on this device"
+            )
+        task = _choice(raw, "task", TASKS, where)
+        pooling = _choice(raw, "pooling", POOLINGS, where)
+        files = _files(raw, where)
+        limits = LimitsSpec.from_json(raw.get("limits", {}), where)
+        inputs = _require(raw, "inputs", list, where)
+        outputs = _require(raw, "outputs", list, where)
+        if not outputs or not isinstance(outputs[0], dict):
+            raise ArtifactError(f"{where}: manifest 'outputs' must list at least one output")
+        return cls(
+            name=_require(raw, "name", str, where),
+            version=_require(raw, "version", str, where),
+            task=task,
+            dim=int(raw.get("dim", 0)),
+            inputs=tuple(TensorSpec.from_json(i) for i in inputs),
+            outputs=tuple(
+                TensorSpec.from_json(o, default_name="last_hidden_state")
+                for o in outputs
+                if isinstance(o, dict)
+            ),
+            pooling=pooling,
+            normalize=bool(raw.get("normalize", True)),
+            max_tokens=_require(raw, "max_tokens", int, where),
+            limits=limits,
+            files=files,
+            quantization=_section(raw, "quantization"),
+            metrics=_section(raw, "metrics"),
+            smoke=_section(raw, "smoke"),
+            source=_section(raw, "source"),
+            created_at=str(raw.get("created_at", "")),
+            precast_version=str(raw.get("precast_version", "")),
+            format_version=fmt,
+        )

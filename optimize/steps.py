@@ -1,0 +1,255 @@
+"""The build steps, each a small function with typed inputs and outputs.
+
+export -> graph -> reference -> candidates (quantize + score each recipe) -> choose; the
+last step, write, lives in :mod:`optimize.artifact`. :func:`optimize.pipeline._build`
+composes them inside a private work directory.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import edge
+from edge.manifest import (
+    MANIFEST_NAME,
+    ArtifactManifest,
+    FileEntry,
+    LimitsSpec,
+    TensorSpec,
+    file_entries,
+)
+from edge.model import EdgeModel
+from optimize import corpus
+from optimize.evaluate import Scores, score
+from optimize.export import TOKENIZER_FILE, export_onnx
+from optimize.graph import count_ops, optimize_graph
+from optimize.recipes import apply_recipe, preset
+from optimize.select import Budget, select
+from precast.config import ModelConfig
+from precast.exceptions import AccuracyBudgetError
+
+Progress = Callable[[str], None]
+Feeds = list[dict[str, np.ndarray]]
+TIMING_TEXTS = 128
+
+
+@dataclass
+class Build:
+    """One build: the model's settings, its source, where it happens, how it reports."""
+
+    model: ModelConfig
+    source: Path
+    model_root: Path
+    work: Path
+    fingerprint: str
+    progress: Progress
+    steps: int = 0
+    _step: int = field(default=0, repr=False)
+
+    def tick(self, message: str) -> float:
+        """Print ``[n/N] message`` and return the step's start time."""
+        self._step += 1
+        self.progress(f"[{self._step}/{self.steps}] {message}")
+        return time.perf_counter()
+
+    def done(self, started: float, detail: str) -> None:
+        self.progress(f"      {detail} ({time.perf_counter() - started:.1f}s)")
+
+
+@dataclass(frozen=True)
+class Exported:
+    onnx: Path
+    tokenizer: Path
+    inputs: list[str]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The fp32 export's vectors on the held-out texts, and the manifest base around it."""
+
+    model: EdgeModel
+    vectors: np.ndarray
+    eval_texts: list[str]
+    calibration_texts: list[str]
+    base: ArtifactManifest
+
+
+@dataclass(frozen=True)
+class Choice:
+    winner: str
+    reason: str
+    budget_met: bool
+    failures: dict[str, list[str]]
+
+
+def base_manifest(model: ModelConfig, dim: int, inputs: list[str]) -> ArtifactManifest:
+    """The manifest fields that come from the config and the exported graph."""
+    return ArtifactManifest(
+        name=model.name,
+        task=model.task,
+        dim=dim,
+        inputs=tuple(TensorSpec(n, "int64", ("batch", "sequence")) for n in inputs),
+        outputs=(TensorSpec("last_hidden_state", "float32", ("batch", "sequence", dim)),),
+        pooling=model.pooling,
+        normalize=model.normalize,
+        max_tokens=model.max_tokens,
+        limits=LimitsSpec(model.limits.max_batch, model.limits.max_chars, model.truncate),
+    )
+
+
+def files_of(directory: Path) -> dict[str, FileEntry]:
+    entries = file_entries(directory, ["model.onnx", TOKENIZER_FILE])
+    return {n: FileEntry(sha256=e["sha256"], size=e["size"]) for n, e in entries.items()}
+
+
+def write_manifest(directory: Path, manifest: ArtifactManifest) -> None:
+    doc = json.dumps(manifest.to_json(), indent=2, sort_keys=True)
+    (directory / MANIFEST_NAME).write_text(doc + "\n")
+
+
+def stage(directory: Path, onnx: Path, tokenizer: Path, base: ArtifactManifest) -> None:
+    """Make ``directory`` a loadable artifact (manifest with hashes) around ``onnx``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if onnx != directory / "model.onnx":
+        shutil.move(str(onnx), directory / "model.onnx")
+    shutil.copyfile(tokenizer, directory / TOKENIZER_FILE)
+    write_manifest(directory, replace(base, files=files_of(directory), version="candidate"))
+
+
+def export(build: Build) -> Exported:
+    """Step 1: the source model -> ONNX with optimum (offline)."""
+    import onnx
+
+    started = build.tick(f"export {build.source.name} -> ONNX (optimum, offline)")
+    exported = export_onnx(build.source, build.work / "export", task=build.model.task)
+    graph = onnx.load(str(exported), load_external_data=False).graph
+    build.done(started, f"{exported.stat().st_size / 1e6:.1f} MB")
+    return Exported(exported, build.work / "export" / TOKENIZER_FILE, [i.name for i in graph.input])
+
+
+def graphs(build: Build, exported: Exported) -> dict[str, Path]:
+    """Step 2: ORT transformer fusions, once per graph variant the recipes need."""
+    started = build.tick("graph optimization (ORT transformer fusions)")
+    out: dict[str, Path] = {}
+    for variant in sorted({preset(n).graph for n in build.model.optimize.recipes}):
+        out[variant] = optimize_graph(
+            exported.onnx,
+            build.work / f"graph-{variant}.onnx",
+            source=build.source,
+            fuse_attention=variant == "fused",
+        )
+        build.done(started, f"{variant}: {op_summary(count_ops(out[variant]))}")
+    return out
+
+
+def reference(build: Build, exported: Exported) -> Reference:
+    """Step 3: the fp32 export's vectors on the held-out texts (what candidates match)."""
+    settings = build.model.optimize
+    started = build.tick(f"reference embeddings: fp32 export on {settings.eval_texts} texts")
+    calibration, held_out = corpus.split(settings.calibration_texts, settings.eval_texts)
+    ref_dir = build.work / "reference"
+    stage(
+        ref_dir, exported.onnx, exported.tokenizer, base_manifest(build.model, 0, exported.inputs)
+    )
+    model = edge.load(ref_dir)
+    vectors = model.predict(held_out, enforce_limits=False)
+    dim = int(vectors.shape[1])
+    build.done(started, f"dim={dim}")
+    base = base_manifest(build.model, dim, exported.inputs)
+    return Reference(model, vectors, held_out, calibration, base)
+
+
+def calibration_feeds(ref: Reference, inputs: list[str]) -> Feeds:
+    """Tokenized calibration texts, one feed per text, for the static recipe."""
+    feeds: Feeds = []
+    for enc in ref.model.tokenizer.encode(ref.calibration_texts):
+        ids = enc.ids[None, :]
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+        if "token_type_ids" in inputs:
+            feed["token_type_ids"] = np.zeros_like(ids)
+        feeds.append(feed)
+    return feeds
+
+
+def candidate(build: Build, name: str, graph: Path, ref: Reference, tokenizer: Path) -> Scores:
+    """Step 4 for one recipe: quantize, stage as an artifact, score through edge/."""
+    started = build.tick(f"recipe {name}: quantize + score")
+    cand = build.work / "candidates" / name
+    cand.mkdir(parents=True)
+    inputs = [t.name for t in ref.base.inputs]
+    out = apply_recipe(
+        preset(name),
+        graph,
+        cand / "candidate.onnx",
+        calibration_feeds=lambda: calibration_feeds(ref, inputs),
+    )
+    stage(cand, out, tokenizer, ref.base)
+    size = (cand / "model.onnx").stat().st_size
+    timing = min(len(ref.eval_texts), TIMING_TEXTS)
+    s, _ = score(edge.load(cand), ref.vectors, ref.eval_texts, size, timing_texts=timing)
+    build.done(
+        started,
+        f"mean cos {s.mean_cosine:.4f}  min cos {s.min_cosine:.4f}  "
+        f"nn {s.neighbour_agreement:.3f}  {s.texts_per_s:.0f} texts/s  {s.size_bytes / 1e6:.1f} MB",
+    )
+    return s
+
+
+def budget_of(model: ModelConfig) -> Budget:
+    acc = model.accuracy
+    return Budget(
+        acc.min_mean_cosine, acc.min_cosine, acc.min_neighbour_agreement, model.optimize.max_size_mb
+    )
+
+
+def choose(model: ModelConfig, scored: dict[str, Scores], *, force: bool) -> Choice:
+    """Step 5: the selection rule; nothing passing is an error unless ``force``."""
+    budget = budget_of(model)
+    failures = {n: budget.failures(s) for n, s in scored.items()}
+    winner, reason = select(scored, budget)
+    if winner is not None:
+        return Choice(winner, reason, True, failures)
+    report: list[dict[str, object]] = [
+        {"recipe": n, **s.as_dict(), "failures": failures[n]} for n, s in scored.items()
+    ]
+    if not force:
+        raise AccuracyBudgetError(
+            f"no recipe met the budget for {model.name!r} "
+            f"(mean cosine >= {budget.min_mean_cosine}, min cosine >= {budget.min_cosine}, "
+            f"neighbour agreement >= {budget.min_neighbour_agreement}, "
+            f"size <= {budget.max_size_mb} MB). Nothing was written. Relax "
+            f"[models.{model.name}.accuracy] / optimize.max_size_mb, or pass --force "
+            "to ship the most accurate recipe anyway.\n" + format_report(report),
+            report=report,
+        )
+    best = max(scored, key=lambda n: scored[n].mean_cosine)
+    reason = f"--force: no recipe met the budget; shipped the most accurate ({best})"
+    return Choice(best, reason, False, failures)
+
+
+def op_summary(ops: dict[str, int]) -> str:
+    top = sorted(ops.items(), key=lambda kv: -kv[1])[:5]
+    return ", ".join(f"{k}×{v}" for k, v in top)
+
+
+def format_report(report: list[dict[str, Any]]) -> str:
+    lines = [
+        f"{'recipe':<28}{'size MB':>9}{'texts/s':>9}{'mean cos':>10}{'min cos':>9}{'nn agr':>8}  "
+        "verdict"
+    ]
+    for r in report:
+        verdict = "ok" if not r["failures"] else "; ".join(r["failures"])
+        lines.append(
+            f"{r['recipe']:<28}{r['size_bytes'] / 1e6:>9.1f}{r['texts_per_s']:>9.0f}"
+            f"{r['mean_cosine']:>10.4f}{r['min_cosine']:>9.4f}{r['neighbour_agreement']:>8.3f}  "
+            f"{verdict}"
+        )
+    return "\n".join(lines)
