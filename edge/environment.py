@@ -223,6 +223,12 @@ PRECAST_ORT_THREADS: EnvVar[int] = EnvVar(
     "one run per core in parallel), all the CPUs this process may use on a GPU host",
     ("edge",), integer(0), "`0`",
 )  # fmt: skip
+PRECAST_REQUIRE_CERTIFIED: EnvVar[bool] = EnvVar(
+    "PRECAST_REQUIRE_CERTIFIED", "bool", False,
+    "refuse to load an artifact whose manifest certifies no host of this kind (else: a warning "
+    "in `model.certified`, the health check and `/healthz`)",
+    ("edge",), parse_bool, "`false`",
+)  # fmt: skip
 PRECAST_ORT_PROVIDERS: EnvVar[tuple[str, ...]] = EnvVar(
     "PRECAST_ORT_PROVIDERS", "list (`,`-separated)", ("CUDAExecutionProvider",),
     "execution providers tried before the CPU when `providers=\"auto\"`",
@@ -267,6 +273,7 @@ VARIABLES: tuple[EnvVar[Any], ...] = (
     PRECAST_MODAL_APP,
     PRECAST_MODAL_GPU,
     PRECAST_ORT_THREADS,
+    PRECAST_REQUIRE_CERTIFIED,
     PRECAST_ORT_PROVIDERS,
     PRECAST_PUBLIC_KEY,
     PRECAST_PROJECT_DIR,

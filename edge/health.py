@@ -72,4 +72,5 @@ def smoke_check(directory: Path, session_config: SessionConfig | None = None) ->
     norms = np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1)
     cosines = (got * expected).sum(axis=1) / np.maximum(norms, 1e-12)
     worst = float(cosines.min()) if np.isfinite(cosines).all() else float("nan")
-    return HealthReport(version, worst >= required, worst, required, len(texts))
+    cert = "" if model.certified else model.certification.describe()
+    return HealthReport(version, worst >= required, worst, required, len(texts), cert)

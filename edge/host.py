@@ -35,16 +35,20 @@ def _cpuinfo() -> tuple[str, frozenset[str]]:
     return model, frozenset(flags)
 
 
-def host_kind() -> str:
-    machine = platform.machine().lower()
+def kind_of(machine: str, flags: frozenset[str] | set[str] | list[str]) -> str:
+    """The host kind of a machine name (``platform.machine()``) and its CPU flags."""
+    machine = machine.lower()
     if machine in ("aarch64", "arm64"):
         return AARCH64
-    _, flags = _cpuinfo()
     if "avx512_vnni" in flags or "amx_int8" in flags:
         return X86_AVX512_VNNI
     if "avx2" in flags:
         return X86_AVX2
     return X86_OTHER if machine in ("x86_64", "amd64") else machine
+
+
+def host_kind() -> str:
+    return kind_of(platform.machine(), _cpuinfo()[1])
 
 
 def describe_host() -> str:

@@ -96,6 +96,12 @@ class Manifest:
         return m if isinstance(m, dict) else {}
 
     @property
+    def certified(self) -> dict[str, Any]:
+        """Host kind -> what was measured there (see :mod:`edge.certification`)."""
+        c = self.raw.get("certified", {})
+        return c if isinstance(c, dict) else {}
+
+    @property
     def smoke(self) -> dict[str, Any]:
         """Known inputs and their expected outputs, used as a post-update health check."""
         s = self.raw.get("smoke", {})
@@ -115,6 +121,7 @@ class Manifest:
             "limits": {"max_batch": self.max_batch, "max_chars": self.max_chars},
             "quantization": self.quantization.get("recipe"),
             "metrics": self.metrics,
+            "certified_hosts": sorted(self.certified),
             "created_at": self.raw.get("created_at"),
         }
 

@@ -138,6 +138,8 @@ class ArtifactManifest:
     metrics: dict[str, Any] = field(default_factory=dict)
     smoke: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
+    # host kind (edge.host) -> the accuracy measured there and its deviation from the others
+    certified: dict[str, Any] = field(default_factory=dict)
     created_at: str = ""
     precast_version: str = ""
     version: str = ""
@@ -159,7 +161,15 @@ class ArtifactManifest:
             "limits": self.limits.to_json(),
             "files": {n: e.to_json() for n, e in sorted(self.files.items())},
         }
-        optional = ("quantization", "metrics", "smoke", "source", "created_at", "precast_version")
+        optional = (
+            "quantization",
+            "metrics",
+            "smoke",
+            "source",
+            "certified",
+            "created_at",
+            "precast_version",
+        )
         doc.update({k: getattr(self, k) for k in optional if getattr(self, k)})
         return doc
 
@@ -209,6 +219,7 @@ class ArtifactManifest:
             metrics=_section(raw, "metrics"),
             smoke=_section(raw, "smoke"),
             source=_section(raw, "source"),
+            certified=_section(raw, "certified"),
             created_at=str(raw.get("created_at", "")),
             precast_version=str(raw.get("precast_version", "")),
             format_version=fmt,

@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.batching import DEFAULT_MAX_BATCH, DEFAULT_TOKEN_BUDGET, plan_batches
+from edge.certification import certification, require_certified
+from edge.environment import PRECAST_REQUIRE_CERTIFIED
 from edge.exceptions import ArtifactError
 from edge.execution import PER_TEXT, ExecutionPlan, ParallelRunner
 from edge.limits import InputLimits, check_texts
@@ -45,6 +47,7 @@ class EdgeModel:
         self._runner = ParallelRunner(self.plan.workers)
         self.token_budget = token_budget
         self.smoke: SmokeResult | None = None  # set by load_directory's start-up check
+        self.certification = certification(manifest)
         self.limits = InputLimits(
             max_batch=manifest.max_batch,
             max_chars=manifest.max_chars,
@@ -63,6 +66,11 @@ class EdgeModel:
     @property
     def version(self) -> str:
         return self.manifest.version
+
+    @property
+    def certified(self) -> bool:
+        """Whether the manifest certifies this host's kind (see :mod:`edge.certification`)."""
+        return self.certification.certified
 
     @property
     def providers(self) -> list[str]:
@@ -145,6 +153,8 @@ def load_directory(
         verify_files(directory, manifest)
     session, plan = create_session(directory / "model.onnx", session_config)
     model = EdgeModel(directory, manifest, session, plan=plan, token_budget=token_budget)
+    if PRECAST_REQUIRE_CERTIFIED.read():
+        require_certified(manifest, model.certification)
     if smoke_test:
         from edge.smoke import require_smoke
 

@@ -17,7 +17,9 @@ from typing import Any
 import edge
 from edge.artifact_layout import point_latest
 from edge.health import smoke_vectors
+from edge.host import host_kind
 from edge.manifest import ArtifactManifest, read_manifest
+from optimize.certify import build_host_entry
 from optimize.evaluate import Scores
 from optimize.export import TOKENIZER_FILE
 from optimize.graph import count_ops
@@ -85,6 +87,7 @@ def manifest_for(
             "measured_on": cpu_info(),
         },
         smoke=smoke(build, ref, choice.winner),
+        certified={host_kind(): build_host_entry(scored[choice.winner].as_dict())},
         source={
             "path": str(build.source),
             "fingerprint": build.fingerprint,

@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from edge.exceptions import PrecastError
+
 ROOT_SUITE = "trixie"
 MIRROR = "http://deb.debian.org/debian"
 DEFAULT_CPU = "neoverse-n1"  # Graviton2, the Lambda arm64 baseline
@@ -47,7 +49,7 @@ EMULATED_PYTHON = "3.13"
 _APT_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
 
-class EmulationError(RuntimeError):
+class EmulationError(PrecastError):
     """The emulated host could not be set up or run; the message says what to install."""
 
 
@@ -206,13 +208,22 @@ json.dump({"load_s": load_s, "predict_s": predict_s, "plan": model.plan.describe
 
 
 def certify(model_name: str, *, texts: int = 200, cpu: str = DEFAULT_CPU) -> dict[str, Any]:
+    """Certify the latest artifact of ``model_name`` (from ./precast.toml) for arm64."""
     from edge.artifact_layout import latest_artifact
     from precast.config import load_config
-    from precast.lambda_asset import build_lambda_asset
 
     cfg = load_config()
-    model_cfg = cfg.model(model_name)
     artifact = latest_artifact(cfg.artifacts_dir, model_name)
+    return certify_directory(artifact, cfg.model(model_name), texts=texts, cpu=cpu)
+
+
+def certify_directory(
+    artifact: Path, model_cfg: Any, *, texts: int = 200, cpu: str = DEFAULT_CPU
+) -> dict[str, Any]:
+    """Run ``artifact`` as the arm64 Lambda asset under qemu and compare with this host."""
+    from precast.lambda_asset import build_lambda_asset
+
+    model_name = model_cfg.name
     print(f"arm64: setting up qemu ({cpu}) and a trixie root under {CACHE}/", flush=True)
     emulator = setup(CACHE, cpu)
     print("arm64: building the Lambda asset for arm64 / Python 3.13", flush=True)

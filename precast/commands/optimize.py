@@ -29,6 +29,15 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--rebuild", action="store_true", help="ignore a reusable artifact")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.add_argument(
+        "--certify",
+        action="append",
+        choices=["arm64"],
+        default=[],
+        metavar="HOST",
+        help="also certify for HOST (arm64: run the real arm64 Lambda asset under qemu on 200 "
+        "held-out texts; a few minutes; needs apt-get and dpkg) and record it in the manifest",
+    )
     p.set_defaults(func=run)
 
 
@@ -48,12 +57,30 @@ def run(args: argparse.Namespace) -> int:
         result = run_optimize(
             cfg.model(name), cfg.artifacts_dir, force=args.force, rebuild=args.rebuild
         )
+        if args.certify:
+            result = _certify(result, cfg.model(name), args.certify)
         m = result.manifest
         if args.json:
             print(json.dumps(m, indent=2))
             continue
         print_summary(m, str(result.directory), reused=result.reused, fmt=format_report)
     return 0
+
+
+def _certify(result: Any, model_cfg: Any, targets: list[str]) -> Any:
+    from edge.manifest import read_manifest
+    from optimize.artifact import OptimizeResult
+    from optimize.certify import certify_artifact
+    from optimize.emulation import EmulationError
+    from precast.exceptions import ConfigError
+
+    try:
+        directory, _ = certify_artifact(result.directory, model_cfg, targets)
+    except EmulationError as exc:
+        raise ConfigError(f"--certify failed: {exc}") from None
+    certified = ", ".join(sorted(read_manifest(directory).certified))
+    print(f"certified {directory.name} for: {certified}")
+    return OptimizeResult(directory, read_manifest(directory).raw, reused=result.reused)
 
 
 def print_summary(m: dict[str, Any], directory: str, *, reused: bool, fmt: Any) -> None:

@@ -7,6 +7,7 @@ Slow (minutes: emulated), so a small text count; `make certify-arm64` runs the f
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,13 +16,30 @@ pytestmark = [pytest.mark.slow, pytest.mark.emulated]
 
 
 @pytest.fixture(scope="module")
-def report(sample_artifact: Any, repo_root: Any, monkeypatch_module: Any) -> dict[str, Any]:
+def certified(
+    sample_artifact: Path,
+    project_config: Any,
+    repo_root: Path,
+    monkeypatch_module: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, dict[str, Any]]:
+    """A copy of the sample artifact certified for arm64 (what `precast optimize minilm
+    --certify arm64` does): the new version's directory and the emulated run's report."""
     for tool in ("apt-get", "dpkg"):
         assert shutil.which(tool), f"{tool} is needed to emulate arm64 (apt-get install {tool})"
-    from optimize.emulation import certify
+    from optimize.certify import certify_artifact
 
-    monkeypatch_module.chdir(repo_root)
-    return certify("minilm", texts=16)
+    monkeypatch_module.chdir(repo_root)  # the emulator's cache lives under .precast/arm64/
+    root = tmp_path_factory.mktemp("artifacts") / "minilm"
+    copy = root / sample_artifact.name
+    shutil.copytree(sample_artifact, copy)
+    directory, reports = certify_artifact(copy, project_config.model("minilm"), ["arm64"], texts=16)
+    return directory, reports["arm64"]
+
+
+@pytest.fixture(scope="module")
+def report(certified: tuple[Path, dict[str, Any]]) -> dict[str, Any]:
+    return certified[1]
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +64,25 @@ def test_arm64_passes_the_accuracy_gate_and_its_start_up_check(report: dict[str,
     assert report["arm64_vs_fp32"]["mean_cosine"] >= report["gate"]["min_mean_cosine"]
     assert report["arm64_vs_this_host"]["min_cosine"] >= report["smoke"]["required"]
     assert report["plan"].startswith("one text per run")
+
+
+def test_the_certified_manifest_records_arm64_and_its_deviation(
+    certified: tuple[Path, dict[str, Any]], sample_artifact: Path
+) -> None:
+    """GIVEN the certified copy WHEN its manifest is read THEN it is a new version (the
+    manifest is content) certifying this host's kind and aarch64, with arm64's accuracy and
+    its deviation from this host; loading it here and on arm64 both count as certified."""
+    import edge
+    from edge.certification import certification
+    from edge.host import AARCH64, host_kind
+
+    directory, report = certified
+    model = edge.load(directory)
+    assert directory.name == model.version != sample_artifact.name
+    entry = model.manifest.certified[AARCH64]
+    assert entry["min_cosine"] == report["arm64_vs_fp32"]["min_cosine"]
+    (deviation,) = entry["deviation_from"].values()
+    assert deviation["min_cosine"] == report["arm64_vs_this_host"]["min_cosine"]
+    assert host_kind() in model.manifest.certified and model.certified
+    assert certification(model.manifest, AARCH64).certified
+    assert (directory.parent / "latest").read_text().strip() == directory.name

@@ -1,0 +1,62 @@
+"""Which host kinds an artifact is certified for, and whether this host is one of them.
+
+``manifest.certified`` maps a host kind (:mod:`edge.host`) to what the accuracy gate
+measured *there* (mean and worst cosine to the fp32 reference, the engine and execution
+plan) and, for kinds certified after the build host, the deviation from it. ``optimize``
+certifies the host it runs on; ``precast optimize MODEL --certify arm64`` adds aarch64 by
+running the real arm64 Lambda asset under qemu. Older manifests without the field count as
+certified for the kind their ``metrics.measured_on`` names.
+
+A host of another kind still loads the artifact (its start-up smoke check guards against
+garbage), but ``model.certified`` is False, the health check and ``/healthz`` say so, and
+``PRECAST_REQUIRE_CERTIFIED=true`` turns that into an :class:`ArtifactError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from edge.exceptions import ArtifactError
+from edge.host import describe_host, host_kind, kind_of
+from edge.manifest import Manifest
+
+
+@dataclass(frozen=True)
+class Certification:
+    host_kind: str
+    certified: bool
+    certified_kinds: tuple[str, ...]
+    measured: dict[str, Any] | None  # what the manifest says was measured on this kind
+
+    def describe(self) -> str:
+        kinds = ", ".join(self.certified_kinds) or "none"
+        if self.certified:
+            return f"certified for {self.host_kind} (certified kinds: {kinds})"
+        return f"NOT certified for {self.host_kind}; certified kinds: {kinds}"
+
+
+def certified_kinds(manifest: Manifest) -> dict[str, dict[str, Any]]:
+    if manifest.certified:
+        return {k: v for k, v in manifest.certified.items() if isinstance(v, dict)}
+    measured = manifest.metrics.get("measured_on")
+    if isinstance(measured, dict) and measured.get("machine"):
+        kind = kind_of(str(measured["machine"]), list(measured.get("isa") or []))
+        return {kind: dict(manifest.metrics)}
+    return {}
+
+
+def certification(manifest: Manifest, kind: str | None = None) -> Certification:
+    kinds = certified_kinds(manifest)
+    here = kind or host_kind()
+    return Certification(here, here in kinds, tuple(sorted(kinds)), kinds.get(here))
+
+
+def require_certified(manifest: Manifest, cert: Certification) -> None:
+    if not cert.certified:
+        raise ArtifactError(
+            f"{manifest.name} {manifest.version} is not certified for this host, "
+            f"{describe_host()} (certified: {', '.join(cert.certified_kinds) or 'none'}), and "
+            "PRECAST_REQUIRE_CERTIFIED is set. Certify it on this kind of host (`precast "
+            "optimize MODEL` here, or `--certify arm64` for aarch64) or unset the variable."
+        )
