@@ -24,7 +24,13 @@ BATCH_WAIT_MS = int(float(os.environ.get("PRECAST_BATCH_WAIT_MS", "10")))
 
 image = (
     modal.Image.debian_slim(python_version="3.12")
-    .pip_install("onnxruntime-gpu>=1.20", "numpy>=1.26", "tokenizers>=0.20", "starlette>=0.40")
+    .pip_install(
+        "onnxruntime-gpu>=1.20",
+        "numpy>=1.26",
+        "tokenizers>=0.20",
+        "starlette>=0.40",
+        "prometheus-client>=0.20",  # GET /metrics
+    )
     # Micro-batching pays on a GPU; on CPU it measured slower (docs/functions.md).
     .env({"PRECAST_ARTIFACT_DIR": "/artifact", "PRECAST_MICRO_BATCH": str(bool(GPU)).lower()})
     .add_local_python_source("edge", "functions")
@@ -56,7 +62,7 @@ class Web:
     @modal.asgi_app()
     def api(self):  # type: ignore[no-untyped-def]
         settings = resolve_settings(max_batch_size=MAX_BATCH_SIZE, batch_wait_ms=BATCH_WAIT_MS)
-        return create_app(self.registry, settings=settings)
+        return create_app(self.registry, settings=settings, prometheus=True)
 
 
 @app.cls(gpu=GPU, scaledown_window=300, timeout=60)

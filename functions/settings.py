@@ -25,6 +25,9 @@ ENV_MAX_BODY_BYTES = "PRECAST_MAX_BODY_BYTES"
 ENV_MICRO_BATCH = "PRECAST_MICRO_BATCH"
 ENV_BATCH_WAIT_MS = "PRECAST_BATCH_WAIT_MS"
 ENV_MAX_BATCH_SIZE = "PRECAST_MAX_BATCH_SIZE"
+ENV_BODY_TIMEOUT_S = "PRECAST_BODY_TIMEOUT_S"
+ENV_INFERENCE_WORKERS = "PRECAST_INFERENCE_WORKERS"
+ENV_MAX_QUEUE = "PRECAST_MAX_QUEUE"
 
 # The Lambda asset keeps its artifact in ``artifact/`` next to ``functions/``.
 DEFAULT_ARTIFACT_DIR = Path(__file__).resolve().parent.parent / "artifact"
@@ -32,6 +35,12 @@ DEFAULT_ARTIFACT_DIR = Path(__file__).resolve().parent.parent / "artifact"
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
 DEFAULT_BATCH_WAIT_MS = 5.0
 DEFAULT_MAX_BATCH_SIZE = 64
+# A streaming host (uvicorn) waits at most this long for a whole request body (408 after).
+DEFAULT_BODY_TIMEOUT_S = 30.0
+# Concurrent inference calls per process; each ORT run already uses every core it may.
+DEFAULT_INFERENCE_WORKERS = 2
+# Requests that may wait for an inference worker (or a micro-batch) before 503s begin.
+DEFAULT_MAX_QUEUE = 64
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _NO_CACHE = ("", "none", "off")
@@ -49,6 +58,9 @@ class Settings:
     micro_batch: bool = False
     batch_wait_ms: float = DEFAULT_BATCH_WAIT_MS
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    inference_workers: int = DEFAULT_INFERENCE_WORKERS
+    max_queue: int = DEFAULT_MAX_QUEUE
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -127,6 +139,9 @@ def resolve_settings(
     micro_batch: bool | None = None,
     batch_wait_ms: float | None = None,
     max_batch_size: int | None = None,
+    body_timeout_s: float | None = None,
+    inference_workers: int | None = None,
+    max_queue: int | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Build :class:`Settings`; each field from its argument, else its variable, else default.
@@ -163,4 +178,13 @@ def resolve_settings(
         max_batch_size=int(
             pick_num(max_batch_size, ENV_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_SIZE, integer=True)
         ),
+        body_timeout_s=pick_num(
+            body_timeout_s, ENV_BODY_TIMEOUT_S, DEFAULT_BODY_TIMEOUT_S, integer=False
+        ),
+        inference_workers=int(
+            pick_num(
+                inference_workers, ENV_INFERENCE_WORKERS, DEFAULT_INFERENCE_WORKERS, integer=True
+            )
+        ),
+        max_queue=int(pick_num(max_queue, ENV_MAX_QUEUE, DEFAULT_MAX_QUEUE, integer=True)),
     )

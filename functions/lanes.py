@@ -1,0 +1,92 @@
+"""Two lanes of worker threads, so a cached answer never waits behind inference.
+
+- :class:`InferenceLane`: ``workers`` threads run model inference (each ORT run already
+  uses every core); at most ``max_queue`` more calls may wait. One more is refused at once
+  with :class:`~functions.exceptions.ServiceOverloadedError` (503 + ``Retry-After``)
+  instead of waiting without bound.
+- :class:`CacheLane`: a few threads for cache lookups (blocking I/O for SQLite and
+  DynamoDB). A request whose texts are all cached is answered from here and never enters
+  the inference lane.
+
+Both count with a lock rather than an asyncio primitive, so one lane serves any event
+loop (uvicorn's, or the one the Lambda wrapper pins).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from functions.exceptions import ServiceOverloadedError
+
+T = TypeVar("T")
+RETRY_AFTER_S = 1  # inference calls take tens of milliseconds: a second clears the queue
+
+
+class InferenceLane:
+    def __init__(self, *, workers: int, max_queue: int) -> None:
+        if workers < 1 or max_queue < 0:
+            raise ValueError("workers must be >= 1 and max_queue >= 0")
+        self.workers = workers
+        self.max_queue = max_queue
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="precast-infer")
+        self._lock = threading.Lock()
+        self._admitted = 0  # running + waiting
+        self.refused = 0
+
+    @property
+    def queued(self) -> int:
+        """Calls waiting for a worker (not yet running)."""
+        return max(0, self._admitted - self.workers)
+
+    @property
+    def in_flight(self) -> int:
+        return self._admitted
+
+    def admit(self) -> None:
+        """Take a place, or raise :class:`ServiceOverloadedError` when the queue is full."""
+        with self._lock:
+            if self._admitted >= self.workers + self.max_queue:
+                self.refused += 1
+                raise ServiceOverloadedError(
+                    f"the inference queue is full ({self.max_queue} requests waiting for "
+                    f"{self.workers} workers); retry after {RETRY_AFTER_S} s",
+                    retry_after_s=RETRY_AFTER_S,
+                    queued=self.queued,
+                    limit=self.max_queue,
+                )
+            self._admitted += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._admitted -= 1
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        self.admit()
+        try:
+            return await self.run_admitted(fn, *args)
+        finally:
+            self.release()
+
+    async def run_admitted(self, fn: Callable[..., T], *args: object) -> T:
+        """Run ``fn`` on a worker for a caller that holds a place (see :meth:`admit`)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class CacheLane:
+    def __init__(self, *, workers: int = 4) -> None:
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="precast-cache")
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
