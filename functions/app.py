@@ -66,6 +66,7 @@ def create_app(
         batchers=batchers,
         observers=observers,
         on_batch=on_batch,
+        metrics_route=metrics is not None,
     )
     routes = [
         Route("/healthz", ep.healthz, methods=["GET"]),

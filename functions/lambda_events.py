@@ -79,6 +79,7 @@ def read_event(event: object) -> FunctionUrlRequest:
     normalized = dict(event)
     normalized["requestContext"] = {**context, "http": {**http, "sourceIp": source_ip}}
     normalized["headers"] = _headers(event.get("headers"))
+    _check_host(normalized["headers"])
     normalized["rawQueryString"] = _optional_string(event, "rawQueryString")
     normalized["cookies"] = _cookies(event.get("cookies"))
     normalized["body"] = _body(event)
@@ -95,11 +96,11 @@ def _foreign_source(event: Mapping[str, Any]) -> str | None:
         return f"a Records event from {name}"
     if "detail-type" in event and "source" in event:
         return "an EventBridge event"
-    if "httpMethod" in event:
-        return "an API Gateway REST (payload 1.0) event"
     context = event.get("requestContext")
     if isinstance(context, Mapping) and "elb" in context:
         return "an Application Load Balancer event"
+    if "httpMethod" in event:
+        return "an API Gateway REST (payload 1.0) event"
     if "version" not in event and "requestContext" not in event:
         keys = sorted(str(k) for k in event)[:5]
         return f"an event with keys {keys}" if keys else "an empty event"
@@ -142,6 +143,24 @@ def _headers(value: object) -> dict[str, str]:
             raise _wrong_type(f"headers[{str(name)[:40]!r}]", "string", item)
         headers[name] = item
     return headers
+
+
+def _check_host(headers: Mapping[str, str]) -> None:
+    """Mangum reads the server port from ``host`` (``name:port``) or ``x-forwarded-port``."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    host = lowered.get("host", "")
+    if ":" in host:
+        name, _, port = host.partition(":")
+        where, value = "headers['host']", port
+    else:
+        where, value = "headers['x-forwarded-port']", lowered.get("x-forwarded-port", "80")
+    if not (value.isascii() and value.isdigit()):
+        raise InvalidEventError(
+            f"malformed Function URL event: {where} must name a numeric port, got {value[:20]!r}",
+            limit=where,
+            allowed="host[:port] with a numeric port",
+            actual=value[:20],
+        )
 
 
 def _cookies(value: object) -> list[str]:

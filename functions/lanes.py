@@ -9,7 +9,8 @@
   the inference lane.
 
 Both count with a lock rather than an asyncio primitive, so one lane serves any event
-loop (uvicorn's, or the one the Lambda wrapper pins).
+loop (uvicorn's, or the one the Lambda wrapper pins). Their threads start on first use and
+stop in :meth:`close` (lifespan shutdown); an app that is started again gets new ones.
 """
 
 from __future__ import annotations
@@ -26,13 +27,36 @@ T = TypeVar("T")
 RETRY_AFTER_S = 1  # inference calls take tens of milliseconds: a second clears the queue
 
 
+class _Threads:
+    """A thread pool started on first use, stopped by :meth:`close`, restartable."""
+
+    def __init__(self, workers: int, prefix: str) -> None:
+        self._workers = workers
+        self._prefix = prefix
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix=self._prefix)
+            executor = self._executor
+        return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+
+    def close(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
 class InferenceLane:
     def __init__(self, *, workers: int, max_queue: int) -> None:
         if workers < 1 or max_queue < 0:
             raise ValueError("workers must be >= 1 and max_queue >= 0")
         self.workers = workers
         self.max_queue = max_queue
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="precast-infer")
+        self._threads = _Threads(workers, "precast-infer")
         self._lock = threading.Lock()
         self._admitted = 0  # running + waiting
         self.refused = 0
@@ -73,20 +97,18 @@ class InferenceLane:
 
     async def run_admitted(self, fn: Callable[..., T], *args: object) -> T:
         """Run ``fn`` on a worker for a caller that holds a place (see :meth:`admit`)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        return await self._threads.run(fn, *args)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._threads.close()
 
 
 class CacheLane:
     def __init__(self, *, workers: int = 4) -> None:
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="precast-cache")
+        self._threads = _Threads(workers, "precast-cache")
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        return await self._threads.run(fn, *args)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._threads.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -110,9 +111,20 @@ def serve(
     port: int = 8080,
     log_level: str = "info",
 ) -> None:
-    """Run uvicorn until interrupted, then close the replay thread and the registry."""
+    """Run uvicorn until interrupted, then close the replay thread and the registry.
+
+    The app's own logs (``precast.functions``: cache failures, client disconnects, faults)
+    go to stderr at ``log_level``, next to uvicorn's.
+    """
     import uvicorn
 
+    app_logger = logging.getLogger("precast.functions")
+    if not app_logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        app_logger.addHandler(handler)
+        app_logger.setLevel(log_level.upper())
+        app_logger.propagate = False
     app = create_local_app(registry, settings)
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="on")

@@ -60,6 +60,7 @@ class Endpoints:
         observers: list[PredictObserver] | None = None,
         on_batch: BatchObserver | None = None,
         cache_failures: CacheFailureLog | None = None,
+        metrics_route: bool = False,
     ) -> None:
         self.registry = registry
         self.settings = settings
@@ -69,6 +70,7 @@ class Endpoints:
         self.observers = observers or []
         self.on_batch = on_batch
         self.cache_failures = cache_failures or CacheFailureLog()
+        self.metrics_route = metrics_route
         self._openapi: dict[str, Any] | None = None
 
     async def healthz(self, request: Request) -> Response:
@@ -87,7 +89,7 @@ class Endpoints:
 
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:
-            self._openapi = build_openapi(self.registry, self.settings)
+            self._openapi = build_openapi(self.registry, self.settings, metrics=self.metrics_route)
         return JSONResponse(self._openapi)
 
     async def predict(self, request: Request) -> Response:
