@@ -40,8 +40,8 @@ app = modal.App(APP_NAME, image=image)
 
 with image.imports():  # type: ignore[no-untyped-call]  # modal leaves it unannotated
     from edge.limits import check_texts
-    from edge.session import SessionConfig
     from functions.app import create_app
+    from functions.lanes import serving_session_config
     from functions.registry import ModelRegistry
     from functions.settings import resolve_settings
 
@@ -49,7 +49,8 @@ with image.imports():  # type: ignore[no-untyped-call]  # modal leaves it unanno
 def load_registry() -> ModelRegistry:
     """Models from PRECAST_ARTIFACT_DIR; CUDA first, CPU if CUDA is absent."""
     settings = resolve_settings(max_batch_size=MAX_BATCH_SIZE, batch_wait_ms=BATCH_WAIT_MS)
-    return ModelRegistry.from_settings(settings, session_config=SessionConfig(providers="auto"))
+    session = serving_session_config(settings.inference_workers, providers="auto")
+    return ModelRegistry.from_settings(settings, session_config=session)
 
 
 @app.cls(gpu=GPU, scaledown_window=300, timeout=60)

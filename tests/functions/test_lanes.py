@@ -15,7 +15,13 @@ import pytest
 from edge.hybrid import HybridResult
 from functions.batcher import MicroBatcher
 from functions.exceptions import ServiceOverloadedError
-from functions.lanes import RETRY_AFTER_S, CacheLane, InferenceLane
+from functions.lanes import (
+    INFERENCE_NICENESS,
+    RETRY_AFTER_S,
+    CacheLane,
+    InferenceLane,
+    serving_session_config,
+)
 
 WAIT_S = 60
 
@@ -99,3 +105,43 @@ def test_a_full_micro_batcher_refuses_with_overloaded() -> None:
         return [len(r.vectors) for r in results]
 
     assert asyncio.run(main()) == [1, 1, 1]
+
+
+def test_inference_runs_at_a_lower_cpu_priority_than_the_caller() -> None:
+    """GIVEN an inference lane and a cache lane WHEN each reports its thread's nice value THEN
+    the inference thread's is INFERENCE_NICENESS above the caller's and the cache lane's is
+    the caller's own (cache reads keep full priority)."""
+    import os
+
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    lane, cache_lane = InferenceLane(workers=1, max_queue=0), CacheLane(workers=1)
+    try:
+        inference_nice = asyncio.run(lane.run(nice))
+        cache_nice = asyncio.run(cache_lane.run(nice))
+    finally:
+        lane.close()
+        cache_lane.close()
+    mine = nice()
+    assert inference_nice == min(19, mine + INFERENCE_NICENESS)
+    assert cache_nice == mine
+
+
+def test_serving_session_config_splits_the_cores_between_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GIVEN the CPUs this process may use WHEN a server with 1, 2 or many workers asks for
+    its ORT settings THEN each run gets cores // workers threads (at least 1); an explicit
+    PRECAST_ORT_THREADS is left to decide."""
+    import os
+
+    from edge.session import ENV_THREADS
+
+    monkeypatch.delenv(ENV_THREADS, raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert serving_session_config(1).intra_op_threads == cores
+    assert serving_session_config(2).intra_op_threads == max(1, cores // 2)
+    assert serving_session_config(10_000).intra_op_threads == 1
+    monkeypatch.setenv(ENV_THREADS, "3")
+    assert serving_session_config(2).resolved_threads() == 3
