@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from functions.batcher import MicroBatcher
 from functions.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
 from functions.lanes import CacheLane, InferenceLane
 from functions.registry import ModelRegistry
@@ -40,24 +41,25 @@ def create_app(
     observers = [observer] if observer is not None else []
     on_batch: BatchObserver | None = None
     metrics = None
+    batchers: dict[str, MicroBatcher] = {}
     if prometheus:
         from functions.prometheus import PrometheusMetrics
 
         versions = {n: registry.models[n].version for n in registry.names()}
-        metrics = PrometheusMetrics(versions, queue_depth=lambda: inference.queued)
+        metrics = PrometheusMetrics(
+            versions,
+            queue_depth=lambda: inference.queued + sum(b.pending for b in batchers.values()),
+        )
         observers.append(metrics.observe_predict)
         on_batch = metrics.observe_batch
-    batchers = (
-        registry.batchers(
+    if settings.micro_batch:
+        batchers = registry.batchers(
             max_batch_size=settings.max_batch_size,
             wait_ms=settings.batch_wait_ms,
             max_pending=settings.max_queue,
             lane=inference,
             on_batch=on_batch,
         )
-        if settings.micro_batch
-        else {}
-    )
     ep = Endpoints(
         registry,
         settings,

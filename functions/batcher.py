@@ -108,6 +108,11 @@ class MicroBatcher:
             if not item.future.done():
                 item.future.cancel()
 
+    @property
+    def pending(self) -> int:
+        """Requests waiting for their batch to start."""
+        return len(self._pending)
+
     def _queued_texts(self) -> int:
         return sum(len(p.texts) for p in self._pending)
 

@@ -36,7 +36,9 @@ CACHE_UNAVAILABLE = Metric(
 # Also on Lambda's side as the AWS/Lambda Invocations metric; here with route and status.
 REQUESTS = Metric("Requests", "Count", "Requests answered, by method, route and status")
 BATCH_SIZE = Metric("BatchSize", "Count", "Texts per inference call (after micro-batching)")
-QUEUE_DEPTH = Metric("QueueDepth", "Count", "Requests waiting for an inference worker")
+QUEUE_DEPTH = Metric(
+    "QueueDepth", "Count", "Requests waiting for an inference worker or a micro-batch"
+)
 OVERLOADED = Metric("Overloaded", "Count", "Requests refused with 503 (inference queue full)")
 MODEL_INFO = Metric("ModelInfo", "None", "The served model version (value 1)")
 

@@ -108,6 +108,7 @@ def test_hits_are_served_while_inference_is_busy_and_a_full_queue_is_503(
     assert registry.entered.acquire(timeout=WAIT_S)  # A holds the only worker
     threads[1].start()
     _wait_until(lambda: lane.queued == 1)  # B waits for it
+    assert "precast_queue_depth 1.0" in httpx.get(f"{server.url}/metrics").text
 
     refused = _post(server.url, [c])
     assert refused.status_code == 503
