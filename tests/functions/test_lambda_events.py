@@ -259,3 +259,37 @@ def test_any_event_gets_a_logged_status_code(
     status = response["statusCode"]
     assert isinstance(status, int) and 200 <= status < 500, response
     assert [r["status"] for r in records if r.get("message") == "request"] == [status]
+
+
+def test_cache_failure_is_a_warning_in_the_lambda_logs(
+    lambda_module: ModuleType, sample_model: Any, tmp_path: Any
+) -> None:
+    """GIVEN the Lambda wrapper around an app whose SQLite cache lost its table WHEN a predict
+    event is handled THEN it is served live (200, cache.error set) and the powertools log
+    has a WARNING naming the cache failure."""
+    import sqlite3
+
+    from mangum import Mangum
+
+    from edge.cache import SQLiteCache
+    from functions.app import create_app
+    from functions.lambda_host import build_handler
+    from functions.local_host import LocalLambdaContext
+    from functions.registry import ModelRegistry
+
+    path = tmp_path / "broken.sqlite"
+    cache = SQLiteCache(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE predictions")
+    registry = ModelRegistry({sample_model.name: sample_model}, cache)
+    app = create_app(registry, settings=lambda_module.settings)
+    handler = build_handler(
+        Mangum(app, lifespan="off"), logger=lambda_module.logger, metrics=lambda_module.metrics
+    )
+    with request_logs(lambda_module) as records:
+        response = handler(_predict_event(), LocalLambdaContext())
+    registry.close()
+    assert response["statusCode"] == 200
+    assert response_json(response)["cache"]["error"]
+    warnings = [r for r in records if "prediction cache failed" in r.get("message", "")]
+    assert warnings and warnings[0]["level"] == "WARNING"
