@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,6 +32,7 @@ from batch.interval import Committer, Interval, elapsed_since
 from batch.layout import RunLayout, run_id_of, run_identity
 from batch.logs import JobLog
 from batch.marker import check_error_budget, marker_bytes, read_marker
+from batch.metrics import attempt_counts, batch_emf
 from batch.parts import decode_part, require_pyarrow
 from batch.readers import iter_records, resolve_inputs
 from batch.settings import ENV_MODEL, JobSettings, JobSettingsError
@@ -101,6 +103,7 @@ class ShardRun:
             chunk = min(s.chunk_size, s.checkpoint_every)
             ckpt = Checkpoint(self.layout.run_id, str(s.shard), s.checkpoint_every, chunk)
         base_elapsed = ckpt.elapsed_s
+        self.counts_at_start = replace(ckpt.counts)  # this attempt's metrics are the difference
         ckpt.attempts += 1
         status, code, error = "complete", exit_codes.OK, None
         try:
@@ -327,6 +330,9 @@ class ShardRun:
         if error:
             self.log.event("error", error=error, exit_code=code)
         self.log.event("summary", **summary)
+        self.log.event(
+            "metrics", **batch_emf(summary, attempt_counts(self.counts_at_start, ckpt.counts))
+        )
         print(format_summary(summary), file=self.out, flush=True)
         return code
 

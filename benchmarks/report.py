@@ -161,11 +161,32 @@ def _batch_rows(b: dict[str, Any], rows: list[Row]) -> None:
                          f"flat (≤ {mem.get('max_growth_mb')} MB)"))  # fmt: skip
 
 
+def _load_rows(d: dict[str, Any], rows: list[Row]) -> None:
+    after, before = d.get("after", {}), d.get("before", {})
+    c = d.get("config", {})
+    load = f"{c.get('clients')} clients, {c.get('hit_ratio', 0):.0%} hits"
+    peer = f" vs {before.get('ref', '')[:7]} (before)" if before else ""
+    for kind, label, target in (("hits", "hit", "p99 ≤ 10 ms"), ("misses", "miss", "")):
+        for q in ("p50_ms", "p99_ms"):
+            ours, theirs = _get(after, kind, q), _get(before, kind, q)
+            rows.append((f"local server, {load}: {label} {q[:3]} (ms){peer}", _num(ours),
+                         _num(theirs), _ratio(theirs, ours),
+                         target if q == "p99_ms" else ""))  # fmt: skip
+    rows.append((f"local server, {load}: requests/s{peer}", _num(after.get("requests_per_s")),
+                 _num(before.get("requests_per_s")),
+                 _ratio(after.get("requests_per_s"), before.get("requests_per_s")),
+                 f"no errors (got {after.get('errors')})"))  # fmt: skip
+    rows.append((f"local server, {load}: RSS growth over the run (MB){peer}",
+                 _num(_get(after, "rss_mb", "growth")), _num(_get(before, "rss_mb", "growth")),
+                 "", "flat"))  # fmt: skip
+
+
 ROWS = {
     "throughput": _throughput_rows,
     "edge": _edge_rows,
     "functions": _functions_rows,
     "batch": _batch_rows,
+    "load": _load_rows,
 }
 
 

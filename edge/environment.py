@@ -150,6 +150,12 @@ def parse_providers(name: str, raw: str) -> tuple[str, ...]:
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
 DEFAULT_BATCH_WAIT_MS = 5.0
 DEFAULT_MAX_BATCH_SIZE = 64
+# A streaming host (uvicorn) waits at most this long for a whole request body (408 after).
+DEFAULT_BODY_TIMEOUT_S = 30.0
+# Concurrent inference calls per process (each gets cores // workers ORT threads).
+DEFAULT_INFERENCE_WORKERS = 2
+# Requests that may wait for an inference worker (or a micro-batch) before 503s begin.
+DEFAULT_MAX_QUEUE = 64
 DEFAULT_BATCH_ARTIFACT = Path("/opt/artifact")
 
 PRECAST_CONFIG: EnvVar[str | None] = EnvVar(
@@ -208,6 +214,21 @@ PRECAST_MAX_BATCH_SIZE: EnvVar[int] = EnvVar(
     "PRECAST_MAX_BATCH_SIZE", "int >= 1", DEFAULT_MAX_BATCH_SIZE,
     "most texts per coalesced inference call", (*FUNCTION_HOSTS, "modal-deploy"),
     integer(1), "`64`",
+)  # fmt: skip
+PRECAST_BODY_TIMEOUT_S: EnvVar[float] = EnvVar(
+    "PRECAST_BODY_TIMEOUT_S", "seconds > 0", DEFAULT_BODY_TIMEOUT_S,
+    "how long a streaming host waits for a whole request body (408 after)",
+    FUNCTION_HOSTS, number(0.001), "`30`",
+)  # fmt: skip
+PRECAST_INFERENCE_WORKERS: EnvVar[int] = EnvVar(
+    "PRECAST_INFERENCE_WORKERS", "int >= 1", DEFAULT_INFERENCE_WORKERS,
+    "concurrent inference calls per process (cache hits never wait for them)",
+    FUNCTION_HOSTS, integer(1), "`2`",
+)  # fmt: skip
+PRECAST_MAX_QUEUE: EnvVar[int] = EnvVar(
+    "PRECAST_MAX_QUEUE", "int >= 1", DEFAULT_MAX_QUEUE,
+    "requests that may wait for inference before the host answers 503 + Retry-After",
+    FUNCTION_HOSTS, integer(1), "`64`",
 )  # fmt: skip
 PRECAST_MODAL_APP: EnvVar[str] = EnvVar(
     "PRECAST_MODAL_APP", "name", "precast", "the Modal app name (`[models.X.modal] app_name`)",
@@ -269,6 +290,9 @@ VARIABLES: tuple[EnvVar[Any], ...] = (
     PRECAST_MAX_BODY_BYTES,
     PRECAST_MICRO_BATCH,
     PRECAST_BATCH_WAIT_MS,
+    PRECAST_BODY_TIMEOUT_S,
+    PRECAST_INFERENCE_WORKERS,
+    PRECAST_MAX_QUEUE,
     PRECAST_MAX_BATCH_SIZE,
     PRECAST_MODAL_APP,
     PRECAST_MODAL_GPU,

@@ -3,6 +3,10 @@
 Functions and batch jobs both go through :func:`predict_with_cache`, so "what counts as a
 hit" and "what gets written" are decided once. A cache that is down never fails a
 prediction: the misses are computed live and ``cache_error`` says what happened.
+
+The lookup is also a step of its own (:func:`read_cache`), so a server can answer a
+request whose texts are all cached without a place in its inference queue, and pass the
+lookup on (``read=``) when some texts must be computed.
 """
 
 from __future__ import annotations
@@ -37,6 +41,30 @@ class HybridResult:
         self.hits = sum(self.cached)
 
 
+@dataclass
+class CacheRead:
+    """One ``get_many`` for a list of texts: the keys, the entries found, or why none were."""
+
+    keys: list[str]
+    found: dict[str, CacheEntry]
+    error: str | None = None
+
+    @property
+    def misses(self) -> list[int]:
+        return [i for i, k in enumerate(self.keys) if k not in self.found]
+
+
+def read_cache(version: str, cache: PredictionCache | None, texts: Sequence[str]) -> CacheRead:
+    """Look ``texts`` up (blocking I/O for a remote cache); a failing cache reads as empty."""
+    keys = [cache_key(version, t) for t in texts]
+    if cache is None:
+        return CacheRead(keys, {})
+    try:
+        return CacheRead(keys, cache.get_many(version, keys))
+    except CacheError as exc:
+        return CacheRead(keys, {}, f"cache read failed, served live: {exc}")
+
+
 def predict_with_cache(
     model: EdgeModel,
     cache: PredictionCache | None,
@@ -45,21 +73,21 @@ def predict_with_cache(
     write_back: bool = True,
     ttl_s: float | None = None,
     enforce_limits: bool = True,
+    read: CacheRead | None = None,
 ) -> HybridResult:
+    """Cache first, live for the misses, write-back. ``read``: a lookup of these very texts
+    made already (:func:`read_cache`); with no misses in it nothing blocks or infers."""
     if enforce_limits:
         checked = check_texts(texts, model.limits)
     else:
         checked = list(texts)
     version = model.version
-    keys = [cache_key(version, t) for t in checked]
-    found: dict[str, CacheEntry] = {}
-    error: str | None = None
-    if cache is not None:
-        try:
-            found = cache.get_many(version, keys)
-        except CacheError as exc:
-            error = f"cache read failed, served live: {exc}"
-    miss_idx = [i for i, k in enumerate(keys) if k not in found]
+    if read is None:
+        read = read_cache(version, cache, checked)
+    elif len(read.keys) != len(checked):
+        raise ValueError(f"read has {len(read.keys)} keys for {len(checked)} texts")
+    keys, found, error = read.keys, read.found, read.error
+    miss_idx = read.misses
     dim = model.manifest.dim or 0
     live: F32 | None = None
     if miss_idx:

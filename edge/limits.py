@@ -7,6 +7,23 @@ from dataclasses import dataclass
 
 from edge.exceptions import InputLimitError
 
+# What "blank" means, once, for check_texts and for the OpenAPI schema's pattern: Python's
+# whitespace (str.isspace: includes the separators U+001C-U+001F) plus every character
+# JSON Schema's ECMA-262 ``\s`` matches (which adds U+FEFF, the BOM). A text made only of
+# these gives the tokenizer nothing to embed. tests/functions checks the set against both.
+BLANK_CHARACTERS = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x20\x85\xa0\u1680"
+    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+# The same rule as a JSON Schema (ECMA-262) pattern: "at least one non-blank character".
+NON_BLANK_PATTERN = "[^" + "".join(f"\\u{ord(c):04x}" for c in BLANK_CHARACTERS) + "]"
+
+
+def is_blank(text: str) -> bool:
+    """True when ``text`` has no character outside :data:`BLANK_CHARACTERS`."""
+    return not text.strip(BLANK_CHARACTERS)
+
 
 @dataclass(frozen=True)
 class InputLimits:
@@ -58,7 +75,7 @@ def check_texts(texts: object, limits: InputLimits) -> list[str]:
                 actual=len(text),
                 index=i,
             )
-        if not text.strip():
+        if is_blank(text):
             raise InputLimitError(
                 f"inputs[{i}] is empty or only whitespace",
                 limit="empty",

@@ -5,7 +5,10 @@ until ``max_batch_size`` texts are queued, then all of them run as one hybrid ca
 (one cache lookup, one ORT batch for the misses, one write-back). Batches run one at a
 time per model: while one runs, new requests queue and form the next batch, so under load
 batches grow by themselves and an idle server adds at most ``wait_ms``. A single request
-larger than ``max_batch_size`` runs alone; requests are never split.
+larger than ``max_batch_size`` runs alone; requests are never split. At most
+``max_pending`` requests may wait: one more is refused at once with
+:class:`~functions.exceptions.ServiceOverloadedError` (503 + ``Retry-After``). Batches run on
+the app's :class:`~functions.lanes.InferenceLane` when given one.
 
 Used by the local server and the Modal web host. Lambda serves one request per
 environment, so it calls the model directly.
@@ -21,6 +24,8 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 
 from edge.hybrid import HybridResult
+from functions.exceptions import ServiceOverloadedError
+from functions.lanes import RETRY_AFTER_S, InferenceLane
 
 RunBatch = Callable[[list[str]], HybridResult]
 
@@ -44,10 +49,20 @@ def split_result(result: HybridResult, start: int, stop: int) -> HybridResult:
 
 
 class MicroBatcher:
-    def __init__(self, run: RunBatch, *, max_batch_size: int, wait_ms: float) -> None:
-        if max_batch_size < 1 or wait_ms < 0:
-            raise ValueError("max_batch_size must be >= 1 and wait_ms >= 0")
+    def __init__(
+        self,
+        run: RunBatch,
+        *,
+        max_batch_size: int,
+        wait_ms: float,
+        max_pending: int | None = None,
+        lane: InferenceLane | None = None,
+    ) -> None:
+        if max_batch_size < 1 or wait_ms < 0 or (max_pending is not None and max_pending < 1):
+            raise ValueError("max_batch_size must be >= 1, wait_ms >= 0, max_pending >= 1")
         self._run = run
+        self.max_pending = max_pending
+        self.lane = lane
         self.max_batch_size = max_batch_size
         self.wait_s = wait_ms / 1000.0
         self._pending: deque[_Pending] = deque()
@@ -65,6 +80,14 @@ class MicroBatcher:
             self._wakeup = asyncio.Event()
             self._worker = loop.create_task(self._work(), name="precast-micro-batcher")
         assert self._wakeup is not None
+        if self.max_pending is not None and len(self._pending) >= self.max_pending:
+            raise ServiceOverloadedError(
+                f"the micro-batch queue is full ({self.max_pending} requests waiting); "
+                f"retry after {RETRY_AFTER_S} s",
+                retry_after_s=RETRY_AFTER_S,
+                queued=len(self._pending),
+                limit=self.max_pending,
+            )
         item = _Pending(list(texts), loop.create_future(), loop.time())
         self._pending.append(item)
         self.requests += 1
@@ -84,6 +107,11 @@ class MicroBatcher:
             item = self._pending.popleft()
             if not item.future.done():
                 item.future.cancel()
+
+    @property
+    def pending(self) -> int:
+        """Requests waiting for their batch to start."""
+        return len(self._pending)
 
     def _queued_texts(self) -> int:
         return sum(len(p.texts) for p in self._pending)
@@ -126,7 +154,10 @@ class MicroBatcher:
         texts = [t for p in batch for t in p.texts]
         self.batches += 1
         try:
-            result = await run_in_threadpool(self._run, texts)
+            if self.lane is not None:
+                result = await self.lane.run(self._run, texts)
+            else:
+                result = await run_in_threadpool(self._run, texts)
         except Exception as exc:  # every waiting request gets the fault, the worker lives on
             for p in batch:
                 if not p.future.done():

@@ -68,3 +68,47 @@ class ModelNotFoundError(RequestError):
 
 class SettingsError(PrecastError):
     """A host setting (argument or environment variable) is missing or malformed."""
+
+
+class BodyTimeoutError(RequestError):
+    """The client did not send its whole body within ``body_timeout_s`` (local server)."""
+
+    status = 408
+    error_type = "body_timeout"
+
+
+class ClientDisconnectedError(RequestError):
+    """The client went away before its body was complete; nobody reads the answer.
+
+    Logged at INFO, not as a server fault. 499 is the status nginx records for it.
+    """
+
+    status = 499
+    error_type = "client_disconnected"
+
+
+class InvalidEventError(RequestError):
+    """A Function URL event (payload 2.0) that is malformed: the Lambda host answers 400."""
+
+    status = 400
+    error_type = "invalid_event"
+
+
+class UnsupportedEventError(RequestError):
+    """A Lambda event from a source this handler does not serve (SQS, EventBridge, ...)."""
+
+    status = 400
+    error_type = "unsupported_event"
+
+
+class ServiceOverloadedError(PrecastError):
+    """The inference queue is full: answered 503 with ``Retry-After: retry_after_s``."""
+
+    status = 503
+    error_type = "overloaded"
+
+    def __init__(self, message: str, *, retry_after_s: int, queued: int, limit: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.queued = queued
+        self.limit = limit

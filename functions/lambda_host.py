@@ -3,9 +3,15 @@
 Kept apart from ``lambda_handler.py`` (which is only module-level assembly) so the local
 server can replay a recorded Function URL event through exactly the same wrapper.
 
-Metrics (CloudWatch EMF, namespace ``precast``, flushed once per invocation):
-``Latency`` (ms, every invocation), ``Items``, ``CacheHits``, ``CacheMisses`` and
-``CacheUnavailable`` (0/1; predict requests), and powertools' own ``ColdStart``.
+Every event gets an answer: :mod:`functions.lambda_events` checks it first (400 for a
+malformed Function URL event, a logged 400 refusal for any other event source), and a fault
+in the adapter itself is a logged 500. Each invocation logs one ``request`` line and its
+``Latency``, whatever the event was.
+
+Metrics (CloudWatch EMF, namespace ``precast``, flushed once per invocation; names in
+:mod:`functions.metric_names`): ``Latency`` (ms, every invocation), ``Items``,
+``CacheHits``, ``CacheMisses`` and ``CacheUnavailable`` (0/1; predict requests), and
+powertools' own ``ColdStart``.
 
 The X-Ray SDK costs ~0.6 s of imports (it pulls botocore), so the Tracer is only built when
 tracing is on: inside Lambda and ``POWERTOOLS_TRACE_DISABLED`` not true (powertools' rule).
@@ -15,6 +21,7 @@ Off Lambda there is no daemon and no tracer.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +31,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
+from functions import metric_names as names
+from functions.errors import INTERNAL_ERROR_MESSAGE, error_body, request_error_body
+from functions.exceptions import RequestError
+from functions.lambda_events import describe, read_event
 from functions.routes import PredictStats
 
 if TYPE_CHECKING:
@@ -82,13 +93,10 @@ class MetricsObserver:
         self.metrics = metrics
 
     def __call__(self, stats: PredictStats) -> None:
+        values = (stats.items, stats.hits, stats.misses, int(stats.cache_error is not None))
+        for metric, value in zip(names.PREDICT_EMF, values, strict=True):
+            self.metrics.add_metric(name=metric.emf, unit=MetricUnit(metric.unit), value=value)
         m = self.metrics
-        m.add_metric(name="Items", unit=MetricUnit.Count, value=stats.items)
-        m.add_metric(name="CacheHits", unit=MetricUnit.Count, value=stats.hits)
-        m.add_metric(name="CacheMisses", unit=MetricUnit.Count, value=stats.misses)
-        m.add_metric(
-            name="CacheUnavailable", unit=MetricUnit.Count, value=int(stats.cache_error is not None)
-        )
         m.add_metadata(key="model", value=stats.model)
         if stats.cache_error is not None:
             m.add_metadata(key="cache_error", value=stats.cache_error)
@@ -109,18 +117,37 @@ def build_handler(
     """
     loop = asyncio.new_event_loop()
 
-    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def respond(event: Any, context: Any) -> tuple[dict[str, Any], str | None, str | None]:
+        """The response, the method and the path; never raises."""
+        try:
+            request = read_event(event)
+        except RequestError as exc:
+            logger.warning(
+                "refused event",
+                extra={"event_type": describe(event), "error": exc.error_type, "reason": str(exc)},
+            )
+            return _function_url_response(exc.status, request_error_body(exc)), None, None
+        try:
+            response = asgi_handler(request.event, context)
+        except Exception:
+            logger.exception("the ASGI adapter failed", extra={"path": request.path})
+            body = error_body("internal_error", INTERNAL_ERROR_MESSAGE)
+            response = _function_url_response(500, body)
+        return response, request.method, request.path
+
+    def handle(event: Any, context: Any) -> dict[str, Any]:
         asyncio.set_event_loop(loop)
         start = time.perf_counter()
-        response = asgi_handler(event, context)
+        response, method, path = respond(event, context)
         latency_ms = (time.perf_counter() - start) * 1000.0
-        metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
-        http = event.get("requestContext", {}).get("http", {})
+        metrics.add_metric(
+            name=names.LATENCY.emf, unit=MetricUnit(names.LATENCY.unit), value=latency_ms
+        )
         logger.info(
             "request",
             extra={
-                "method": http.get("method"),
-                "path": event.get("rawPath"),
+                "method": method,
+                "path": path,
                 "status": response.get("statusCode"),
                 "latency_ms": round(latency_ms, 2),
             },
@@ -134,3 +161,12 @@ def build_handler(
         wrapped, correlation_id_path=correlation_paths.LAMBDA_FUNCTION_URL, clear_state=True
     )
     return injected
+
+
+def _function_url_response(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }

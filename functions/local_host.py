@@ -4,14 +4,20 @@ Besides the API routes it answers the Lambda runtime interface emulator's path,
 ``POST /2015-03-31/functions/function/invocations``: the body is a Lambda event (e.g. a
 recorded Function URL event from tests/events/), run through the very wrapper the Lambda
 host uses (Mangum + powertools Logger/Metrics), and the handler's return value is the
-response body, as the emulator returns it. That replay path shares the loaded models and
-cache but not the micro-batchers: Mangum drives its own event loop, in a dedicated thread.
+response body, as the emulator returns it. Any JSON is handed over, as Lambda would: the
+handler answers events it does not serve with a 400 refusal of its own. That replay path
+shares the loaded models and cache but not the micro-batchers: Mangum drives its own
+event loop, in a dedicated thread.
+
+``GET /metrics`` serves the Prometheus metrics (:mod:`functions.prometheus`), and a request
+body must arrive within ``body_timeout_s`` (408 otherwise).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +32,6 @@ from starlette.routing import Route
 
 from functions.app import create_app
 from functions.body import parse_json, read_body
-from functions.exceptions import RequestValidationError
 from functions.lambda_host import MetricsObserver, build_handler, make_logger, make_metrics
 from functions.registry import ModelRegistry
 from functions.settings import Settings
@@ -67,21 +72,16 @@ class LambdaEventReplay:
         # Mangum drives its own event loop, so invocations run off uvicorn's, one at a time.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="precast-replay")
         self._max_body = settings.max_body_bytes * 2  # an event wraps (and may base64) a body
+        self._body_timeout_s = settings.body_timeout_s
         self._lock = threading.Lock()
 
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+    def invoke(self, event: Any) -> dict[str, Any]:
         with self._lock:
             return self.handler(event, LocalLambdaContext())
 
     async def endpoint(self, request: Request) -> Response:
-        event = parse_json(await read_body(request, self._max_body))
-        if not isinstance(event, dict) or "requestContext" not in event:
-            raise RequestValidationError(
-                "the body must be a Lambda event object (a Function URL event has "
-                "'version': '2.0' and 'requestContext'); see tests/events/",
-                allowed="Lambda event object",
-                actual=type(event).__name__,
-            )
+        body = await read_body(request, self._max_body, timeout_s=self._body_timeout_s)
+        event = parse_json(body)
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(self._executor, self.invoke, event)
         return Response(json.dumps(result), media_type="application/json")
@@ -97,6 +97,7 @@ def create_local_app(registry: ModelRegistry, settings: Settings) -> Starlette:
         registry,
         settings=settings,
         extra_routes=[Route(INVOKE_PATH, replay.endpoint, methods=["POST"])],
+        prometheus=True,
     )
     app.state.replay = replay
     return app
@@ -110,9 +111,20 @@ def serve(
     port: int = 8080,
     log_level: str = "info",
 ) -> None:
-    """Run uvicorn until interrupted, then close the replay thread and the registry."""
+    """Run uvicorn until interrupted, then close the replay thread and the registry.
+
+    The app's own logs (``precast.functions``: cache failures, client disconnects, faults)
+    go to stderr at ``log_level``, next to uvicorn's.
+    """
     import uvicorn
 
+    app_logger = logging.getLogger("precast.functions")
+    if not app_logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        app_logger.addHandler(handler)
+        app_logger.setLevel(log_level.upper())
+        app_logger.propagate = False
     app = create_local_app(registry, settings)
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="on")

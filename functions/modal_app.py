@@ -26,7 +26,13 @@ BATCH_WAIT_MS = DEPLOY.batch_wait_ms
 
 image = (
     modal.Image.debian_slim(python_version="3.12")
-    .pip_install("onnxruntime-gpu>=1.20", "numpy>=1.26", "tokenizers>=0.20", "starlette>=0.40")
+    .pip_install(
+        "onnxruntime-gpu>=1.20",
+        "numpy>=1.26",
+        "tokenizers>=0.20",
+        "starlette>=0.40",
+        "prometheus-client>=0.20",  # GET /metrics
+    )
     # Micro-batching pays on a GPU; on CPU it measured slower (docs/functions.md).
     .env(DEPLOY.container_env())
     .add_local_python_source("edge", "functions")
@@ -36,8 +42,8 @@ app = modal.App(APP_NAME, image=image)
 
 with image.imports():  # type: ignore[no-untyped-call]  # modal leaves it unannotated
     from edge.limits import check_texts
-    from edge.session import SessionConfig
     from functions.app import create_app
+    from functions.lanes import serving_session_config
     from functions.registry import ModelRegistry
     from functions.settings import resolve_settings
 
@@ -45,7 +51,8 @@ with image.imports():  # type: ignore[no-untyped-call]  # modal leaves it unanno
 def load_registry() -> ModelRegistry:
     """Models from PRECAST_ARTIFACT_DIR; CUDA first, CPU if CUDA is absent."""
     settings = resolve_settings(max_batch_size=MAX_BATCH_SIZE, batch_wait_ms=BATCH_WAIT_MS)
-    return ModelRegistry.from_settings(settings, session_config=SessionConfig(providers="auto"))
+    session = serving_session_config(settings.inference_workers, providers="auto")
+    return ModelRegistry.from_settings(settings, session_config=session)
 
 
 @app.cls(gpu=GPU, scaledown_window=300, timeout=60)
@@ -58,7 +65,7 @@ class Web:
     @modal.asgi_app()
     def api(self):  # type: ignore[no-untyped-def]
         settings = resolve_settings(max_batch_size=MAX_BATCH_SIZE, batch_wait_ms=BATCH_WAIT_MS)
-        return create_app(self.registry, settings=settings)
+        return create_app(self.registry, settings=settings, prometheus=True)
 
 
 @app.cls(gpu=GPU, scaledown_window=300, timeout=60)

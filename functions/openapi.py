@@ -3,13 +3,16 @@
 Each served model gets its own predict path, so its limits are exact in the schema:
 ``maxItems`` = the model's ``max_batch``, ``maxLength`` = its ``max_chars``, and the body
 cap (``max_body_bytes``) is stated in the request body's description and as
-``x-max-body-bytes``. ``tests/functions`` checks the schema against the live limits.
+``x-max-body-bytes``. A text must hold a non-blank character: the pattern is
+``edge.limits.NON_BLANK_PATTERN``, the rule ``check_texts`` applies. ``tests/functions``
+checks the schema against the live limits, and fuzzes the app with it (schemathesis).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from edge.limits import NON_BLANK_PATTERN
 from edge.model import EdgeModel
 from functions.registry import ModelRegistry
 from functions.settings import Settings
@@ -17,13 +20,15 @@ from functions.settings import Settings
 API_VERSION = "1.0.0"
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 _ERRORS = {
-    "400": "invalid_json: the body is not UTF-8 JSON",
+    "400": "invalid_json: the body is not UTF-8 JSON (no BOM, no other encoding)",
     "404": "model_not_found / not_found",
     "405": "method_not_allowed",
     "413": "body_too_large: more than max_body_bytes, refused before parsing",
+    "408": "body_timeout: the body did not arrive within body_timeout_s (streaming hosts)",
     "415": "unsupported_media_type: Content-Type is not application/json",
     "422": "input_limit (max_batch, max_chars, max_tokens, type, empty) or validation_error",
     "500": "internal_error: a server fault (logged); never a client mistake",
+    "503": "overloaded: the inference queue is full; retry after Retry-After seconds",
 }
 
 
@@ -37,7 +42,12 @@ def _errors(*codes: str) -> dict[str, Any]:
 
 def _predict_request(model: EdgeModel, max_body: int) -> dict[str, Any]:
     lim = model.limits
-    text = {"type": "string", "minLength": 1, "maxLength": lim.max_chars, "pattern": r"\S"}
+    text = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": lim.max_chars,
+        "pattern": NON_BLANK_PATTERN,
+    }
     many = {
         "type": "object",
         "required": ["inputs"],
@@ -108,7 +118,10 @@ _ERROR_SCHEMA = {
 }
 
 
-def build_openapi(registry: ModelRegistry, settings: Settings) -> dict[str, Any]:
+def build_openapi(
+    registry: ModelRegistry, settings: Settings, *, metrics: bool = False
+) -> dict[str, Any]:
+    """The schema; ``metrics=True`` adds ``GET /metrics`` (hosts that serve Prometheus)."""
     names = registry.names()
     schemas: dict[str, Any] = {"Error": _ERROR_SCHEMA, "ModelSummary": {"type": "object"}}
     paths: dict[str, Any] = {
@@ -148,6 +161,18 @@ def build_openapi(registry: ModelRegistry, settings: Settings) -> dict[str, Any]
             }
         },
     }
+    if metrics:
+        paths["/metrics"] = {
+            "get": {
+                "summary": "Prometheus metrics (text exposition format)",
+                "responses": {
+                    "200": {
+                        "description": "metrics",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        }
     for name in names:
         model = registry.models[name]
         schemas[f"PredictRequest.{name}"] = _predict_request(model, settings.max_body_bytes)
@@ -161,7 +186,7 @@ def build_openapi(registry: ModelRegistry, settings: Settings) -> dict[str, Any]
                         "description": "one vector per input, in order",
                         **_json({"$ref": f"#/components/schemas/PredictResponse.{name}"}),
                     },
-                    **_errors("400", "404", "405", "413", "415", "422", "500"),
+                    **_errors("400", "404", "405", "408", "413", "415", "422", "500", "503"),
                 },
             }
         }

@@ -8,15 +8,16 @@ path (cache first, live inference for the misses, write-back).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import edge
 from edge.cache import PredictionCache, open_cache
-from edge.hybrid import HybridResult, predict_with_cache
+from edge.hybrid import CacheRead, HybridResult, predict_with_cache, read_cache
 from edge.model import EdgeModel
 from edge.session import SessionConfig
 from functions.batcher import MicroBatcher
 from functions.exceptions import ModelNotFoundError, SettingsError
+from functions.lanes import InferenceLane
 from functions.settings import ENV_MODEL, Settings
 
 
@@ -71,10 +72,23 @@ class ModelRegistry:
                 actual=name,
             ) from None
 
+    def read(self, name: str, texts: Sequence[str]) -> CacheRead:
+        """The cache lookup alone (blocking I/O for a remote cache; no inference)."""
+        return read_cache(self.get(name).version, self.cache, texts)
+
     def predict(
-        self, name: str, texts: Sequence[str], *, enforce_limits: bool = True
+        self,
+        name: str,
+        texts: Sequence[str],
+        *,
+        enforce_limits: bool = True,
+        read: CacheRead | None = None,
     ) -> HybridResult:
-        """Blocking hybrid prediction; run it in a worker thread from async code."""
+        """Blocking hybrid prediction; run it in a worker thread from async code.
+
+        With ``read`` (from :meth:`read`) the lookup is not repeated; when it has no
+        misses this only assembles the cached vectors and is safe on the event loop.
+        """
         return predict_with_cache(
             self.get(name),
             self.cache,
@@ -82,16 +96,32 @@ class ModelRegistry:
             write_back=self.write_back,
             ttl_s=self.cache_ttl_s,
             enforce_limits=enforce_limits,
+            read=read,
         )
 
-    def batchers(self, *, max_batch_size: int, wait_ms: float) -> dict[str, MicroBatcher]:
+    def batchers(
+        self,
+        *,
+        max_batch_size: int,
+        wait_ms: float,
+        max_pending: int | None = None,
+        lane: InferenceLane | None = None,
+        on_batch: Callable[[str, int], None] | None = None,
+    ) -> dict[str, MicroBatcher]:
         """One micro-batcher per model; coalesced batches skip the per-request batch limit."""
 
         def runner(name: str) -> MicroBatcher:
+            def run(texts: list[str]) -> HybridResult:
+                if on_batch is not None:
+                    on_batch(name, len(texts))
+                return self.predict(name, texts, enforce_limits=False)
+
             return MicroBatcher(
-                lambda texts: self.predict(name, texts, enforce_limits=False),
+                run,
                 max_batch_size=max_batch_size,
                 wait_ms=wait_ms,
+                max_pending=max_pending,
+                lane=lane,
             )
 
         return {name: runner(name) for name in self.models}

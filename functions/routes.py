@@ -1,16 +1,18 @@
 """The HTTP endpoints. Thin: read, validate, call the registry's hybrid path, shape JSON.
 
-Blocking work (inference, cache I/O) runs in Starlette's threadpool or in the model's
-micro-batcher, never on the event loop.
+Blocking work never runs on the event loop: the cache lookup runs on the cache lane; a
+request whose texts are all cached is answered from it without entering the inference
+lane (its bounded queue answers 503 when full) or the model's micro-batcher. Cache
+failures are logged, rate-limited (:mod:`functions.cache_log`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -24,6 +26,8 @@ from functions.body import (
     predict_texts,
     read_body,
 )
+from functions.cache_log import CacheFailureLog
+from functions.lanes import CacheLane, InferenceLane
 from functions.openapi import build_openapi
 from functions.registry import ModelRegistry
 from functions.settings import Settings
@@ -41,6 +45,7 @@ class PredictStats:
 
 
 PredictObserver = Callable[[PredictStats], None]
+BatchObserver = Callable[[str, int], None]  # (model, texts in one inference call)
 
 
 class Endpoints:
@@ -49,13 +54,23 @@ class Endpoints:
         registry: ModelRegistry,
         settings: Settings,
         *,
+        inference: InferenceLane,
+        cache_lane: CacheLane,
         batchers: dict[str, MicroBatcher] | None = None,
-        observer: PredictObserver | None = None,
+        observers: list[PredictObserver] | None = None,
+        on_batch: BatchObserver | None = None,
+        cache_failures: CacheFailureLog | None = None,
+        metrics_route: bool = False,
     ) -> None:
         self.registry = registry
         self.settings = settings
+        self.inference = inference
+        self.cache_lane = cache_lane
         self.batchers = batchers or {}
-        self.observer = observer
+        self.observers = observers or []
+        self.on_batch = on_batch
+        self.cache_failures = cache_failures or CacheFailureLog()
+        self.metrics_route = metrics_route
         self._openapi: dict[str, Any] | None = None
 
     async def healthz(self, request: Request) -> Response:
@@ -74,19 +89,24 @@ class Endpoints:
 
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:
-            self._openapi = build_openapi(self.registry, self.settings)
+            self._openapi = build_openapi(self.registry, self.settings, metrics=self.metrics_route)
         return JSONResponse(self._openapi)
 
     async def predict(self, request: Request) -> Response:
         name = request.path_params["model"]
         model = self.registry.get(name)
         check_content_type(request)
-        body = await read_body(request, self.settings.max_body_bytes)
+        body = await read_body(
+            request, self.settings.max_body_bytes, timeout_s=self.settings.body_timeout_s
+        )
         texts = check_unicode(check_texts(predict_texts(parse_json(body)), model.limits))
         result = await self._predict(name, texts)
         misses = len(result.cached) - result.hits
-        if self.observer is not None:
-            self.observer(PredictStats(name, len(texts), result.hits, misses, result.cache_error))
+        if result.cache_error is not None:
+            self.cache_failures(name, result.cache_error)
+        stats = PredictStats(name, len(texts), result.hits, misses, result.cache_error)
+        for observe in self.observers:
+            observe(stats)
         return JSONResponse(
             {
                 "model": name,
@@ -98,7 +118,16 @@ class Endpoints:
         )
 
     async def _predict(self, name: str, texts: list[str]) -> HybridResult:
+        if self.registry.cache is None:
+            read = self.registry.read(name, texts)  # keys only: no I/O
+        else:
+            read = await self.cache_lane.run(self.registry.read, name, texts)
+        if not read.misses:  # every text cached: assemble here, no inference lane
+            return self.registry.predict(name, texts, enforce_limits=False, read=read)
         batcher = self.batchers.get(name)
-        if batcher is not None:
+        if batcher is not None:  # coalesced with other requests (looks the batch up again)
             return await batcher.submit(texts)
-        return await run_in_threadpool(self.registry.predict, name, texts)
+        if self.on_batch is not None:
+            self.on_batch(name, len(read.misses))
+        run = partial(self.registry.predict, name, texts, enforce_limits=False, read=read)
+        return await self.inference.run(run)

@@ -17,6 +17,12 @@ from typing import TypeVar
 from edge.artifact_layout import read_latest_pointer
 from edge.environment import (
     DEFAULT_BATCH_WAIT_MS,
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_INFERENCE_WORKERS,
+    DEFAULT_MAX_QUEUE,
+    PRECAST_BODY_TIMEOUT_S,
+    PRECAST_INFERENCE_WORKERS,
+    PRECAST_MAX_QUEUE,
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_MAX_BODY_BYTES,
     PRECAST_ARTIFACT_DIR,
@@ -45,6 +51,9 @@ ENV_MICRO_BATCH = PRECAST_MICRO_BATCH.name
 ENV_BATCH_WAIT_MS = PRECAST_BATCH_WAIT_MS.name
 ENV_MAX_BATCH_SIZE = PRECAST_MAX_BATCH_SIZE.name
 ENV_MODEL = PRECAST_MODEL.name
+ENV_BODY_TIMEOUT_S = PRECAST_BODY_TIMEOUT_S.name
+ENV_INFERENCE_WORKERS = PRECAST_INFERENCE_WORKERS.name
+ENV_MAX_QUEUE = PRECAST_MAX_QUEUE.name
 
 # The Lambda asset keeps its artifact in ``artifact/`` next to ``functions/``.
 DEFAULT_ARTIFACT_DIR = Path(__file__).resolve().parent.parent / "artifact"
@@ -63,6 +72,9 @@ class Settings:
     micro_batch: bool = False
     batch_wait_ms: float = DEFAULT_BATCH_WAIT_MS
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    inference_workers: int = DEFAULT_INFERENCE_WORKERS
+    max_queue: int = DEFAULT_MAX_QUEUE
     model: str | None = None  # PRECAST_MODEL: the registry refuses artifacts of another name
 
 
@@ -131,6 +143,9 @@ def resolve_settings(
     micro_batch: bool | None = None,
     batch_wait_ms: float | None = None,
     max_batch_size: int | None = None,
+    body_timeout_s: float | None = None,
+    inference_workers: int | None = None,
+    max_queue: int | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Build :class:`Settings`; each field from its argument, else its variable, else default.
@@ -154,4 +169,7 @@ def resolve_settings(
         batch_wait_ms=pick(batch_wait_ms, PRECAST_BATCH_WAIT_MS),
         max_batch_size=pick(max_batch_size, PRECAST_MAX_BATCH_SIZE),
         model=_read(PRECAST_MODEL, env),
+        body_timeout_s=pick(body_timeout_s, PRECAST_BODY_TIMEOUT_S),
+        inference_workers=pick(inference_workers, PRECAST_INFERENCE_WORKERS),
+        max_queue=pick(max_queue, PRECAST_MAX_QUEUE),
     )

@@ -53,6 +53,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from edge.artifact_layout import latest_artifact
     from edge.exceptions import ArtifactError
+    from functions.lanes import serving_session_config
     from functions.local_host import serve
     from functions.registry import ModelRegistry
     from functions.settings import resolve_settings
@@ -81,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
         batch_wait_ms=args.batch_wait_ms,
         max_batch_size=args.max_batch_size,
     )
-    registry = ModelRegistry.from_settings(settings)
+    registry = ModelRegistry.from_settings(
+        settings, session_config=serving_session_config(settings.inference_workers)
+    )
     on_gpu = any("CUDAExecutionProvider" in m.providers for m in registry.models.values())
     micro_batch = on_gpu if args.micro_batch is None else args.micro_batch
     settings = replace(settings, micro_batch=micro_batch)

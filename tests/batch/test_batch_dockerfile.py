@@ -56,7 +56,9 @@ def test_dockerfile_copies_only_the_runtime() -> None:
         assert top not in {"tests", "optimize", "cdk", "precast", "benchmarks", ""}, src
 
 
-@pytest.mark.parametrize("package", ["boto3", "pyarrow", "onnxruntime", "tokenizers", "numpy"])
+@pytest.mark.parametrize(
+    "package", ["boto3", "pyarrow", "onnxruntime", "tokenizers", "numpy", "aws-lambda-powertools"]
+)
 def test_dockerfile_installs_the_runtime_dependencies(package: str) -> None:
     """GIVEN batch/Dockerfile WHEN its pip installs are read THEN the runtime needs are there."""
     installs = " ".join(

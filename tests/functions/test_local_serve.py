@@ -147,11 +147,15 @@ def test_recorded_lambda_event_replays_through_the_handler(server: LiveServer, i
     np.testing.assert_allclose(local["predictions"], on_lambda["predictions"], atol=1e-6)
 
 
-def test_replay_path_refuses_what_is_not_an_event(server: LiveServer) -> None:
-    """GIVEN a plain predict body on the emulator path WHEN posted THEN 422 explains."""
+def test_replay_path_hands_any_json_to_the_handler(server: LiveServer) -> None:
+    """GIVEN a plain predict body (not a Lambda event) on the emulator path WHEN posted THEN
+    the emulator answers 200 with the handler's own refusal: a 400 Function URL response."""
     r = httpx.post(f"{server.url}{INVOKE_PATH}", json={"inputs": ["x"]})
-    assert r.status_code == 422
-    assert "Lambda event" in r.json()["error"]["message"]
+    assert r.status_code == 200
+    assert r.json()["statusCode"] == 400
+    error = json.loads(r.json()["body"])["error"]
+    assert error["type"] == "unsupported_event"
+    assert "Function URL events" in error["message"]
 
 
 @pytest.mark.slow

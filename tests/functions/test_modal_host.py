@@ -85,3 +85,27 @@ def test_web_endpoint_serves_the_same_app_micro_batched(
     got = [v for body in bodies for v in body["predictions"]]
     reference = sample_model.predict([t for texts in requests for t in texts])
     assert_rows_identical(got, reference)
+
+
+def test_web_endpoint_serves_prometheus_metrics(modal_app: ModuleType, sample_model: Any) -> None:
+    """GIVEN Web.api.local() WHEN one predict of 3 new texts is served THEN GET /metrics (text
+    format) counts 3 items, 3 misses, one inference call of 3 texts, and names the version."""
+    app = modal_app.Web().api.local()
+
+    async def fire() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://modal") as client:
+            texts = corpus.sample(3, offset=1300)
+            assert (
+                await client.post("/v1/models/minilm/predict", json={"inputs": texts})
+            ).is_success
+            return await client.get("/metrics")
+
+    response = asyncio.run(fire())
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'precast_items_total{model="minilm"} 3.0' in text
+    assert 'precast_cache_misses_total{model="minilm"} 3.0' in text
+    assert 'precast_batch_size_count{model="minilm"} 1.0' in text
+    assert 'precast_batch_size_sum{model="minilm"} 3.0' in text
+    assert f'precast_model_info{{model="minilm",version="{sample_model.version}"}} 1.0' in text
