@@ -54,15 +54,39 @@ class CacheRead:
         return [i for i, k in enumerate(self.keys) if k not in self.found]
 
 
-def read_cache(version: str, cache: PredictionCache | None, texts: Sequence[str]) -> CacheRead:
-    """Look ``texts`` up (blocking I/O for a remote cache); a failing cache reads as empty."""
+def servable(entry: CacheEntry, model: EdgeModel) -> bool:
+    """Whether a cached answer may be served by ``model`` on this host.
+
+    The cache contract: an entry computed on this host kind with this plan is exactly what a
+    live call returns; one computed on another host kind the manifest certifies (or on any
+    certified kind, when this host is certified too) is within the manifest's stated bound;
+    an entry computed by a host kind the manifest does not certify is not served (it reads
+    as a miss and is computed live). Entries from before ``computed_by`` existed are served.
+    """
+    if not entry.computed_by or entry.computed_by == model.computed_by:
+        return True
+    kind = entry.computed_by.split("/", 1)[0]
+    return kind in model.certification.certified_kinds
+
+
+def read_cache(
+    version: str,
+    cache: PredictionCache | None,
+    texts: Sequence[str],
+    model: EdgeModel | None = None,
+) -> CacheRead:
+    """Look ``texts`` up (blocking I/O for a remote cache); a failing cache reads as empty.
+    With ``model``, entries it may not serve (:func:`servable`) read as misses."""
     keys = [cache_key(version, t) for t in texts]
     if cache is None:
         return CacheRead(keys, {})
     try:
-        return CacheRead(keys, cache.get_many(version, keys))
+        found = cache.get_many(version, keys)
     except CacheError as exc:
         return CacheRead(keys, {}, f"cache read failed, served live: {exc}")
+    if model is not None:
+        found = {k: e for k, e in found.items() if servable(e, model)}
+    return CacheRead(keys, found)
 
 
 def predict_with_cache(
@@ -83,7 +107,7 @@ def predict_with_cache(
         checked = list(texts)
     version = model.version
     if read is None:
-        read = read_cache(version, cache, checked)
+        read = read_cache(version, cache, checked, model)
     elif len(read.keys) != len(checked):
         raise ValueError(f"read has {len(read.keys)} keys for {len(checked)} texts")
     keys, found, error = read.keys, read.found, read.error
@@ -106,8 +130,11 @@ def predict_with_cache(
         out[miss_idx] = live
         for i in miss_idx:
             cached[i] = False
+        computed_by = model.computed_by
         entries = [
-            CacheEntry.make(version, checked[i], live[j], ttl_s=ttl_s, key=keys[i])
+            CacheEntry.make(
+                version, checked[i], live[j], ttl_s=ttl_s, key=keys[i], computed_by=computed_by
+            )
             for j, i in enumerate(miss_idx)
         ]
         if cache is not None and write_back and error is None:

@@ -68,6 +68,11 @@ class EdgeModel:
         return self.manifest.version
 
     @property
+    def computed_by(self) -> str:
+        """What this model's answers are tagged with in the cache: host kind and plan."""
+        return f"{self.certification.host_kind}/{self.plan.mode}"
+
+    @property
     def certified(self) -> bool:
         """Whether the manifest certifies this host's kind (see :mod:`edge.certification`)."""
         return self.certification.certified

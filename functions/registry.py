@@ -74,7 +74,8 @@ class ModelRegistry:
 
     def read(self, name: str, texts: Sequence[str]) -> CacheRead:
         """The cache lookup alone (blocking I/O for a remote cache; no inference)."""
-        return read_cache(self.get(name).version, self.cache, texts)
+        model = self.get(name)
+        return read_cache(model.version, self.cache, texts, model)
 
     def predict(
         self,

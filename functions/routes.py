@@ -16,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from edge.host import host_kind
 from edge.hybrid import HybridResult
 from edge.limits import check_texts
 from functions.batcher import MicroBatcher
@@ -74,9 +75,21 @@ class Endpoints:
         self._openapi: dict[str, Any] | None = None
 
     async def healthz(self, request: Request) -> Response:
-        versions = {n: self.registry.models[n].version for n in self.registry.names()}
+        models = self.registry.models
+        versions = {n: models[n].version for n in self.registry.names()}
+        certified = {n: models[n].certified for n in self.registry.names()}
+        warnings = [
+            f"{n}: {models[n].certification.describe()}" for n, ok in certified.items() if not ok
+        ]
         return JSONResponse(
-            {"status": "ok", "models": versions, "cache": self.registry.cache is not None}
+            {
+                "status": "ok",
+                "models": versions,
+                "cache": self.registry.cache is not None,
+                "host": host_kind(),
+                "certified": certified,
+                "warnings": warnings,
+            }
         )
 
     async def list_models(self, request: Request) -> Response:

@@ -250,7 +250,16 @@ def certify_directory(
         guest_wall = time.monotonic() - t0
         arm = np.load(work / "arm64.npy")
         guest = json.loads((work / "guest.json").read_text())
-    return _compare(model_cfg, artifact, sample, arm, guest, guest_wall, cpu, asset)
+    return _compare(
+        model_cfg,
+        artifact,
+        sample,
+        arm=arm,
+        guest=guest,
+        guest_wall=guest_wall,
+        cpu=cpu,
+        asset=asset,
+    )
 
 
 def _held_out_texts(n: int) -> list[str]:
@@ -283,6 +292,7 @@ def _compare(
     model_cfg: Any,
     artifact: Path,
     texts: list[str],
+    *,
     arm: np.ndarray,
     guest: dict[str, Any],
     guest_wall: float,

@@ -65,3 +65,89 @@ def test_the_health_check_reports_certification(
     recertify(artifact_copy, {AARCH64: {"mean_cosine": 0.99}})
     report = smoke_check(artifact_copy)
     assert report.passed and "NOT certified" in report.describe()
+
+
+def test_healthz_names_the_host_and_warns_when_not_certified(artifact_copy: Path) -> None:
+    """GIVEN a function app serving an artifact certified for aarch64 only WHEN GET /healthz
+    on this x86 host THEN 200 with certified false and a warning naming both host kinds."""
+    import httpx
+
+    from functions.app import create_app
+    from functions.registry import ModelRegistry
+    from functions.settings import Settings
+
+    recertify(artifact_copy, {AARCH64: {"mean_cosine": 0.99}})
+    settings = Settings(artifact_dirs=(artifact_copy,))
+    app = create_app(ModelRegistry.from_settings(settings), settings=settings)
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.get("/healthz")
+
+    import asyncio
+
+    body = asyncio.run(get()).json()
+    assert body["host"] == host_kind() and body["certified"] == {"minilm": False}
+    (warning,) = body["warnings"]
+    assert "NOT certified" in warning and AARCH64 in warning
+
+
+# -- the cache contract: what a reader may serve -------------------------------------------
+
+
+def test_sqlite_keeps_computed_by_and_migrates_an_older_cache_file(tmp_path: Path) -> None:
+    """GIVEN a cache file made before entries recorded who computed them WHEN opened THEN
+    old rows read with computed_by '' and new rows keep their tag."""
+    import sqlite3
+
+    import numpy as np
+
+    from edge.cache import CacheEntry, SQLiteCache
+
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE predictions (key TEXT PRIMARY KEY, model_version TEXT NOT NULL, "
+        "vector BLOB NOT NULL, created_at REAL NOT NULL, expires_at REAL) WITHOUT ROWID"
+    )
+    conn.execute("INSERT INTO predictions VALUES ('k0', 'v1', ?, 1.0, NULL)", (b"\0" * 8,))
+    conn.commit()
+    conn.close()
+    cache = SQLiteCache(path)
+    try:
+        new = CacheEntry.make("v1", "t", np.ones(2, np.float32), computed_by="aarch64/per-text")
+        assert cache.put_many([new]) == 1
+        got = cache.get_many("v1", ["k0", new.key])
+        assert got["k0"].computed_by == "" and got[new.key].computed_by == "aarch64/per-text"
+    finally:
+        cache.close()
+
+
+def test_the_hybrid_path_serves_only_what_this_host_may(
+    artifact_copy: Path, tmp_path: Path
+) -> None:
+    """GIVEN cached answers tagged by this host, by certified aarch64 and by an uncertified
+    kind WHEN the hybrid path reads them THEN the first two are served as hits, the third is
+    a miss computed live; what it writes is tagged with this host's kind and plan."""
+    import numpy as np
+
+    from edge.cache import CacheEntry, SQLiteCache
+    from edge.hybrid import predict_with_cache
+
+    recertify(artifact_copy, {host_kind(): {"mean_cosine": 0.99}, AARCH64: {"mean_cosine": 0.99}})
+    model = edge.load(artifact_copy)
+    texts = ["from this host", "from arm64", "from an uncertified host", "not cached"]
+    tags = [model.computed_by, f"{AARCH64}/per-text", "riscv64/per-text"]
+    cache = SQLiteCache(tmp_path / "c.sqlite")
+    try:
+        fake = np.full(model.manifest.dim, 0.05, np.float32)
+        tagged = zip(texts[:3], tags, strict=True)
+        cache.put_many([CacheEntry.make(model.version, t, fake, computed_by=b) for t, b in tagged])
+        result = predict_with_cache(model, cache, texts)
+        assert result.cached == [True, True, False, False]
+        np.testing.assert_array_equal(result.vectors[2], model.predict([texts[2]])[0])
+        assert {e.computed_by for e in result.new_entries} == {model.computed_by}
+        assert model.computed_by == f"{host_kind()}/per-text"
+    finally:
+        cache.close()

@@ -2,8 +2,12 @@
 
 Key = sha256(model version, normalized input). An entry records the model version and
 when it was made, so a lookup never returns another model's prediction, even if a backend
-stores keys from many versions side by side. Entries are immutable: the same key always
-maps to the same prediction, so writes are idempotent and retries never corrupt anything.
+stores keys from many versions side by side. It also records ``computed_by``, the host kind
+and execution plan that computed it (``x86_64-avx512-vnni/per-text``): same version + same
+``computed_by`` = the identical answer a live call gives; another certified host kind =
+within the bound the manifest states (:func:`edge.hybrid.servable`). Entries are
+immutable: the same key always maps to the same prediction, so writes are idempotent and
+retries never corrupt anything.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class CacheEntry:
     vector: F32
     created_at: float
     expires_at: float | None = None
+    computed_by: str = ""  # "<host kind>/<plan>"; "" for entries written before it existed
 
     def expired(self, now: float | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or time.time())
@@ -62,6 +67,7 @@ class CacheEntry:
         *,
         ttl_s: float | None = None,
         key: str | None = None,
+        computed_by: str = "",
     ) -> CacheEntry:
         """``key`` if the caller already computed ``cache_key(model_version, text)``."""
         now = time.time()
@@ -71,6 +77,7 @@ class CacheEntry:
             vector=np.asarray(vector, dtype=np.float32),
             created_at=now,
             expires_at=(now + ttl_s) if ttl_s else None,
+            computed_by=computed_by,
         )
 
 

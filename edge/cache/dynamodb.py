@@ -161,6 +161,8 @@ class DynamoDBCache:
         }
         if entry.expires_at is not None:
             item["expires_at"] = {"N": str(math.ceil(entry.expires_at))}
+        if entry.computed_by:
+            item["computed_by"] = {"S": entry.computed_by}
         try:
             self._call(
                 "put_item",
@@ -244,6 +246,7 @@ def _decode(item: dict[str, Any]) -> CacheEntry:
         vector=decode_vector(bytes(item["vector"]["B"])),
         created_at=float(item.get("created_at", {}).get("N", 0)),
         expires_at=float(expires["N"]) if expires else None,
+        computed_by=item.get("computed_by", {}).get("S", ""),
     )
 
 

@@ -22,9 +22,11 @@ CREATE TABLE IF NOT EXISTS predictions (
     model_version TEXT NOT NULL,
     vector BLOB NOT NULL,
     created_at REAL NOT NULL,
-    expires_at REAL
+    expires_at REAL,
+    computed_by TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 """
+_COLUMNS = "key, model_version, vector, created_at, expires_at, computed_by"
 _MAX_VARS = 500  # stay well under SQLite's bound-parameter limit
 
 
@@ -38,6 +40,11 @@ class SQLiteCache:
             conn = self._conn()
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(predictions)")}
+            if "computed_by" not in columns:  # a cache file written before the column
+                conn.execute(
+                    "ALTER TABLE predictions ADD COLUMN computed_by TEXT NOT NULL DEFAULT ''"
+                )
         except sqlite3.Error as exc:
             raise CacheError(f"cannot open SQLite cache at {self.path}: {exc}") from None
 
@@ -59,12 +66,12 @@ class SQLiteCache:
                 chunk = unique[start : start + _MAX_VARS]
                 marks = ",".join("?" * len(chunk))
                 rows = self._conn().execute(
-                    "SELECT key, model_version, vector, created_at, expires_at FROM predictions"
+                    f"SELECT {_COLUMNS} FROM predictions"
                     f" WHERE model_version = ? AND key IN ({marks})",
                     [model_version, *chunk],
                 )
-                for key, version, blob, created, expires in rows:
-                    entry = CacheEntry(key, version, decode_vector(blob), created, expires)
+                for key, version, blob, created, expires, by in rows:
+                    entry = CacheEntry(key, version, decode_vector(blob), created, expires, by)
                     if not entry.expired(now):
                         out[key] = entry
         except sqlite3.Error as exc:
@@ -79,9 +86,16 @@ class SQLiteCache:
             conn.execute("BEGIN IMMEDIATE")
             before = conn.total_changes
             conn.executemany(
-                "INSERT OR IGNORE INTO predictions VALUES (?, ?, ?, ?, ?)",
+                f"INSERT OR IGNORE INTO predictions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (e.key, e.model_version, encode_vector(e.vector), e.created_at, e.expires_at)
+                    (
+                        e.key,
+                        e.model_version,
+                        encode_vector(e.vector),
+                        e.created_at,
+                        e.expires_at,
+                        e.computed_by,
+                    )
                     for e in entries
                 ],
             )

@@ -68,6 +68,17 @@ def _entries(version: str, n: int, *, offset: int = 0, ttl_s: float | None = Non
     return [CacheEntry.make(version, t, _vec(i + offset), ttl_s=ttl_s) for i, t in enumerate(texts)]
 
 
+def test_an_entry_keeps_the_host_that_computed_it(cache: DynamoDBCache) -> None:
+    """GIVEN entries tagged with the host kind and plan that computed them (and one from
+    before the tag existed) WHEN read back THEN each tag round-trips unchanged."""
+    tagged = CacheEntry.make("v1", "tagged text", _vec(1), computed_by="aarch64/per-text")
+    legacy = CacheEntry.make("v1", "legacy text", _vec(2))
+    assert cache.put_many([tagged, legacy]) == 2
+    got = cache.get_many("v1", [tagged.key, legacy.key])
+    assert got[tagged.key].computed_by == "aarch64/per-text"
+    assert got[legacy.key].computed_by == ""
+
+
 def test_round_trip_returns_the_same_vectors(cache: DynamoDBCache) -> None:
     """GIVEN 5 entries written WHEN read back by key THEN the same float32 vectors return."""
     entries = _entries("v1", 5)

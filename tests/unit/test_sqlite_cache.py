@@ -93,7 +93,11 @@ import os, sqlite3
 conn = sqlite3.connect({str(path)!r}, isolation_level=None)
 conn.execute("BEGIN IMMEDIATE")
 for i in range(100):
-    conn.execute("INSERT INTO predictions VALUES (?, 'v1', x'00', 0, NULL)", (f"k{{i}}",))
+    conn.execute(
+        "INSERT INTO predictions (key, model_version, vector, created_at)"
+        " VALUES (?, 'v1', x'00', 0)",
+        (f"k{{i}}",),
+    )
 os.kill(os.getpid(), 9)
 """
     proc = subprocess.run([sys.executable, "-c", code], check=False)
