@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from batch import exit_codes
 from batch.arguments import add_run_arguments, settings_from_args
+from batch.gc import add_gc_arguments, run_gc
 from edge.exceptions import PrecastError
 
 
@@ -24,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run = sub.add_parser("run", help="precompute one shard: infer, write parts and the cache")
     add_run_arguments(run)
+    gc = sub.add_parser("gc", help="list (or --delete) abandoned run directories of an output")
+    add_gc_arguments(gc)
     return parser
 
 
@@ -32,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from batch.job import run_job
 
     try:
+        if args.command == "gc":
+            return run_gc(args)
         return run_job(settings_from_args(args))
     except PrecastError as exc:
         print(f"precast batch: error: {exc}", file=sys.stderr)

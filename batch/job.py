@@ -99,6 +99,8 @@ class ShardRun:
         s = self.settings
         ckpt = self._load_checkpoint()
         resumed = ckpt is not None
+        if not resumed:
+            self._note_unfinished_runs()
         if ckpt is None:
             chunk = min(s.chunk_size, s.checkpoint_every)
             ckpt = Checkpoint(self.layout.run_id, str(s.shard), s.checkpoint_every, chunk)
@@ -121,6 +123,18 @@ class ShardRun:
             status, code, error = "failed", exit_codes.FAILED, str(exc)
         ckpt.elapsed_s = elapsed_since(self.started, base_elapsed)
         return self._finish(ckpt, status, code, error)
+
+    def _note_unfinished_runs(self) -> None:
+        """A new run next to older unfinished ones (input or model changed): say so once."""
+        from batch.gc import unfinished_others
+
+        others = unfinished_others(self.settings.output, self.layout.run_id, self.outputs)
+        if others:
+            self.log.event(
+                "older_unfinished_runs",
+                runs=others,
+                hint=f"`precast batch gc {self.settings.output}` lists them (--delete removes)",
+            )
 
     def _load_checkpoint(self) -> Checkpoint | None:
         """The checkpoint, if usable. A damaged one (bad JSON or hash, a resume offset that is

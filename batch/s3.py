@@ -78,8 +78,14 @@ class S3Storage:
             page = self._call("list_objects_v2", uri, **kwargs) or {}
             for obj in page.get("Contents", []):
                 if not obj["Key"].endswith("/"):
+                    modified = obj.get("LastModified")
                     found.append(
-                        ObjectInfo(f"s3://{bucket}/{obj['Key']}", int(obj["Size"]), obj["ETag"])
+                        ObjectInfo(
+                            f"s3://{bucket}/{obj['Key']}",
+                            int(obj["Size"]),
+                            obj["ETag"],
+                            modified.timestamp() if modified is not None else 0.0,
+                        )
                     )
             token = page.get("NextContinuationToken")
             if not token:
@@ -87,6 +93,27 @@ class S3Storage:
         if not found and not key.endswith("/") and key:
             return None
         return sorted(found, key=lambda o: o.uri)
+
+    def list_dirs(self, uri: str) -> list[str]:
+        bucket, key = split_uri(uri)
+        prefix = key if key.endswith("/") or not key else key + "/"
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._call("list_objects_v2", uri, **kwargs) or {}
+            names += [
+                p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])
+            ]
+            token = page.get("NextContinuationToken")
+            if not token:
+                return sorted(names)
+
+    def delete(self, uri: str) -> None:
+        bucket, key = split_uri(uri)
+        self._call("delete_object", uri, Bucket=bucket, Key=key)
 
     def open_stream(self, obj: ObjectInfo, offset: int = 0) -> Readable:
         return _S3Stream(self, obj, offset)

@@ -19,12 +19,15 @@ from edge.durable_fs import write_atomic
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """A readable input object. ``tag`` changes whenever the content does (S3 ETag, or the
-    local file's mtime in ns); ``(uri, size, tag)`` identifies the input of a run."""
+    """A readable input object. ``tag`` changes whenever the content does: the S3 ETag, or
+    for a local file its mtime, ctime and inode (an edit changes the ctime even when the
+    mtime is put back, and a replaced file has a new inode); ``(uri, size, tag)`` identifies
+    the input of a run. ``modified`` (epoch seconds) is for housekeeping, not identity."""
 
     uri: str
     size: int
     tag: str
+    modified: float = 0.0
 
 
 class Readable(Protocol):
@@ -51,6 +54,14 @@ class Storage(Protocol):
     def write_bytes(self, uri: str, data: bytes) -> None: ...
 
     def exists(self, uri: str) -> bool: ...
+
+    def list_dirs(self, uri: str) -> list[str]:
+        """Names of the directories/prefixes directly under ``uri``."""
+        ...
+
+    def delete(self, uri: str) -> None:
+        """Remove one file/object (missing is fine)."""
+        ...
 
 
 def is_s3(uri: str) -> bool:
@@ -85,7 +96,8 @@ class LocalStorage:
             raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from None
         if not path.is_file():
             raise StorageError(f"{path} is not a file")
-        return ObjectInfo(uri=str(path), size=st.st_size, tag=str(st.st_mtime_ns))
+        tag = f"{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+        return ObjectInfo(uri=str(path), size=st.st_size, tag=tag, modified=st.st_mtime)
 
     def list_files(self, uri: str) -> list[ObjectInfo] | None:
         path = local_path(uri)
@@ -122,3 +134,16 @@ class LocalStorage:
 
     def exists(self, uri: str) -> bool:
         return os.path.exists(local_path(uri))
+
+    def list_dirs(self, uri: str) -> list[str]:
+        path = local_path(uri)
+        return sorted(p.name for p in path.iterdir() if p.is_dir()) if path.is_dir() else []
+
+    def delete(self, uri: str) -> None:
+        path = local_path(uri)
+        try:
+            path.unlink(missing_ok=True)
+            if path.parent.is_dir() and not any(path.parent.iterdir()):
+                path.parent.rmdir()  # the last file of a run directory takes it along
+        except OSError as exc:
+            raise StorageError(f"cannot delete {path}: {exc.strerror or exc}") from None

@@ -38,6 +38,20 @@ def register(sub: Any) -> None:
         run, artifact_help="artifact directory (default: the latest artifacts/MODEL/<version>)"
     )
     run.set_defaults(func=run_batch)
+    gc = commands.add_parser(
+        "gc",
+        help="list (or --delete) abandoned run directories under an output",
+        description=(
+            "A run-<id>/ directory is abandoned when not every shard wrote _SUCCESS and\n"
+            "nothing in it changed for --min-age-hours (its input or model changed, or nobody\n"
+            "reran it). Complete runs are never removed. Dry run unless --delete."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from batch.gc import add_gc_arguments, run_gc
+
+    add_gc_arguments(gc)
+    gc.set_defaults(func=run_gc)
 
 
 def run_batch(args: argparse.Namespace) -> int:

@@ -205,3 +205,59 @@ def test_s3_unreachable_after_retries_exits_75_for_aws_batch_to_retry(
     (error,) = job.named("error")
     assert error["kind"] == "TransientStorageError" and "retry the job" in error["error"]
     assert "Traceback" not in "".join(job.stderr)
+
+
+def test_a_local_input_edited_in_place_with_its_mtime_restored_is_a_new_run(
+    artifact: Path, sample_model: Any, tmp_path: Path
+) -> None:
+    """GIVEN a completed run WHEN one row's text is replaced by another of the same length
+    and the file's mtime is put back THEN the next run is a new run (ctime and inode are in
+    the input's identity) and that row carries the new text's vector."""
+    import os
+
+    import numpy as np
+
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "alpha beta"}])
+    out = tmp_path / "out"
+    run_to_end(batch_args(artifact, source, out, None))
+    before = source.stat()
+    write_jsonl(source, [{"id": "a", "text": "gamma zeta"}])  # same size
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert source.stat().st_size == before.st_size
+    run_to_end(batch_args(artifact, source, out, None))
+    dirs = sorted(p for p in out.iterdir() if p.name.startswith("run-"))
+    assert len(dirs) == 2
+    rows = [dict(read_rows(d)) for d in dirs]
+    expected = np.asarray(sample_model.predict(["gamma zeta"])[0], dtype="<f4").tobytes()
+    assert expected in [r["a"] for r in rows]
+
+
+def test_gc_lists_and_removes_abandoned_runs_and_keeps_complete_ones(
+    artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GIVEN an output with a complete run and an unfinished one (killed, its input since
+    replaced) WHEN the new run starts THEN it logs older_unfinished_runs naming the old run;
+    `python -m batch gc` lists only the unfinished one (dry run: nothing removed), keeps it
+    while younger than --min-age-hours, and --delete removes it and only it."""
+    from batch.__main__ import main as batch_main
+
+    out = tmp_path / "out"
+    old_input = write_jsonl(tmp_path / "old.jsonl", [{"id": i, "text": t} for i, t in
+                                                     enumerate(short_texts(90))])  # fmt: skip
+    killed_at(batch_args(artifact, old_input, out, None, *FLAGS), "after_checkpoint:1")
+    (old_run,) = [p.name for p in out.iterdir()]
+    new_input = write_jsonl(tmp_path / "new.jsonl", [{"id": 1, "text": "fresh"}])
+    job = run_to_end(batch_args(artifact, new_input, out, None))
+    (note,) = job.named("older_unfinished_runs")
+    assert note["runs"] == [old_run.removeprefix("run-")]
+
+    assert batch_main(["gc", str(out)]) == 0
+    assert "no abandoned runs" in capsys.readouterr().out  # younger than a day
+    assert batch_main(["gc", str(out), "--min-age-hours", "0"]) == 0
+    listed = capsys.readouterr().out
+    assert old_run in listed and "dry run" in listed and (out / old_run).exists()
+    assert batch_main(["gc", str(out), "--min-age-hours", "0", "--delete"]) == 0
+    assert "removed" in capsys.readouterr().out
+    remaining = sorted(p.name for p in out.iterdir())
+    assert old_run not in remaining and len(remaining) == 1
+    assert (out / remaining[0] / "_SUCCESS-00000.json").exists()
