@@ -48,14 +48,15 @@ from edge.exceptions import ArtifactError, BundleVerificationError
 from edge.manifest import MANIFEST_NAME, FileEntry, read_manifest
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from securesystemslib.signer import Key
+
+    PublicKeys: TypeAlias = str | bytes | Path | Key | Sequence[str | bytes | Path | Key]
 
 ENV_PUBLIC_KEY = "PRECAST_PUBLIC_KEY"
 _CHUNK = 1 << 20
 _ARCHIVE_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
-
-
-PublicKeys = str | bytes | Path | Sequence[str | bytes | Path]
 
 
 def require_public_key(value: PublicKeys | None) -> list[Key]:

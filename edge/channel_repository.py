@@ -141,6 +141,8 @@ class ChannelRepository:
             with atomic_file(stored) as out, open(bundle, "rb") as src:
                 shutil.copyfileobj(src, out)
         targets = self.load_targets()
+        if targets.signed.targets.get(info.path) == info:
+            return f"{TARGETS_DIR}/{stored.name}"  # already the target: the channel is unchanged
         targets.signed.targets[info.path] = info
         self._commit(targets, signers)
         return f"{TARGETS_DIR}/{stored.name}"

@@ -12,13 +12,17 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from edge.bundle import PublicKeys, require_public_key
+from edge.bundle import require_public_key
 from edge.bundle_format import BUNDLE_JSON, is_plain_name, verify_directory
 from edge.durable_fs import write_atomic
 from edge.exceptions import UpdateError
 from edge.model import EdgeModel, load_directory
 from edge.session import SessionConfig
+
+if TYPE_CHECKING:
+    from edge.bundle import PublicKeys
 
 POINTERS = ("current", "previous")
 _LOAD_ATTEMPTS = 5

@@ -20,13 +20,13 @@ import base64
 import binascii
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edge.durable_fs import write_atomic
 from edge.exceptions import SigningKeyError
 
 if TYPE_CHECKING:  # securesystemslib is imported on first use: `import edge` stays cheap
-    from securesystemslib.signer import CryptoSigner, SSlibKey
+    from securesystemslib.signer import CryptoSigner, Key, SSlibKey
 
 ROLES = ("root", "targets", "snapshot", "timestamp")
 BUNDLE_ROLE = "targets"  # the key that signs targets metadata also signs bundle.sig
@@ -116,16 +116,14 @@ def load_public_key(value: str | bytes | Path) -> SSlibKey:
     return key_from_bytes(read_public_file(Path(text)))
 
 
-def load_public_keys(
-    value: str | bytes | Path | SSlibKey | list[str | bytes | Path | SSlibKey],
-) -> list[SSlibKey]:
+def load_public_keys(value: Any) -> list[Key]:
     """One key or a list of them (any accepted by :func:`load_public_key`)."""
-    from securesystemslib.signer import SSlibKey
+    from securesystemslib.signer import Key
 
-    values = value if isinstance(value, list) else [value]
+    values = list(value) if isinstance(value, list | tuple) else [value]
     if not values:
         raise SigningKeyError("an empty list of public keys trusts nothing; pass at least one")
-    return [v if isinstance(v, SSlibKey) else load_public_key(v) for v in values]
+    return [v if isinstance(v, Key) else load_public_key(v) for v in values]
 
 
 # --- build host: private keys (cryptography) -----------------------------------------
