@@ -17,10 +17,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from edge.exceptions import UpdateError
 
@@ -81,6 +82,18 @@ def make_fetcher(
         def __init__(self) -> None:
             self.start = clock()
             self.s3: Any = None
+            self.live: list[Generator[bytes, None, None]] = []
+
+        @contextmanager
+        def download_file(self, url: str, max_length: int) -> Iterator[IO[bytes]]:
+            """ngclient's download_file, plus: the connection is closed as soon as the
+            download ends or is refused (an endless or dripping server is hung up on)."""
+            try:
+                with super().download_file(url, max_length) as fh:
+                    yield fh
+            finally:
+                while self.live:
+                    self.live.pop().close()
 
         def _fetch(self, url: str) -> Iterator[bytes]:
             if url.startswith("file://"):
@@ -89,9 +102,19 @@ def make_fetcher(
                 chunks = self._s3_chunks(url)
             else:
                 chunks = _http_chunks(url, limits.read_timeout_s, tuf_errors)
-            return self._bounded(url, chunks)
+            bounded = self._bounded(url, chunks)
+            self.live.append(bounded)
+            return bounded
 
-        def _bounded(self, url: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        def _bounded(
+            self, url: str, chunks: Generator[bytes, None, None]
+        ) -> Generator[bytes, None, None]:
+            try:
+                yield from self._timed(url, chunks)
+            finally:
+                chunks.close()
+
+        def _timed(self, url: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
             began, received = clock(), 0
             for chunk in chunks:
                 received += len(chunk)
@@ -109,7 +132,7 @@ def make_fetcher(
                         f"minimum {limits.min_rate:g} B/s"
                     )
 
-        def _s3_chunks(self, url: str) -> Iterator[bytes]:
+        def _s3_chunks(self, url: str) -> Generator[bytes, None, None]:
             if self.s3 is None:
                 try:
                     import boto3
@@ -125,7 +148,7 @@ def make_fetcher(
     return ChannelFetcher()
 
 
-def _file_chunks(url: str, tuf_errors: Any) -> Iterator[bytes]:
+def _file_chunks(url: str, tuf_errors: Any) -> Generator[bytes, None, None]:
     path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed by the generator
@@ -134,7 +157,7 @@ def _file_chunks(url: str, tuf_errors: Any) -> Iterator[bytes]:
     except OSError as exc:
         raise tuf_errors.DownloadError(f"cannot read {path}: {exc}") from None
 
-    def read() -> Iterator[bytes]:
+    def read() -> Generator[bytes, None, None]:
         with fh:
             while chunk := fh.read(CHUNK_BYTES):
                 yield chunk
@@ -142,7 +165,7 @@ def _file_chunks(url: str, tuf_errors: Any) -> Iterator[bytes]:
     return read()
 
 
-def _http_chunks(url: str, timeout: float, tuf_errors: Any) -> Iterator[bytes]:
+def _http_chunks(url: str, timeout: float, tuf_errors: Any) -> Generator[bytes, None, None]:
     req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
         resp = urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 - http(s) only
@@ -151,7 +174,7 @@ def _http_chunks(url: str, timeout: float, tuf_errors: Any) -> Iterator[bytes]:
     except (urllib.error.URLError, OSError) as exc:
         raise tuf_errors.DownloadError(f"cannot reach {url}: {exc}") from None
 
-    def read() -> Iterator[bytes]:
+    def read() -> Generator[bytes, None, None]:
         with resp:
             while chunk := resp.read1(CHUNK_BYTES):  # returns what has arrived: drips count
                 yield chunk
@@ -159,7 +182,7 @@ def _http_chunks(url: str, timeout: float, tuf_errors: Any) -> Iterator[bytes]:
     return read()
 
 
-def _s3_chunks(client: Any, url: str, tuf_errors: Any) -> Iterator[bytes]:
+def _s3_chunks(client: Any, url: str, tuf_errors: Any) -> Generator[bytes, None, None]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     parsed = urllib.parse.urlsplit(url)
@@ -175,8 +198,11 @@ def _s3_chunks(client: Any, url: str, tuf_errors: Any) -> Iterator[bytes]:
     except BotoCoreError as exc:
         raise tuf_errors.DownloadError(f"{url}: {exc}") from None
 
-    def read() -> Iterator[bytes]:
-        while chunk := body.read(CHUNK_BYTES):
-            yield chunk
+    def read() -> Generator[bytes, None, None]:
+        try:
+            while chunk := body.read(CHUNK_BYTES):
+                yield chunk
+        finally:
+            body.close()
 
     return read()
