@@ -84,16 +84,23 @@ class _BoundedTarInfo(tarfile.TarInfo):
     def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
         if self.type in _EXTENSION_TYPES:
             raise BundleVerificationError(
-                f"{tarfile_.name or 'bundle'}: tar extension header (pax/GNU long name, "
+                f"{tarfile_.name!s}: tar extension header (pax/GNU long name, "
                 f"{self.size} bytes declared) refused; precast bundles use plain ustar headers",
                 check="archive",
             )
-        return super()._proc_member(tarfile_)  # type: ignore[misc]  # private tarfile hook
+        member: tarfile.TarInfo = super()._proc_member(tarfile_)  # type: ignore[misc]
+        return member  # (a private tarfile hook: the one place it reads a header's payload)
 
 
 _EXTENSION_TYPES = frozenset(
-    {tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
-     tarfile.GNUTYPE_LONGLINK, tarfile.GNUTYPE_SPARSE}
+    {
+        tarfile.XHDTYPE,
+        tarfile.XGLTYPE,
+        tarfile.SOLARIS_XHDTYPE,
+        tarfile.GNUTYPE_LONGNAME,
+        tarfile.GNUTYPE_LONGLINK,
+        tarfile.GNUTYPE_SPARSE,
+    }
 )
 
 

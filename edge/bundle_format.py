@@ -125,9 +125,7 @@ def check_format(bundle_json: bytes, where: str) -> dict[str, Any]:
     return doc
 
 
-def check_signature(
-    bundle_json: bytes, bundle_sig: bytes, keys: Sequence[Key], where: str
-) -> str:
+def check_signature(bundle_json: bytes, bundle_sig: bytes, keys: Sequence[Key], where: str) -> str:
     """Verify ``bundle.sig`` over ``bundle.json`` with one of ``keys``; return the key id."""
     from securesystemslib.exceptions import UnverifiedSignatureError, VerificationError
     from securesystemslib.signer import Signature

@@ -18,7 +18,6 @@ there; :func:`publish_order` lists the files in the order to upload them.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -74,18 +73,22 @@ class ChannelRepository:
     # --- reading the current state ----------------------------------------------------
 
     def load_root(self) -> Metadata[Root]:
-        return self._read("root.json")
+        root: Metadata[Root] = self._read("root.json")
+        return root
 
     def load_timestamp(self) -> Metadata[Timestamp]:
-        return self._read("timestamp.json")
+        timestamp: Metadata[Timestamp] = self._read("timestamp.json")
+        return timestamp
 
     def load_snapshot(self) -> Metadata[Snapshot]:
         version = self.load_timestamp().signed.snapshot_meta.version
-        return self._read(f"{version}.snapshot.json")
+        snapshot: Metadata[Snapshot] = self._read(f"{version}.snapshot.json")
+        return snapshot
 
     def load_targets(self) -> Metadata[Targets]:
         version = self.load_snapshot().signed.meta["targets.json"].version
-        return self._read(f"{version}.targets.json")
+        targets: Metadata[Targets] = self._read(f"{version}.targets.json")
+        return targets
 
     def _read(self, name: str) -> Any:
         from tuf.api.metadata import Metadata
@@ -188,7 +191,9 @@ class ChannelRepository:
         write_atomic(self.metadata_dir / f"{root.signed.version}.root.json", data)
         write_atomic(self.metadata_dir / "root.json", data)
 
-    def _commit(self, targets: Metadata[Targets] | None, signers: dict[str, Sequence[Signer]]) -> None:
+    def _commit(
+        self, targets: Metadata[Targets] | None, signers: dict[str, Sequence[Signer]]
+    ) -> None:
         """New targets (if given), then a new snapshot naming it, then a new timestamp."""
         from tuf.api.metadata import Metadata, MetaFile, Snapshot
 
@@ -256,7 +261,3 @@ def publish_order(channel: Path) -> list[Path]:
     )
     last = [meta / "root.json", meta / "timestamp.json"]
     return files + versioned + [p for p in last if p.is_file()]
-
-
-def channel_files_exist(channel: Path) -> bool:
-    return os.path.isfile(channel / METADATA_DIR / "timestamp.json")

@@ -144,8 +144,10 @@ def generate_key(directory: Path, name: str, *, force: bool = False) -> CryptoSi
     signer = CryptoSigner.generate_ed25519()
     pem = signer.private_bytes
     write_atomic(private_path, pem, mode=0o600)
-    raw = serialization.load_pem_private_key(pem, None).public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    raw = (
+        serialization.load_pem_private_key(pem, None)
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     )
     write_atomic(public_path, (encode_key(raw) + "\n").encode("ascii"))
     return signer

@@ -12,16 +12,14 @@ injectable clock, plus a per-read socket timeout.
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from edge.exceptions import UpdateError
 
@@ -75,80 +73,12 @@ def make_fetcher(
     limits: DownloadLimits, clock: Callable[[], float] = time.monotonic
 ) -> FetcherInterface:
     """The ngclient fetcher for file://, http(s):// and s3:// URLs (tuf imported here)."""
-    from tuf.api import exceptions as tuf_errors
-    from tuf.ngclient.fetcher import FetcherInterface
+    from edge.channel_fetcher import ChannelFetcher
 
-    class ChannelFetcher(FetcherInterface):
-        def __init__(self) -> None:
-            self.start = clock()
-            self.s3: Any = None
-            self.live: list[Generator[bytes, None, None]] = []
-
-        @contextmanager
-        def download_file(self, url: str, max_length: int) -> Iterator[IO[bytes]]:
-            """ngclient's download_file, plus: the connection is closed as soon as the
-            download ends or is refused (an endless or dripping server is hung up on)."""
-            try:
-                with super().download_file(url, max_length) as fh:
-                    yield fh
-            finally:
-                while self.live:
-                    self.live.pop().close()
-
-        def _fetch(self, url: str) -> Iterator[bytes]:
-            if url.startswith("file://"):
-                chunks = _file_chunks(url, tuf_errors)
-            elif url.startswith("s3://"):
-                chunks = self._s3_chunks(url)
-            else:
-                chunks = _http_chunks(url, limits.read_timeout_s, tuf_errors)
-            bounded = self._bounded(url, chunks)
-            self.live.append(bounded)
-            return bounded
-
-        def _bounded(
-            self, url: str, chunks: Generator[bytes, None, None]
-        ) -> Generator[bytes, None, None]:
-            try:
-                yield from self._timed(url, chunks)
-            finally:
-                chunks.close()
-
-        def _timed(self, url: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
-            began, received = clock(), 0
-            for chunk in chunks:
-                received += len(chunk)
-                yield chunk
-                now = clock()
-                if now - self.start > limits.deadline_s:
-                    raise tuf_errors.SlowRetrievalError(
-                        f"deadline: {url} still downloading after the update's "
-                        f"{limits.deadline_s:g} s deadline ({received} bytes received)"
-                    )
-                elapsed = now - began
-                if elapsed > limits.grace_s and received / elapsed < limits.min_rate:
-                    raise tuf_errors.SlowRetrievalError(
-                        f"min_rate: {url} arrives at {received / elapsed:.0f} B/s, below the "
-                        f"minimum {limits.min_rate:g} B/s"
-                    )
-
-        def _s3_chunks(self, url: str) -> Generator[bytes, None, None]:
-            if self.s3 is None:
-                try:
-                    import boto3
-                    import botocore  # noqa: F401 - boto3 without botocore fails late
-                except ImportError:
-                    raise UpdateError(
-                        "an s3:// channel needs boto3 on the device: `pip install boto3`; "
-                        "or serve the channel over https"
-                    ) from None
-                self.s3 = boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
-            return _s3_chunks(self.s3, url, tuf_errors)
-
-    return ChannelFetcher()
+    return ChannelFetcher(limits, clock)
 
 
-def _file_chunks(url: str, tuf_errors: Any) -> Generator[bytes, None, None]:
+def file_chunks(url: str, tuf_errors: Any) -> Generator[bytes, None, None]:
     path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed by the generator
@@ -165,7 +95,7 @@ def _file_chunks(url: str, tuf_errors: Any) -> Generator[bytes, None, None]:
     return read()
 
 
-def _http_chunks(url: str, timeout: float, tuf_errors: Any) -> Generator[bytes, None, None]:
+def http_chunks(url: str, timeout: float, tuf_errors: Any) -> Generator[bytes, None, None]:
     req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
         resp = urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 - http(s) only
@@ -182,7 +112,7 @@ def _http_chunks(url: str, timeout: float, tuf_errors: Any) -> Generator[bytes, 
     return read()
 
 
-def _s3_chunks(client: Any, url: str, tuf_errors: Any) -> Generator[bytes, None, None]:
+def s3_chunks(client: Any, url: str, tuf_errors: Any) -> Generator[bytes, None, None]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     parsed = urllib.parse.urlsplit(url)
@@ -191,7 +121,9 @@ def _s3_chunks(client: Any, url: str, tuf_errors: Any) -> Generator[bytes, None,
         body = client.get_object(Bucket=parsed.netloc, Key=key)["Body"]
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", "?"))
-        status = 404 if code in ("NoSuchKey", "404") else 403 if code in ("AccessDenied", "403") else 0
+        status = (
+            404 if code in ("NoSuchKey", "404") else 403 if code in ("AccessDenied", "403") else 0
+        )
         if status:
             raise tuf_errors.DownloadHTTPError(f"{url}: {code}", status) from None
         raise tuf_errors.DownloadError(f"{url}: {code}") from None

@@ -85,8 +85,14 @@ def make_bundle(
     custom = {"name": info.name, "version": info.version, "created_at": info.created_at}
     stored = repo.add_bundle(path, info.name, custom, online_signers(key_dir))
     return BundleResult(
-        path, channel, stored, info.version, path.stat().st_size, sha256_file(path),
-        info.key_id, reused,
+        path,
+        channel,
+        stored,
+        info.version,
+        path.stat().st_size,
+        sha256_file(path),
+        info.key_id,
+        reused,
     )
 
 

@@ -104,7 +104,8 @@ def run_device(args: argparse.Namespace) -> int:
         c = updater.check()
         state = "update available" if c.update_available else "no update"
         print(f"{state}: {c.reason}")
-        print(f"  channel offers {c.available.name} {c.available.version} ({c.available.length} bytes)")
+        offer = c.available
+        print(f"  channel offers {offer.name} {offer.version} ({offer.length} bytes)")
         print(f"  current: {c.current or '-'}   pinned: {c.pinned or '-'}")
         return 0
     if args.edge_command == "unpin":

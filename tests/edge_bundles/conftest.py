@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
 from edge import signing

@@ -214,6 +214,8 @@ class HostileChannel:
         kept = {version, layout.version_of("previous")} - {None}
         assert {p.name for p in layout.versions.iterdir()} == kept
         assert list((self.install / "downloads").iterdir()) == []
-        leftovers = [p for p in self.install.rglob("*") if ".tmp-" in p.name or p.name.startswith("tmp")]
+        leftovers = [
+            p for p in self.install.rglob("*") if ".tmp-" in p.name or p.name.startswith("tmp")
+        ]
         assert leftovers == []
         assert not [p for p in self.root.rglob("*") if p.name == "evil.txt"]

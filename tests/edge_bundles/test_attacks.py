@@ -124,7 +124,9 @@ def test_fast_forward_attack_recovery(world: HostileChannel) -> None:
     world.assert_stays_on("v1")
     new = signing.generate_key(world.keys.directory, "timestamp", force=True)
     world.keys.signers["timestamp"] = [new]
-    world.repo().rotate("timestamp", [new.public_key], world.keys.signers["root"], world.keys.signers)
+    world.repo().rotate(
+        "timestamp", [new.public_key], world.keys.signers["root"], world.keys.signers
+    )
     world.sync()
     assert world.update().version == "v2"
 
@@ -219,8 +221,9 @@ def test_arbitrary_model_attack(world: HostileChannel) -> None:
     other = ChannelRepository(world.root / "other-channel")
     keys = {k: [s.public_key for s in v] for k, v in world.keys.signers.items()}
     other.create(keys, world.keys.signers)
-    path = world.publish("o1", stamp(3), name="othermodel", target="othermodel", repo=other,
-                         sync=False)
+    path = world.publish(
+        "o1", stamp(3), name="othermodel", target="othermodel", repo=other, sync=False
+    )
     for n in range(2, 6):  # newer versions than the device's, or TUF calls it a rollback
         custom = {"name": "othermodel", "version": f"o{n}", "created_at": stamp(3)}
         other.add_bundle(path, "othermodel", custom, world.keys.signers)
@@ -260,8 +263,11 @@ def test_threshold_not_met(world: HostileChannel) -> None:
     second = signing.generate_key(world.keys.directory, "targets-2")
     both = [world.keys.signers["targets"][0], second]
     world.repo().rotate(
-        "targets", [s.public_key for s in both], world.keys.signers["root"],
-        {**world.keys.signers, "targets": both}, threshold=2,
+        "targets",
+        [s.public_key for s in both],
+        world.keys.signers["root"],
+        {**world.keys.signers, "targets": both},
+        threshold=2,
     )
     world.sync()
     assert world.update().status == "up-to-date"
@@ -273,7 +279,9 @@ def test_threshold_not_met(world: HostileChannel) -> None:
 # -- bundle attacks that pass TUF (the publisher's key signed them) ---------------------
 
 
-def _signed_archive(path: Path, artifact: Path, signer: Any, extra: list[tuple[str, bytes]]) -> Path:
+def _signed_archive(
+    path: Path, artifact: Path, signer: Any, extra: list[tuple[str, bytes]]
+) -> Path:
     """A bundle of ``artifact`` with correctly signed metadata, then hostile raw members."""
     manifest = read_manifest(artifact)
     names = ["manifest.json", *manifest.files]
@@ -370,7 +378,10 @@ def test_hostile_bundle_memory_is_bounded(tmp_path: Path, keypair: KeyPair, kind
         path.write_bytes(buf.getvalue())
     out = subprocess.run(
         [sys.executable, "-c", MEASURE, str(path), str(keypair.public_path)],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     ).stdout
     expected = "format" if kind == "nested-json" else "archive"
     assert f"refused {expected}" in out, out

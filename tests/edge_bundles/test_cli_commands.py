@@ -108,7 +108,12 @@ def test_bundle_with_explicit_keys_and_out_and_thresholds(
     assert main(["keys", "--out", str(tmp_path / "k"), "--threshold", "targets=2"]) == 0
     assert (tmp_path / "k" / "targets-2.key").is_file()
     capsys.readouterr()
-    assert run(project, "bundle", "minilm", "--keys", str(tmp_path / "k"), "--out", str(tmp_path / "o")) == 0
+    assert (
+        run(
+            project, "bundle", "minilm", "--keys", str(tmp_path / "k"), "--out", str(tmp_path / "o")
+        )
+        == 0
+    )
     repo = ChannelRepository(tmp_path / "o")
     assert repo.load_root().signed.roles["targets"].threshold == 2
     assert len(repo.load_targets().signatures) == 2

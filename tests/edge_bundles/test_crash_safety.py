@@ -27,7 +27,7 @@ from .conftest import MODEL, KeyPair, Publisher, root_of
 CHILD = textwrap.dedent(
     """
     import os, signal, sys
-    import edge.bundle, edge.install_layout, edge.update_source, edge.updater
+    import edge.bundle, edge.channel_fetcher, edge.install_layout, edge.updater
 
     channel, install, root, point = sys.argv[1:5]
 
@@ -42,7 +42,7 @@ CHILD = textwrap.dedent(
         return wrapper
 
     if point == "mid-download":  # the bundle's first chunk arrived, then the power went
-        real_chunks = edge.update_source._file_chunks
+        real_chunks = edge.channel_fetcher.file_chunks
 
         def dying_chunks(url, errors):
             chunks = real_chunks(url, errors)
@@ -53,7 +53,7 @@ CHILD = textwrap.dedent(
                 die()
             return gen()
 
-        edge.update_source._file_chunks = dying_chunks
+        edge.channel_fetcher.file_chunks = dying_chunks
     elif point == "after-download":
         edge.updater.read_bundle_info = die
     elif point == "mid-extract":
@@ -278,13 +278,12 @@ def test_kill_points_cover_real_functions() -> None:
     WHEN they are looked up on the real modules
     THEN each exists, so a renamed step cannot silently turn a crash test into a no-op."""
     import edge.bundle
+    import edge.channel_fetcher
     import edge.install_layout
     import edge.updater
 
-    import edge.update_source
-
     for module, name in [
-        (edge.update_source, "_file_chunks"),
+        (edge.channel_fetcher, "file_chunks"),
         (edge.updater, "download_bundle"),
         (edge.updater, "read_bundle_info"),
         (edge.bundle, "fsync_tree"),

@@ -24,7 +24,13 @@ from .conftest import MODEL, KeyPair, add_to_channel, root_of
 
 DEVICE_PACKAGES = ("onnxruntime", "numpy", "tokenizers", "tuf", "securesystemslib", "urllib3")
 HEAVY = (
-    "torch", "transformers", "optimum", "boto3", "botocore", "pydantic", "precast",
+    "torch",
+    "transformers",
+    "optimum",
+    "boto3",
+    "botocore",
+    "pydantic",
+    "precast",
     "cryptography",  # the device verifies Ed25519 with securesystemslib's pure-Python code
 )
 RUNNER = """
@@ -95,8 +101,12 @@ def test_quickstart_runs_with_only_the_device_packages(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env["PATH"] = f"{device_python.parent}{os.pathsep}{env.get('PATH', '')}"
     args = [
-        str(bundle), str(keys.public_path), str(channel), str(tmp_path / "install"),
-        str(root_of(channel)), MODEL,
+        str(bundle),
+        str(keys.public_path),
+        str(channel),
+        str(tmp_path / "install"),
+        str(root_of(channel)),
+        MODEL,
     ]
     out = subprocess.run(
         [str(device_python), "-c", RUNNER, "quickstart.py", *args],

@@ -21,7 +21,7 @@ from edge.bundle_format import (
     signature_document,
     verify_directory,
 )
-from edge.exceptions import BundleVerificationError, DownloadError, UpdateError
+from edge.exceptions import BundleVerificationError, UpdateError
 from edge.health import smoke_check
 from edge.update_source import DownloadLimits, channel_url, make_fetcher
 from edge.updater import Updater, is_older
@@ -149,7 +149,9 @@ def test_channel_url_picks_the_right_form(tmp_path: Path) -> None:
     refused saying what a channel is."""
     assert channel_url(tmp_path) == tmp_path.resolve().as_uri() + "/"
     assert channel_url(f"file://{tmp_path}") == tmp_path.resolve().as_uri() + "/"
-    assert channel_url("https://cdn.example/bundles/minilm") == "https://cdn.example/bundles/minilm/"
+    assert (
+        channel_url("https://cdn.example/bundles/minilm") == "https://cdn.example/bundles/minilm/"
+    )
     assert channel_url("s3://bucket/bundles/minilm/") == "s3://bucket/bundles/minilm/"
     with pytest.raises(UpdateError, match="s3://"):
         channel_url("ftp://host/x")

@@ -5,8 +5,8 @@ http on 127.0.0.1, s3 on moto_server)."""
 from __future__ import annotations
 
 import functools
-import json
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 
 import edge
+from edge.channel_repository import ChannelRepository
 from edge.exceptions import (
     BundleVerificationError,
     ChannelVerificationError,
     HealthCheckError,
     UpdateError,
 )
-from edge.channel_repository import ChannelRepository
 from edge.install_layout import InstallLayout
 from edge.updater import Updater
 
@@ -187,15 +187,16 @@ def test_channel_faults_change_nothing(
     assert list((install / "downloads").iterdir()) == []
     target.write_bytes(original)
     other = ChannelRepository(channel.parent / "other")  # a channel with other keys
-    other.create({r: [s.public_key for s in v] for r, v in other_keypair.signers.items()},
-                 other_keypair.signers)
+    other.create(
+        {r: [s.public_key for s in v] for r, v in other_keypair.signers.items()},
+        other_keypair.signers,
+    )
     with pytest.raises(ChannelVerificationError) as info:
         device(channel, install, root_of(other.root)).update()
     assert info.value.check == "signature"
     with pytest.raises(BundleVerificationError, match="signature"):
         edge.load_current(install, other_keypair.public)
     assert updater.current_version == "v1" and versions(install) == ["v1"]
-
 
 
 def test_one_updater_at_a_time_and_clear_errors_without_an_install(
