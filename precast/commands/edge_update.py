@@ -187,8 +187,11 @@ def publish_channel(channel: Path, dest: str) -> int:
             key = f"{prefix}/{path.relative_to(channel).as_posix()}".lstrip("/")
             s3.upload_file(str(path), parsed.netloc, key)
         return len(files)
+    mutable = {"root.json", "timestamp.json"}
     for path in files:
         target = Path(dest) / path.relative_to(channel)
+        if path.name not in mutable and target.is_file():
+            continue  # versioned metadata and content-addressed targets never change
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
         shutil.copyfile(path, tmp)

@@ -256,6 +256,31 @@ def test_key_compromise_and_rotation(world: HostileChannel, transport: str) -> N
     world.assert_stays_on("v2")
 
 
+def test_root_key_rotation_then_the_old_root_key_is_refused(world: HostileChannel) -> None:
+    """GIVEN a root key rotation (root v2 signed by the old and the new root key) and v2
+    WHEN the device updates, and then an attacker holding the old root key publishes a
+    root v3 that trusts their own keys, signed by that old key only
+    THEN the device walks to root v2 and installs v2; root v3 is refused with
+    ChannelVerificationError(check='signature'); the device stays on v2."""
+    from tuf.api.metadata import Metadata, Root
+
+    old_root = world.keys.signers["root"]
+    new_root = signing.generate_key(world.keys.directory, "root", force=True)
+    world.repo().rotate("root", [new_root.public_key], [*old_root, new_root], world.keys.signers)
+    world.keys.signers["root"] = [new_root]
+    world.publish("v2", stamp(2))
+    assert world.update().version == "v2"
+    forged: Metadata[Root] = Metadata.from_bytes(
+        (world.mirror / "metadata/2.root.json").read_bytes()
+    )
+    forged.signed.version = 3
+    forged.signatures.clear()
+    forged.sign(old_root[0])
+    (world.mirror / "metadata" / "3.root.json").write_bytes(forged.to_bytes())
+    assert _refused(world, ChannelVerificationError).check == "signature"
+    world.assert_stays_on("v2")
+
+
 def test_threshold_not_met(world: HostileChannel) -> None:
     """GIVEN a channel whose root requires 2 of 2 targets keys, and a device on its v1
     WHEN v2 is published with targets metadata signed by only one of them

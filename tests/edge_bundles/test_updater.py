@@ -24,6 +24,7 @@ from edge.exceptions import (
     UpdateError,
 )
 from edge.install_layout import InstallLayout
+from edge.manifest import sha256_file
 from edge.updater import Updater
 
 from .conftest import MODEL, KeyPair, Publisher, root_of
@@ -178,7 +179,8 @@ def test_channel_faults_change_nothing(
     updater.update()
     publish(channel, "v2", stamp(2))
 
-    target = max((channel / "targets").iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    v2 = publish(channel, "v2", stamp(2))
+    target = channel / "targets" / f"{sha256_file(v2)}.{MODEL}.pcb"
     original = target.read_bytes()
     target.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
     with pytest.raises(ChannelVerificationError) as info:
