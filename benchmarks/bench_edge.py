@@ -79,9 +79,8 @@ def main() -> None:
     artifact = latest_artifact(cfg.artifacts_dir, "minilm")
     work = Path(tempfile.mkdtemp(prefix="bench-edge-"))
     try:
-        seed = signing.generate_seed()  # a throwaway key: never touches keys_dir
-        pub = work / "k.pub"
-        pub.write_text(signing.encode_key(signing.public_key(seed)))
+        seed = signing.generate_key(work, "targets")  # a throwaway key: never touches keys_dir
+        pub = work / "targets.pub"
         bundle = build_bundle(artifact, seed, work / "gz")
         plain = build_bundle(artifact, seed, work / "plain", compresslevel=0)
         raw = sum(p.stat().st_size for p in artifact.iterdir() if p.is_file())
@@ -138,16 +137,14 @@ def main() -> None:
     )
 
 
-def _signature_verify(seed: bytes, message: bytes, runs: int = 5) -> dict[str, float]:
+def _signature_verify(seed: Any, message: bytes, runs: int = 5) -> dict[str, float]:
     """Median time of one signature verify over a bundle.json-sized message (a budget of
     50 ms on a device; it was a test assertion once, and timing belongs here)."""
-    from edge import signing
-
-    pub, sig = signing.public_key(seed), signing.sign(seed, message)
+    key, sig = seed.public_key, seed.sign(message)
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        assert signing.verify(pub, message, sig)
+        key.verify_signature(sig, message)
         times.append(time.perf_counter() - t0)
     return {"median_ms": 1000 * statistics.median(times), "budget_ms": 50.0, "runs": runs}
 

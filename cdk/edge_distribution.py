@@ -10,8 +10,11 @@ Two ways, both read-only and scoped to ``bundles/`` (never ``artifacts/`` or the
 * **Presigned URLs**: anyone holding ``read_policy`` can presign a GET for a device that
   holds no AWS credentials at all (see docs/deploy.md).
 
-Bundles are verified on the device with the Ed25519 public key, published as a stack output
-so a device image can pin it. The private key never leaves ``keys_dir``.
+Each ``bundles/<model>/`` prefix is a TUF channel (``metadata/`` + ``targets/``), so the same
+GetObject grant serves the signed metadata and the bundles, read-only. A device trusts the
+channel's ``metadata/1.root.json`` (baked into its image); the targets public key, which
+also signs each bundle's ``bundle.sig`` for offline loads, is a stack output. No private
+key leaves ``keys_dir``.
 """
 
 from __future__ import annotations
@@ -25,13 +28,13 @@ from constructs import Construct
 from cdk.model_store import ModelStore
 from cdk.nag import acknowledge
 
-PUBLIC_KEY_FILE = "precast_ed25519.pub"
-MISSING_KEY_MESSAGE = "no signing key yet: run `precast keys`, then redeploy"
+PUBLIC_KEY_FILE = "targets.pub"  # edge.signing: <role>.pub; targets signs bundle.sig
+MISSING_KEY_MESSAGE = "no channel keys yet: run `precast keys`, then redeploy"
 CREDENTIAL_DURATION_S = 3600
 
 
 def read_public_key(keys_dir: Path) -> str:
-    """The public signing key text (base64/hex) from ``keys_dir``, or what to run to make it."""
+    """The targets public key text (base64) from ``keys_dir``, or what to run to make it."""
     path = keys_dir / PUBLIC_KEY_FILE
     if not path.is_file():
         return MISSING_KEY_MESSAGE
@@ -57,7 +60,7 @@ class EdgeDistribution(Construct):
         self.read_policy = iam.ManagedPolicy(
             self,
             "BundleRead",
-            description="precast edge devices: read signed bundles under bundles/ only",
+            description="precast edge devices: read TUF channels (metadata, bundles) in bundles/",
             statements=[
                 iam.PolicyStatement(
                     actions=["s3:GetObject"],
@@ -68,8 +71,8 @@ class EdgeDistribution(Construct):
         acknowledge(
             self.read_policy,
             f"AwsSolutions-IAM5[{store.object_finding(store.bundles_prefix)}]",
-            "Devices fetch bundles whose names carry the model version; GetObject only, "
-            "scoped to bundles/, never artifacts/ or listing.",
+            "Devices fetch TUF metadata and content-addressed bundles of each channel; "
+            "GetObject only, scoped to bundles/, never artifacts/ or listing.",
         )
         self.device_role = iam.Role(
             self,

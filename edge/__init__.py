@@ -60,7 +60,7 @@ def __getattr__(name: str) -> Any:
 def load(
     path: str | Path,
     *,
-    public_key: str | bytes | Path | None = None,
+    public_key: str | bytes | Path | list[Any] | None = None,
     session_config: SessionConfig | None = None,
     extract_to: str | Path | None = None,
 ) -> EdgeModel:
@@ -68,7 +68,8 @@ def load(
 
     Every file's sha256 is checked against the manifest before the ONNX session exists.
     A bundle is verified (format, signature with ``public_key``, hashes, schema) first and
-    unpacked next to itself (or into ``extract_to``).
+    unpacked next to itself (or into ``extract_to``). A directory with ``public_key`` must be
+    an unpacked bundle whose bundle.sig verifies; the key is never silently ignored.
     """
     p = Path(path)
     if p.is_file():
@@ -78,4 +79,16 @@ def load(
         return load_directory(directory, session_config=session_config)
     if not p.exists():
         raise ArtifactError(f"{p} does not exist; pass an artifact directory or a bundle file")
+    if public_key is not None:  # never silently ignored: the directory must carry a signature
+        from edge.bundle import require_public_key
+        from edge.bundle_format import BUNDLE_SIG, verify_directory
+
+        if not (p / BUNDLE_SIG).is_file():
+            raise BundleVerificationError(
+                f"{p}: public_key was given, but this directory carries no {BUNDLE_SIG} to "
+                "verify (an artifact directory is checked by its manifest's sha256s only); "
+                "open the signed .pcb instead, or drop public_key",
+                check="signature",
+            )
+        verify_directory(p, require_public_key(public_key))
     return load_directory(p, session_config=session_config)

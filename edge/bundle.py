@@ -26,8 +26,9 @@ import shutil
 import tarfile
 import tempfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from edge import signing
 from edge.bundle_format import (
@@ -43,26 +44,65 @@ from edge.bundle_format import (
     parse_bundle_json,
 )
 from edge.durable_fs import fsync_dir, fsync_tree
+from edge.environment import PRECAST_PUBLIC_KEY
 from edge.exceptions import ArtifactError, BundleVerificationError
 from edge.manifest import MANIFEST_NAME, FileEntry, read_manifest
 
-ENV_PUBLIC_KEY = "PRECAST_PUBLIC_KEY"
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from securesystemslib.signer import Key
+
+    PublicKeys: TypeAlias = str | bytes | Path | Key | Sequence[str | bytes | Path | Key]
+
+ENV_PUBLIC_KEY = PRECAST_PUBLIC_KEY.name
 _CHUNK = 1 << 20
 _ARCHIVE_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
 
 
-def require_public_key(value: str | bytes | Path | None) -> bytes:
-    """The key to verify with: the argument, else ``$PRECAST_PUBLIC_KEY``; never optional."""
+def require_public_key(value: PublicKeys | None) -> list[Key]:
+    """The keys to verify with: the argument, else ``$PRECAST_PUBLIC_KEY``; never optional."""
     if value is None:
         value = os.environ.get(ENV_PUBLIC_KEY) or None
     if value is None:
         raise BundleVerificationError(
-            "a bundle is verified with its publisher's Ed25519 public key, and none was given: "
-            "pass public_key=<path to precast_ed25519.pub | its base64 text | 32 raw bytes> "
-            f"(or set {ENV_PUBLIC_KEY}). `precast keys` prints the key.",
+            "a bundle is verified with its channel's targets public key, and none was given: "
+            "pass public_key=<path to targets.pub | its base64 text | 32 raw bytes | a list> "
+            f"(or set {ENV_PUBLIC_KEY}). `precast keys` prints the keys.",
             check="signature",
         )
-    return signing.load_public_key(value)
+    return signing.load_public_keys(list(value) if isinstance(value, list | tuple) else value)
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """Refuses pax and GNU long-name/long-link headers before tarfile reads their payload.
+
+    tarfile reads such a header's whole declared size into memory to parse it; a hostile
+    bundle can declare hundreds of MB there, ahead of any signature. precast writes plain
+    ustar headers only, so any extension header is refused outright.
+    """
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENSION_TYPES:
+            raise BundleVerificationError(
+                f"{tarfile_.name!s}: tar extension header (pax/GNU long name, "
+                f"{self.size} bytes declared) refused; precast bundles use plain ustar headers",
+                check="archive",
+            )
+        member: tarfile.TarInfo = super()._proc_member(tarfile_)  # type: ignore[misc]
+        return member  # (a private tarfile hook: the one place it reads a header's payload)
+
+
+_EXTENSION_TYPES = frozenset(
+    {
+        tarfile.XHDTYPE,
+        tarfile.XGLTYPE,
+        tarfile.SOLARIS_XHDTYPE,
+        tarfile.GNUTYPE_LONGNAME,
+        tarfile.GNUTYPE_LONGLINK,
+        tarfile.GNUTYPE_SPARSE,
+    }
+)
 
 
 def default_extract_dir(path: Path) -> Path:
@@ -73,7 +113,7 @@ def default_extract_dir(path: Path) -> Path:
 def open_bundle(
     path: str | Path,
     *,
-    public_key: str | bytes | Path | None = None,
+    public_key: PublicKeys | None = None,
     extract_to: str | Path | None = None,
 ) -> Path:
     """Verify the bundle at ``path`` and return a directory holding its artifact.
@@ -90,7 +130,7 @@ def open_bundle(
     return extract_bundle(bundle, public, dest)
 
 
-def extract_bundle(path: Path, public: bytes, dest: Path) -> Path:
+def extract_bundle(path: Path, public: Sequence[Key], dest: Path) -> Path:
     """Unpack and fully verify ``path`` into ``dest`` (created by one atomic rename)."""
     _refuse_foreign(dest)
     try:
@@ -133,10 +173,17 @@ class _BundleStream:
         magic = self.raw.read(2)
         self.raw.seek(0)
         try:
-            self.tar = tarfile.open(fileobj=self.raw, mode="r|gz" if magic == b"\x1f\x8b" else "r|")
+            self.tar = tarfile.open(
+                fileobj=self.raw,
+                mode="r|gz" if magic == b"\x1f\x8b" else "r|",
+                tarinfo=_BoundedTarInfo,
+            )
         except _ARCHIVE_ERRORS as exc:
             self.raw.close()
             raise _archive(self.where, f"not a precast bundle (gzip/tar): {exc}") from None
+        except BundleVerificationError:
+            self.raw.close()
+            raise
         self.members = iter(self.tar)
         return self
 
@@ -170,7 +217,7 @@ class _BundleStream:
             raise _archive(self.where, f"{name} is truncated")
         return data
 
-    def read_metadata(self, public: bytes) -> tuple[BundleInfo, bytes]:
+    def read_metadata(self, public: Sequence[Key]) -> tuple[BundleInfo, bytes]:
         """bundle.json (format checked first), then bundle.sig (verified), then structure."""
         bundle_json = self.read_small(BUNDLE_JSON)
         doc = check_format(bundle_json, self.where)
@@ -222,14 +269,14 @@ class _BundleStream:
             )
 
 
-def read_bundle_info(path: Path, public: bytes) -> BundleInfo:
+def read_bundle_info(path: Path, public: Sequence[Key]) -> BundleInfo:
     """Verify format and signature from the first two members only (cheap)."""
     with _BundleStream(path) as stream:
         info, _ = stream.read_metadata(public)
     return info
 
 
-def _unpack(path: Path, public: bytes, tmp: Path) -> BundleInfo:
+def _unpack(path: Path, public: Sequence[Key], tmp: Path) -> BundleInfo:
     with _BundleStream(path) as stream:
         info, bundle_sig = stream.read_metadata(public)
         seen: set[str] = set()

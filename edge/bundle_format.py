@@ -1,4 +1,4 @@
-"""The edge bundle format: ``bundle.json``, its detached signature, and the channel index.
+"""The edge bundle format: ``bundle.json`` and its detached signature.
 
 A bundle ``<model>-<version>.pcb`` is a gzip-compressed tar whose members are, in order::
 
@@ -10,8 +10,9 @@ A bundle ``<model>-<version>.pcb`` is a gzip-compressed tar whose members are, i
     tokenizer.json
     model.onnx
 
-Next to the bundles of one model sits ``latest.json`` (the channel index: newest bundle's
-file name, sha256, size), which the updater polls. docs/edge.md explains the choices.
+``bundle.sig`` is made with the channel's targets key, so a bundle copied by hand (USB, no
+channel) still verifies with that public key. A channel is a TUF repository whose targets
+are these bundles (edge/channel_repository.py). docs/edge.md explains the choices.
 """
 
 from __future__ import annotations
@@ -20,22 +21,24 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edge import signing
 from edge.exceptions import BundleVerificationError
 from edge.manifest import FileEntry, sha256_file
+
+if TYPE_CHECKING:
+    from securesystemslib.signer import Key, Signer
 
 BUNDLE_FORMAT_VERSION = 1
 SUPPORTED_BUNDLE_FORMATS = (1,)
 BUNDLE_SUFFIX = ".pcb"
 BUNDLE_JSON = "bundle.json"
 BUNDLE_SIG = "bundle.sig"
-INDEX_NAME = "latest.json"
 SIGNATURE_CONTEXT = b"precast-bundle-v1\x00"  # a bundle signature can never verify as anything else
-MAX_META_BYTES = 1 << 20  # bundle.json, bundle.sig, latest.json
+MAX_META_BYTES = 1 << 20  # bundle.json, bundle.sig
 MAX_MEMBER_BYTES = 2 << 30  # ONNX protobuf files cannot exceed 2 GiB
 MAX_MEMBERS = 32
 MAX_BUNDLE_BYTES = 4 << 30  # all members together
@@ -79,14 +82,14 @@ def bundle_document(
     )
 
 
-def signature_document(seed: bytes, bundle_json: bytes) -> bytes:
-    pub = signing.public_key(seed)
-    sig = signing.sign(seed, SIGNATURE_CONTEXT + bundle_json)
+def signature_document(signer: Signer, bundle_json: bytes) -> bytes:
+    """``bundle.sig``: the channel's targets key over SIGNATURE_CONTEXT + ``bundle.json``."""
+    sig = signer.sign(SIGNATURE_CONTEXT + bundle_json)
     return canonical_json(
         {
             "algorithm": "ed25519",
-            "key_id": signing.key_id(pub),
-            "signature": base64.b64encode(sig).decode("ascii"),
+            "key_id": sig.keyid,
+            "signature": base64.b64encode(bytes.fromhex(sig.signature)).decode("ascii"),
         }
     )
 
@@ -95,11 +98,13 @@ def _fail(where: str, what: str, check: str) -> BundleVerificationError:
     return BundleVerificationError(f"{where}: {what}", check=check)
 
 
-def _decode(data: bytes, what: str, where: str, check: str) -> dict[str, Any]:
+def decode_json(data: bytes, what: str, where: str, check: str) -> dict[str, Any]:
+    """A JSON object, or BundleVerificationError naming ``what`` (never a raw RecursionError)."""
     try:
         obj = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(where, f"{what} is not valid JSON ({exc})", check) from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise _fail(where, f"{what} is not valid JSON ({detail})", check) from None
     if not isinstance(obj, dict):
         raise _fail(where, f"{what} must be a JSON object", check)
     return obj
@@ -107,7 +112,7 @@ def _decode(data: bytes, what: str, where: str, check: str) -> dict[str, Any]:
 
 def check_format(bundle_json: bytes, where: str) -> dict[str, Any]:
     """Decode ``bundle.json`` and refuse a format version this runtime cannot read."""
-    doc = _decode(bundle_json, BUNDLE_JSON, where, "format")
+    doc = decode_json(bundle_json, BUNDLE_JSON, where, "format")
     fmt = doc.get("format_version")
     if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt not in SUPPORTED_BUNDLE_FORMATS:
         raise _fail(
@@ -120,9 +125,12 @@ def check_format(bundle_json: bytes, where: str) -> dict[str, Any]:
     return doc
 
 
-def check_signature(bundle_json: bytes, bundle_sig: bytes, public: bytes, where: str) -> str:
-    """Verify ``bundle.sig`` over ``bundle.json`` with ``public``; return the signer's key id."""
-    doc = _decode(bundle_sig, BUNDLE_SIG, where, "signature")
+def check_signature(bundle_json: bytes, bundle_sig: bytes, keys: Sequence[Key], where: str) -> str:
+    """Verify ``bundle.sig`` over ``bundle.json`` with one of ``keys``; return the key id."""
+    from securesystemslib.exceptions import UnverifiedSignatureError, VerificationError
+    from securesystemslib.signer import Signature
+
+    doc = decode_json(bundle_sig, BUNDLE_SIG, where, "signature")
     if doc.get("algorithm") != "ed25519":
         raise _fail(
             where, f"signature algorithm {doc.get('algorithm')!r} is not ed25519", "signature"
@@ -131,17 +139,22 @@ def check_signature(bundle_json: bytes, bundle_sig: bytes, public: bytes, where:
         sig = base64.b64decode(str(doc.get("signature", "")), validate=True)
     except (binascii.Error, ValueError):
         raise _fail(where, "bundle.sig holds no base64 signature", "signature") from None
-    expected_id = signing.key_id(public)
-    if not signing.verify(public, SIGNATURE_CONTEXT + bundle_json, sig):
-        signer = doc.get("key_id")
-        hint = (
-            f"it was signed by key {signer}, but you passed key {expected_id}; pass the "
-            "public key that matches the signing key"
-            if signer != expected_id
-            else "the bundle was altered after signing; re-download it"
+    signer = str(doc.get("key_id"))
+    key = next((k for k in keys if k.keyid == signer), None)
+    if key is None:
+        raise _fail(
+            where,
+            f"signature does not verify: it was signed by key {signer[:16]}, but you trust "
+            f"{[k.keyid[:16] for k in keys]}; pass the public key that matches the signing key",
+            "signature",
         )
-        raise _fail(where, f"signature does not verify: {hint}", "signature")
-    return expected_id
+    try:
+        key.verify_signature(Signature(signer, sig.hex()), SIGNATURE_CONTEXT + bundle_json)
+    except (UnverifiedSignatureError, VerificationError):
+        raise _fail(
+            where, "signature does not verify: the bundle was altered after signing", "signature"
+        ) from None
+    return signer
 
 
 def parse_bundle_json(doc: dict[str, Any], raw: bytes, key_id: str, where: str) -> BundleInfo:
@@ -181,10 +194,12 @@ def parse_bundle_json(doc: dict[str, Any], raw: bytes, key_id: str, where: str) 
     )
 
 
-def verify_metadata(bundle_json: bytes, bundle_sig: bytes, public: bytes, where: str) -> BundleInfo:
+def verify_metadata(
+    bundle_json: bytes, bundle_sig: bytes, keys: Sequence[Key], where: str
+) -> BundleInfo:
     """Format version, then signature, then structure of ``bundle.json``."""
     doc = check_format(bundle_json, where)
-    key = check_signature(bundle_json, bundle_sig, public, where)
+    key = check_signature(bundle_json, bundle_sig, keys, where)
     return parse_bundle_json(doc, bundle_json, key, where)
 
 
@@ -208,53 +223,21 @@ def check_directory(directory: Path, info: BundleInfo) -> str | None:
     return None
 
 
-def verify_directory(directory: Path, public: bytes) -> BundleInfo:
-    """Re-verify an extracted bundle on disk: signature of its bundle.json and every member."""
+def verify_directory(directory: Path, keys: Sequence[Key] | None) -> BundleInfo:
+    """Re-verify an extracted bundle on disk: every member against its bundle.json, and the
+    signature of bundle.json with ``keys`` (None: integrity only, for an install whose
+    authenticity the channel's TUF metadata established when it was installed)."""
     where = str(directory)
     try:
         bundle_json = (directory / BUNDLE_JSON).read_bytes()
         bundle_sig = (directory / BUNDLE_SIG).read_bytes()
     except OSError as exc:
         raise _fail(where, f"not an extracted bundle ({exc})", "archive") from None
-    info = verify_metadata(bundle_json, bundle_sig, public, where)
+    if keys is None:
+        info = parse_bundle_json(check_format(bundle_json, where), bundle_json, "", where)
+    else:
+        info = verify_metadata(bundle_json, bundle_sig, keys, where)
     problem = check_directory(directory, info)
     if problem:
         raise _fail(where, f"{problem}; the installed files were altered", "hash")
     return info
-
-
-@dataclass(frozen=True)
-class IndexEntry:
-    """``latest.json``: the newest bundle of a channel. Unsigned: it only points at a bundle,
-    whose own signature is what a device trusts."""
-
-    name: str
-    version: str
-    bundle: str
-    sha256: str
-    size: int
-    created_at: str
-
-    def to_json(self) -> bytes:
-        doc = {"format_version": BUNDLE_FORMAT_VERSION, **self.__dict__}
-        return json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
-
-
-def parse_index(data: bytes, where: str) -> IndexEntry:
-    doc = _decode(data, INDEX_NAME, where, "format")
-    fields = {"name": str, "version": str, "bundle": str, "sha256": str, "size": int}
-    for key, kind in fields.items():
-        if not isinstance(doc.get(key), kind) or isinstance(doc.get(key), bool):
-            raise _fail(where, f"{INDEX_NAME} needs {key!r} ({kind.__name__})", "format")
-    if not is_plain_name(doc["bundle"]) or not _HEX64_RE.match(doc["sha256"]):
-        raise _fail(where, f"{INDEX_NAME} names an unsafe bundle or a bad sha256", "format")
-    if not 0 < doc["size"] <= MAX_MEMBER_BYTES * 2:
-        raise _fail(where, f"{INDEX_NAME} states an impossible size {doc['size']}", "format")
-    return IndexEntry(
-        name=doc["name"],
-        version=doc["version"],
-        bundle=doc["bundle"],
-        sha256=doc["sha256"],
-        size=doc["size"],
-        created_at=str(doc.get("created_at", "")),
-    )

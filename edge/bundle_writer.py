@@ -1,9 +1,8 @@
-"""Write signed bundles and the channel index (build host side of edge/bundle.py).
+"""Write signed bundles (build host side of edge/bundle.py).
 
-``build_bundle`` turns a verified artifact directory into ``<model>-<version>.pcb`` in a
-channel directory; ``write_index`` then points ``latest.json`` at it. The order matters
-when publishing: bundle first, index second, so a device never sees an index naming a
-bundle that is not there yet.
+``build_bundle`` turns a verified artifact directory into ``<model>-<version>.pcb``, its
+``bundle.sig`` made with the channel's targets key; edge/channel_repository.py then adds it
+to a channel as a TUF target.
 """
 
 from __future__ import annotations
@@ -14,20 +13,20 @@ import tarfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.bundle_format import (
     BUNDLE_JSON,
     BUNDLE_SIG,
     BUNDLE_SUFFIX,
-    INDEX_NAME,
-    BundleInfo,
-    IndexEntry,
     bundle_document,
     signature_document,
 )
-from edge.durable_fs import atomic_file, write_atomic
+from edge.durable_fs import atomic_file
 from edge.manifest import MANIFEST_NAME, FileEntry, read_manifest, sha256_file, verify_files
+
+if TYPE_CHECKING:
+    from securesystemslib.signer import Signer
 
 DEFAULT_COMPRESSLEVEL = 6
 
@@ -38,13 +37,14 @@ def bundle_file_name(name: str, version: str) -> str:
 
 def build_bundle(
     artifact_dir: Path,
-    seed: bytes,
+    signer: Signer,
     out_dir: Path,
     *,
     created_at: str | None = None,
     compresslevel: int = DEFAULT_COMPRESSLEVEL,
 ) -> Path:
-    """Sign ``artifact_dir`` (verified first) into ``out_dir/<model>-<version>.pcb``."""
+    """Sign ``artifact_dir`` (verified first) into ``out_dir/<model>-<version>.pcb`` with
+    ``signer`` (the channel's targets key)."""
     manifest = read_manifest(artifact_dir)
     verify_files(artifact_dir, manifest)
     names = sorted(
@@ -61,7 +61,7 @@ def build_bundle(
     write_archive(
         path,
         bundle_json,
-        signature_document(seed, bundle_json),
+        signature_document(signer, bundle_json),
         [(n, artifact_dir / n) for n in names],
         compresslevel=compresslevel,
     )
@@ -96,27 +96,9 @@ def write_archive(
             gz.close()
 
 
-def _size(path: Path) -> int:
-    return path.stat().st_size
-
-
 def _header(name: str, size: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size, info.mode, info.mtime = size, 0o644, 0
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     return info
-
-
-def write_index(bundle: Path, info: BundleInfo) -> IndexEntry:
-    """Point ``latest.json`` next to ``bundle`` at it (atomic replace)."""
-    entry = IndexEntry(
-        name=info.name,
-        version=info.version,
-        bundle=bundle.name,
-        sha256=sha256_file(bundle),
-        size=bundle.stat().st_size,
-        created_at=info.created_at,
-    )
-    write_atomic(bundle.parent / INDEX_NAME, entry.to_json())
-    return entry

@@ -257,7 +257,8 @@ PRECAST_ORT_PROVIDERS: EnvVar[tuple[str, ...]] = EnvVar(
 )  # fmt: skip
 PRECAST_PUBLIC_KEY: EnvVar[str | None] = EnvVar(
     "PRECAST_PUBLIC_KEY", "path or base64", None,
-    "Ed25519 public key bundles are verified with when the caller passes none",
+    "the channel's targets public key (Ed25519) a bundle is verified with when the caller "
+    "passes none",
     ("edge",), parse_optional_text, "—",
 )  # fmt: skip
 PRECAST_PROJECT_DIR: EnvVar[Path] = EnvVar(

@@ -72,11 +72,42 @@ class UpdateError(PrecastError):
 
 
 class SigningKeyError(PrecastError):
-    """A signing key is missing, unreadable, or not a 32-byte Ed25519 key."""
+    """A signing key is missing, unreadable, not Ed25519, or weak (small order)."""
+
+
+class ChannelVerificationError(UpdateError):
+    """The channel's TUF metadata or a target failed python-tuf's checks.
+
+    ``check`` names which: ``expired`` (freeze), ``rollback`` (a version older than one
+    already trusted), ``signature`` (threshold not met, unknown or revoked key),
+    ``hash`` (a file's length or hashes differ from its signed metadata: mix-and-match,
+    tampering), ``format`` (malformed metadata). The device stays on its current version.
+    """
+
+    def __init__(self, message: str, *, check: str) -> None:
+        super().__init__(message)
+        self.check = check
+
+
+class ModelPinError(UpdateError):
+    """The channel offers no bundle of the pinned model, or a bundle of another model."""
 
 
 class DownloadError(UpdateError):
-    """A bundle download was truncated or does not match the size/sha256 its index states."""
+    """A channel file could not be downloaded (network, HTTP status, missing file)."""
+
+
+class DownloadTooLargeError(DownloadError):
+    """A server sent more bytes than the signed length allows (endless data)."""
+
+
+class SlowRetrievalError(DownloadError):
+    """A download broke the update's deadline or minimum rate; ``limit`` says which
+    (``deadline`` or ``min_rate``)."""
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class HealthCheckError(UpdateError):

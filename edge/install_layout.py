@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.bundle import require_public_key
 from edge.bundle_format import BUNDLE_JSON, is_plain_name, verify_directory
@@ -19,6 +20,9 @@ from edge.durable_fs import write_atomic
 from edge.exceptions import UpdateError
 from edge.model import EdgeModel, load_directory
 from edge.session import SessionConfig
+
+if TYPE_CHECKING:
+    from edge.bundle import PublicKeys
 
 POINTERS = ("current", "previous")
 _LOAD_ATTEMPTS = 5
@@ -46,7 +50,21 @@ class InstallLayout:
     def download_path(self, sha256: str) -> Path:
         downloads = self.root / "downloads"
         downloads.mkdir(parents=True, exist_ok=True)
-        return downloads / f"{sha256}.part"
+        return downloads / f"{sha256}.pcb"
+
+    def pin(self) -> str | None:
+        """The version an operator (or a rollback) holds this device on, if any."""
+        try:
+            text = (self.root / "pin").read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        return text if is_plain_name(text) else None
+
+    def set_pin(self, version: str | None) -> None:
+        if version is None:
+            (self.root / "pin").unlink(missing_ok=True)
+        else:
+            write_atomic(self.root / "pin", f"{version}\n".encode())
 
     def created_at(self, version: str) -> str | None:
         try:
@@ -91,19 +109,20 @@ class InstallLayout:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def clean_stale(self) -> None:
-        """Remove what a crashed run left: temp directories and temp pointer links."""
+        """Remove what a crashed run left: temp directories, temp pointer links, and
+        python-tuf's temporary metadata files."""
         for path in self.versions.glob(".*"):
             shutil.rmtree(path, ignore_errors=True)
-        for path in self.root.glob(".*.tmp-*"):
+        for path in [*self.root.glob(".*.tmp-*"), *(self.root / "tuf").glob("tmp*")]:
             path.unlink(missing_ok=True)
 
-    def clean_downloads(self, *, keep: str | None) -> None:
-        """Drop partial downloads except the one for ``keep`` (the bundle still wanted)."""
+    def clean_downloads(self) -> None:
+        """Drop any bundle a killed run downloaded but did not install (no resume: ngclient
+        verifies a whole file, and a partial file from a hostile run is not worth keeping)."""
         downloads = self.root / "downloads"
         if downloads.is_dir():
             for path in downloads.iterdir():
-                if path.name != f"{keep}.part":
-                    path.unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
 
     def prune(self) -> list[str]:
         """Delete every version that is neither current nor previous."""
@@ -118,27 +137,29 @@ class InstallLayout:
 
 def load_current(
     install_dir: str | Path,
-    public_key: str | bytes | Path | None,
+    public_key: PublicKeys | None = None,
     *,
     session_config: SessionConfig | None = None,
 ) -> EdgeModel:
-    """Open the version ``install_dir/current`` points at, re-verified with ``public_key``.
+    """Open the version ``install_dir/current`` points at, every file re-hashed against its
+    bundle.json; with ``public_key`` (the targets key), bundle.sig is checked too. (What was
+    installed was authenticated by the channel's TUF metadata when it was installed.)
 
     If an update swaps ``current`` (and prunes the old version) while this reads, it reads
     again: the result is always one whole version, never an error caused by the swap.
     """
     layout = InstallLayout(Path(install_dir))
-    public = require_public_key(public_key)
+    keys = require_public_key(public_key) if public_key is not None else None
     for _ in range(_LOAD_ATTEMPTS):
         version = layout.version_of("current")
         if version is None:
             raise UpdateError(
                 f"nothing is installed in {install_dir}; run `precast edge update --source URI "
-                f"--install-dir {install_dir} --public-key FILE` first"
+                f"--install-dir {install_dir} --root root.json --model NAME` first"
             )
         directory = layout.version_dir(version)
         try:
-            verify_directory(directory, public)
+            verify_directory(directory, keys)
             return load_directory(directory, session_config=session_config, verify=False)
         except Exception:
             if layout.version_of("current") == version:

@@ -1,241 +1,140 @@
-"""Where a device looks for bundles: a directory, an http(s) URL, or an s3:// prefix.
+"""Where a device reads its channel from, and how every byte of it is bounded.
 
-Each source serves one channel: ``latest.json`` (see :class:`IndexEntry`) next to the
-bundles it names. Downloads resume: bytes already in the ``.part`` file are kept and only
-the rest is fetched (HTTP ``Range``, S3 ``Range``, a seek for a directory); the finished file
-must match the index's size and sha256 before anyone opens it.
-
-Only the standard library is used, except ``boto3`` for ``s3://``, imported when used.
-``AWS_ENDPOINT_URL`` (e.g. a local moto_server) is honoured.
+A channel is a TUF repository (edge/channel_repository.py) served from a directory (a
+mount, a USB stick), ``http(s)://`` (any static server or CDN) or ``s3://bucket/prefix/``
+(boto3, imported only for ``s3://``; ``AWS_ENDPOINT_URL`` is honoured). python-tuf's
+``ngclient`` does every check; :class:`ChannelFetcher` is the ``FetcherInterface`` it
+downloads through. ngclient caps every file at its signed (or configured) length; the
+fetcher adds what TUF leaves to the application against slow retrieval: one overall
+deadline for the whole update and a minimum average rate per file, both measured with an
+injectable clock, plus a per-read socket timeout.
 """
 
 from __future__ import annotations
 
-import http.client
-import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from edge.bundle_format import INDEX_NAME, MAX_META_BYTES, IndexEntry, parse_index
-from edge.exceptions import DownloadError, UpdateError
-from edge.manifest import sha256_file
+from edge.exceptions import UpdateError
 
-HTTP_TIMEOUT_S = 30.0
-USER_AGENT = "precast-edge-updater/1"
-_CHUNK = 1 << 20
+if TYPE_CHECKING:
+    from tuf.ngclient.fetcher import FetcherInterface
 
-
-class UpdateSource(Protocol):
-    uri: str
-
-    def read_index(self) -> IndexEntry: ...
-
-    def fetch(self, entry: IndexEntry, target: Path) -> None:
-        """Append the bundle's bytes from ``target``'s current size on (resume)."""
+USER_AGENT = "precast-edge-updater/2"
+CHUNK_BYTES = 1 << 16
 
 
-def open_source(source: str | Path) -> UpdateSource:
-    """A source from a URI: ``s3://bucket/prefix/``, ``http(s)://host/path/`` (or the URL of
-    its ``latest.json``), or a local directory path / ``file://`` URL."""
+@dataclass(frozen=True)
+class DownloadLimits:
+    """Bounds on one update run. ``deadline_s``: all of its downloads together;
+    ``min_rate``: bytes/s averaged over a file, enforced once ``grace_s`` have passed;
+    ``read_timeout_s``: one socket read."""
+
+    deadline_s: float = 900.0
+    min_rate: float = 4096.0
+    grace_s: float = 30.0
+    read_timeout_s: float = 30.0
+
+
+def channel_url(source: str | Path) -> str:
+    """The channel's base URL (``file://``, ``http(s)://`` or ``s3://``, ending in ``/``).
+
+    A URL naming one object (a presigned ``.pcb`` / ``.json`` URL, anything with a query
+    string) is refused: a channel is a directory of metadata and targets, and a presigned
+    URL signs exactly one object.
+    """
     text = str(source)
-    if text.startswith("s3://"):
-        return S3Source(text)
-    if text.startswith(("http://", "https://")):
-        return HttpSource(text)
+    if text.startswith(("http://", "https://", "s3://")):
+        parsed = urllib.parse.urlsplit(text)
+        if parsed.query or parsed.path.endswith((".pcb", ".json")):
+            raise UpdateError(
+                f"{text!r} names one object, not a channel. A channel is the directory "
+                "holding metadata/ and targets/ (e.g. https://cdn.example.com/bundles/minilm/); "
+                "a presigned URL signs a single object, so serve the channel through a CDN "
+                "or give the device s3:// credentials instead"
+            )
+        return text.rstrip("/") + "/"
     if text.startswith("file://"):
-        text = urllib.parse.unquote(urllib.parse.urlparse(text).path)
+        text = urllib.parse.unquote(urllib.parse.urlsplit(text).path)
     if "://" in text:
         raise UpdateError(
-            f"unsupported update source {text!r}; use a directory, http(s)://..., or s3://..."
+            f"unsupported channel {text!r}; use a directory, http(s)://..., or s3://..."
         )
-    return DirectorySource(Path(text))
+    return Path(text).resolve().as_uri().rstrip("/") + "/"
 
 
-def _append(chunks: Iterator[bytes], target: Path, entry: IndexEntry) -> None:
-    """Append ``chunks`` to ``target`` without ever growing it past ``entry.size``."""
-    with open(target, "ab") as out:
-        for chunk in chunks:
-            if out.tell() + len(chunk) > entry.size:
-                raise DownloadError(
-                    f"{entry.bundle}: the source sent more than the {entry.size} bytes its "
-                    "index states; the index and the bundle disagree. Republish both."
-                )
-            out.write(chunk)
-        out.flush()
-        os.fsync(out.fileno())
+def make_fetcher(
+    limits: DownloadLimits, clock: Callable[[], float] = time.monotonic
+) -> FetcherInterface:
+    """The ngclient fetcher for file://, http(s):// and s3:// URLs (tuf imported here)."""
+    from edge.channel_fetcher import ChannelFetcher
+
+    return ChannelFetcher(limits, clock)
 
 
-def download(source: UpdateSource, entry: IndexEntry, part: Path) -> Path:
-    """Fetch ``entry`` into ``part`` (resuming), then check size and sha256 against the index.
+def file_chunks(url: str, tuf_errors: Any) -> Generator[bytes, None, None]:
+    path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the generator
+    except FileNotFoundError:
+        raise tuf_errors.DownloadHTTPError(f"{path} does not exist", 404) from None
+    except OSError as exc:
+        raise tuf_errors.DownloadError(f"cannot read {path}: {exc}") from None
 
-    A short file raises :class:`DownloadError` and is kept, so the next run resumes; a file
-    of the right size with the wrong digest is deleted.
-    """
-    if part.exists() and part.stat().st_size > entry.size:
-        part.unlink()
-    have = part.stat().st_size if part.exists() else 0
-    if have < entry.size:
-        try:
-            source.fetch(entry, part)
-        except OSError as exc:  # the local disk: full, read-only, gone
-            raise DownloadError(f"cannot write {part}: {exc}. Nothing was changed.") from None
-    size = part.stat().st_size if part.exists() else 0
-    if size != entry.size:
-        raise DownloadError(
-            f"download of {entry.bundle} from {source.uri} is truncated: {size} of {entry.size} "
-            "bytes. Nothing was changed; run the update again to resume."
+    def read() -> Generator[bytes, None, None]:
+        with fh:
+            while chunk := fh.read(CHUNK_BYTES):
+                yield chunk
+
+    return read()
+
+
+def http_chunks(url: str, timeout: float, tuf_errors: Any) -> Generator[bytes, None, None]:
+    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    try:
+        resp = urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 - http(s) only
+    except urllib.error.HTTPError as exc:
+        raise tuf_errors.DownloadHTTPError(f"GET {url}: HTTP {exc.code}", exc.code) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise tuf_errors.DownloadError(f"cannot reach {url}: {exc}") from None
+
+    def read() -> Generator[bytes, None, None]:
+        with resp:
+            while chunk := resp.read1(CHUNK_BYTES):  # returns what has arrived: drips count
+                yield chunk
+
+    return read()
+
+
+def s3_chunks(client: Any, url: str, tuf_errors: Any) -> Generator[bytes, None, None]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    parsed = urllib.parse.urlsplit(url)
+    key = urllib.parse.unquote(parsed.path.lstrip("/"))
+    try:
+        body = client.get_object(Bucket=parsed.netloc, Key=key)["Body"]
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", "?"))
+        status = (
+            404 if code in ("NoSuchKey", "404") else 403 if code in ("AccessDenied", "403") else 0
         )
-    actual = sha256_file(part)
-    if actual != entry.sha256:
-        part.unlink()
-        raise DownloadError(
-            f"{entry.bundle} from {source.uri}: sha256 {actual[:12]}… does not match the "
-            f"index's {entry.sha256[:12]}…; discarded it. Nothing was changed."
-        )
-    return part
+        if status:
+            raise tuf_errors.DownloadHTTPError(f"{url}: {code}", status) from None
+        raise tuf_errors.DownloadError(f"{url}: {code}") from None
+    except BotoCoreError as exc:
+        raise tuf_errors.DownloadError(f"{url}: {exc}") from None
 
-
-class DirectorySource:
-    """A channel on a local or mounted file system (USB stick, NFS, a synced folder)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.uri = str(root)
-
-    def read_index(self) -> IndexEntry:
-        path = self.root / INDEX_NAME
+    def read() -> Generator[bytes, None, None]:
         try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_META_BYTES + 1)
-        except OSError as exc:
-            raise UpdateError(
-                f"cannot read {path}: {exc}; publish a bundle there with `precast bundle`"
-            ) from None
-        return parse_index(data, str(path))
+            while chunk := body.read(CHUNK_BYTES):
+                yield chunk
+        finally:
+            body.close()
 
-    def fetch(self, entry: IndexEntry, target: Path) -> None:
-        offset = target.stat().st_size if target.exists() else 0
-        try:
-            with open(self.root / entry.bundle, "rb") as src:
-                src.seek(offset)
-                _append(iter(lambda: src.read(_CHUNK), b""), target, entry)
-        except OSError as exc:
-            raise DownloadError(f"cannot read {self.root / entry.bundle}: {exc}") from None
-
-
-class HttpSource:
-    """A channel on any static web server or CDN (``Range`` support makes resumes cheap)."""
-
-    def __init__(self, uri: str) -> None:
-        self.uri = uri
-        if uri.rsplit("?", 1)[0].endswith(".json"):
-            self.index_url = uri
-        else:
-            self.index_url = urllib.parse.urljoin(uri.rstrip("/") + "/", INDEX_NAME)
-
-    def _open(self, url: str, headers: dict[str, str] | None = None) -> Any:
-        req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **(headers or {})})
-        try:
-            return urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_S)  # noqa: S310 - http(s) only
-        except urllib.error.HTTPError as exc:
-            raise UpdateError(f"GET {url}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise UpdateError(
-                f"cannot reach {url}: {exc}; check the network and --source"
-            ) from None
-
-    def read_index(self) -> IndexEntry:
-        with self._open(self.index_url) as resp:
-            data = resp.read(MAX_META_BYTES + 1)
-        return parse_index(data, self.index_url)
-
-    def fetch(self, entry: IndexEntry, target: Path) -> None:
-        url = urllib.parse.urljoin(self.index_url, urllib.parse.quote(entry.bundle))
-        offset = target.stat().st_size if target.exists() else 0
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
-        with self._open(url, headers) as resp:
-            if offset and resp.status != 206:  # server ignored Range: start over
-                target.unlink()
-            _stream(lambda: resp.read(_CHUNK), target, entry, url)
-
-
-def _stream(read: Callable[[], bytes], target: Path, entry: IndexEntry, where: str) -> None:
-    def chunks() -> Iterator[bytes]:
-        while True:
-            try:
-                chunk = read()
-            except (http.client.HTTPException, OSError) as exc:
-                raise DownloadError(
-                    f"download from {where} broke off ({exc}); the partial file is kept and "
-                    "the next update resumes it. Nothing was changed."
-                ) from None
-            if not chunk:
-                return
-            yield chunk
-
-    _append(chunks(), target, entry)
-
-
-class S3Source:
-    """A channel under an S3 prefix; needs only ``s3:GetObject`` (no listing)."""
-
-    def __init__(self, uri: str) -> None:
-        parsed = urllib.parse.urlparse(uri)
-        if not parsed.netloc:
-            raise UpdateError(f"{uri!r} names no bucket; use s3://bucket/prefix/")
-        self.uri = uri
-        self.bucket = parsed.netloc
-        path = parsed.path.lstrip("/")
-        if path.endswith(".json"):
-            self.prefix, self.index_key = path[: path.rfind("/") + 1], path
-        else:
-            self.prefix = path.rstrip("/") + "/" if path else ""
-            self.index_key = self.prefix + INDEX_NAME
-        self._client: Any = None
-
-    def _s3(self) -> Any:
-        if self._client is None:
-            try:
-                import boto3
-            except ImportError:
-                raise UpdateError(
-                    "s3:// sources need boto3 on the device (`pip install boto3`); "
-                    "or serve the bundles over https"
-                ) from None
-            self._client = boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
-        return self._client
-
-    def _get(self, key: str, **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return self._s3().get_object(Bucket=self.bucket, Key=key, **kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "?")
-            raise UpdateError(f"s3://{self.bucket}/{key}: {code}") from None
-        except BotoCoreError as exc:
-            raise UpdateError(f"s3://{self.bucket}/{key}: {exc}") from None
-
-    def read_index(self) -> IndexEntry:
-        body = self._get(self.index_key)["Body"]
-        return parse_index(body.read(MAX_META_BYTES + 1), f"s3://{self.bucket}/{self.index_key}")
-
-    def fetch(self, entry: IndexEntry, target: Path) -> None:
-        from botocore.exceptions import BotoCoreError
-
-        key = self.prefix + entry.bundle
-        offset = target.stat().st_size if target.exists() else 0
-        body = self._get(key, **({"Range": f"bytes={offset}-"} if offset else {}))["Body"]
-
-        def read() -> bytes:
-            try:
-                data: bytes = body.read(_CHUNK)
-            except BotoCoreError as exc:
-                raise OSError(str(exc)) from None
-            return data
-
-        _stream(read, target, entry, f"s3://{self.bucket}/{key}")
+    return read()

@@ -1,4 +1,5 @@
-"""``precast bundle MODEL``: sign the latest artifact into an edge bundle + channel index."""
+"""``precast bundle MODEL``: sign the latest artifact into a bundle and publish it as the
+channel's target ``MODEL.pcb`` (a TUF repository, created on first use)."""
 
 from __future__ import annotations
 
@@ -13,29 +14,29 @@ from typing import Any
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "bundle",
-        help="sign the latest artifact of MODEL into an edge bundle (.pcb)",
+        help="sign the latest artifact of MODEL into an edge bundle and its TUF channel",
         description=(
             "Pack the artifact `precast optimize MODEL` made last into\n"
-            "<dist_dir>/bundles/MODEL/MODEL-<version>.pcb, signed with the Ed25519 key from\n"
-            "`precast keys`, and point <dist_dir>/bundles/MODEL/latest.json at it. Publish\n"
-            "that directory as is (bundle first, latest.json last) to a web server or\n"
-            "s3://<bucket>/bundles/MODEL/; devices poll it with `precast edge update`."
+            "<dist_dir>/bundles/MODEL/MODEL-<version>.pcb (bundle.sig by the targets key),\n"
+            "then make it the target MODEL.pcb of the channel in the same directory:\n"
+            "metadata/ (root, targets, snapshot, timestamp; created on first use, which needs\n"
+            "root.key) and targets/. Upload with `precast edge publish`; devices poll it with\n"
+            "`precast edge update`."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="model name from precast.toml (e.g. minilm)")
-    p.add_argument(
-        "--key", metavar="PATH", help="private key file (default: keys_dir/precast_ed25519.key)"
-    )
+    p.add_argument("--keys", metavar="DIR", help="directory of the role keys (default: keys_dir)")
     p.add_argument("--out", metavar="DIR", help="channel directory (default: dist/bundles/MODEL)")
-    p.add_argument("--force", action="store_true", help="rebuild even if the bundle exists")
+    p.add_argument("--force", action="store_true", help="re-sign even if the bundle exists")
     p.set_defaults(func=run)
 
 
 @dataclass(frozen=True)
 class BundleResult:
     path: Path
-    index: Path
+    channel: Path
+    target: str
     version: str
     size: int
     sha256: str
@@ -47,49 +48,80 @@ def make_bundle(
     config: Any,
     model: str,
     *,
-    key: Path | None = None,
+    keys: Path | None = None,
     out: Path | None = None,
     force: bool = False,
 ) -> BundleResult:
-    """Sign the latest artifact of ``model`` (config: a loaded ProjectConfig)."""
+    """Sign the latest artifact of ``model`` (config: a loaded ProjectConfig) and publish it
+    to its channel."""
     from edge import signing
     from edge.artifact_layout import latest_artifact
     from edge.bundle import read_bundle_info
-    from edge.bundle_format import INDEX_NAME
-    from edge.bundle_writer import build_bundle, bundle_file_name, write_index
+    from edge.bundle_writer import build_bundle, bundle_file_name
     from edge.exceptions import BundleVerificationError
-    from edge.manifest import read_manifest
+    from edge.manifest import read_manifest, sha256_file
 
     config.model(model)  # a clear error for an unknown name
     artifact = latest_artifact(config.artifacts_dir, model)
-    key_path = key or config.keys_dir / signing.PRIVATE_KEY_FILE
-    _warn_if_readable(key_path)
-    seed = signing.read_key_file(key_path)
-    public = signing.public_key(seed)
+    key_dir = keys or config.keys_dir
+    for name in signing.role_key_names(key_dir, "targets"):
+        _warn_if_readable(key_dir / f"{name}{signing.KEY_SUFFIX}")
+    targets_signers = signing.load_role_signers(key_dir, "targets")
+    trusted = [s.public_key for s in targets_signers]
     channel = out or config.dist_dir / "bundles" / model
     manifest = read_manifest(artifact)
     path = channel / bundle_file_name(manifest.name, manifest.version)
     reused = False
     if path.is_file() and not force:
         try:
-            info = read_bundle_info(path, public)
+            info = read_bundle_info(path, trusted)
             reused = info.version == manifest.version
         except BundleVerificationError:
             reused = False
     if not reused:
-        path = build_bundle(artifact, seed, channel)
-        info = read_bundle_info(path, public)
-    entry = write_index(path, info)
+        path = build_bundle(artifact, targets_signers[0], channel)
+        info = read_bundle_info(path, trusted)
+    repo = open_channel(channel, key_dir)
+    custom = {"name": info.name, "version": info.version, "created_at": info.created_at}
+    stored = repo.add_bundle(path, info.name, custom, online_signers(key_dir))
     return BundleResult(
-        path, channel / INDEX_NAME, info.version, entry.size, entry.sha256, info.key_id, reused
+        path,
+        channel,
+        stored,
+        info.version,
+        path.stat().st_size,
+        sha256_file(path),
+        info.key_id,
+        reused,
     )
+
+
+def online_signers(key_dir: Path) -> dict[str, Any]:
+    """The keys that sign day to day: targets, snapshot, timestamp (root stays offline)."""
+    from edge import signing
+
+    return {r: signing.load_role_signers(key_dir, r) for r in ("targets", "snapshot", "timestamp")}
+
+
+def open_channel(channel: Path, key_dir: Path) -> Any:
+    """The channel repository in ``channel``, created (root v1 signed by root.key) if new."""
+    from edge import signing
+    from edge.channel_repository import ChannelRepository
+
+    repo = ChannelRepository(channel)
+    if not repo.exists():
+        signers = {r: signing.load_role_signers(key_dir, r) for r in signing.ROLES}
+        keys = {r: [s.public_key for s in v] for r, v in signers.items()}
+        thresholds = {r: len(v) for r, v in signers.items()}
+        repo.create(keys, signers, thresholds=thresholds)
+    return repo
 
 
 def _warn_if_readable(path: Path) -> None:
     try:
         mode = path.stat().st_mode
     except OSError:
-        return  # read_key_file says what is wrong
+        return  # load_signer says what is wrong
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         print(f"precast: warning: {path} is readable by others; run chmod 600", file=sys.stderr)
 
@@ -101,12 +133,13 @@ def run(args: argparse.Namespace) -> int:
     r = make_bundle(
         cfg,
         args.model,
-        key=Path(args.key) if args.key else None,
+        keys=Path(args.keys) if args.keys else None,
         out=Path(args.out) if args.out else None,
         force=args.force,
     )
     verb = "kept existing" if r.reused else "wrote"
     print(f"{verb} {r.path} ({r.size / 1e6:.1f} MB, {r.size} bytes)")
-    print(f"  version {r.version}, signed by key {r.key_id}, sha256 {r.sha256}")
-    print(f"  index   {r.index}")
+    print(f"  version {r.version}, bundle.sig by targets key {r.key_id[:16]}, sha256 {r.sha256}")
+    print(f"  channel {r.channel} (target {args.model}.pcb -> {r.target})")
+    print(f"  devices trust {r.channel / 'metadata' / '1.root.json'}")
     return 0

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     _banner("2. bundle: sign the artifact for edge devices, then open it as a device would")
     bundle = _bundle(cfg, args.model)
     t0 = time.perf_counter()
-    model = edge.load(bundle.path, public_key=cfg.keys_dir / "precast_ed25519.pub")
+    model = edge.load(bundle.path, public_key=cfg.keys_dir / "targets.pub")
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     vectors = model.predict(SENTENCES)
@@ -205,14 +205,15 @@ def _bundle(cfg: Any, model: str) -> Any:
     from edge import signing
     from precast.commands.bundle import make_bundle
 
-    if not (cfg.keys_dir / signing.PRIVATE_KEY_FILE).exists():
-        _, public, pub = signing.write_key_pair(cfg.keys_dir)
-        print(f"generated signing keys in {cfg.keys_dir} (key id {signing.key_id(pub)})")
+    if not signing.role_key_names(cfg.keys_dir, "targets"):
+        made = signing.generate_role_keys(cfg.keys_dir)
+        ids = ", ".join(f"{r} {v[0].public_key.keyid[:8]}" for r, v in made.items())
+        print(f"generated channel keys in {cfg.keys_dir} ({ids})")
     b = make_bundle(cfg, model)
     state = "reused" if b.reused else "wrote"
     print(
         f"{state} {b.path} ({b.size / 1e6:.1f} MB, sha256 {b.sha256[:12]}…, "
-        f"signed by key {b.key_id})"
+        f"bundle.sig by targets key {b.key_id[:16]}); channel {b.channel}"
     )
     return b
 

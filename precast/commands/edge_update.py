@@ -1,60 +1,116 @@
-"""``precast edge update|check|rollback``: keep a device's install dir on the newest bundle."""
+"""``precast edge ...``: the device side (update, check, rollback, unpin) and the channel
+operator's side (publish, refresh, rotate-key) of a TUF channel of bundles."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
+
+DEVICE_ACTIONS = {
+    "update": "install the channel's newest bundle of --model if it is new",
+    "check": "refresh the channel metadata and say whether an update is available",
+    "rollback": "point current back at the previous version and pin it",
+    "unpin": "lift a pin (after a rollback) so updates follow the channel again",
+}
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "edge",
-        help="update a device install from a bundle channel (dir, http(s)://, s3://)",
+        help="device updates from a TUF channel of bundles; publish and re-sign channels",
         description=(
-            "Device-side commands. An install dir holds versions/<v>/, a `current` pointer\n"
-            "and a `previous` one. `update` downloads the channel's newest signed bundle\n"
-            "(resuming a partial download), verifies it, health-checks it and swaps\n"
-            "`current` atomically; a failed check leaves the device where it was."
+            "Device: an install dir holds versions/<v>/, `current` and `previous` pointers\n"
+            "and tuf/ (the trusted metadata). `update` refreshes the channel's TUF metadata\n"
+            "from the root the device was given (--root), downloads --model's bundle within\n"
+            "its signed length and a deadline, verifies, health-checks and swaps `current`\n"
+            "atomically. Operator: `publish` uploads a channel (targets before metadata),\n"
+            "`refresh` re-signs the timestamp before it expires, `rotate-key` replaces a\n"
+            "role's key in a new root version."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     edge_sub = p.add_subparsers(dest="edge_command", metavar="ACTION")
-    for name, help_text in (
-        ("update", "install the newest bundle if it is new"),
-        ("check", "say whether an update is available; change nothing"),
-        ("rollback", "point current back at the previous version"),
-    ):
+    for name, help_text in DEVICE_ACTIONS.items():
         a = edge_sub.add_parser(name, help=help_text, description=help_text)
-        if name != "rollback":
-            a.add_argument(
-                "--source", required=True, metavar="URI", help="dir, http(s):// or s3://"
-            )
+        if name in ("update", "check"):
+            a.add_argument("--source", required=True, metavar="URI", help="dir, http(s)://, s3://")
+            a.add_argument("--deadline", type=float, metavar="S", help="for all downloads")
+            a.add_argument("--min-rate", type=float, metavar="B/S", help="per file, bytes/s")
         a.add_argument("--install-dir", required=True, metavar="DIR")
-        a.add_argument("--public-key", required=True, metavar="FILE", help="precast_ed25519.pub")
+        a.add_argument("--root", required=True, metavar="FILE", help="the trusted root.json")
+        a.add_argument("--model", required=True, help="the model this device runs (pinned)")
         if name == "update":
             a.add_argument("--no-health-check", action="store_true", help="skip the smoke test")
             a.add_argument("--allow-downgrade", action="store_true", help="accept older bundles")
             a.add_argument("--force", action="store_true", help="retry a rejected version")
-        a.set_defaults(func=run)
+        a.set_defaults(func=run_device)
+    _register_operator(edge_sub)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 
-def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _register_operator(edge_sub: Any) -> None:
+    pub = edge_sub.add_parser(
+        "publish",
+        help="upload a channel: targets first, versioned metadata, then root/timestamp",
+        description="Upload <dist_dir>/bundles/MODEL (or --channel) to a directory or "
+        "s3://bucket/prefix/ in an order that never shows devices metadata naming a file "
+        "that is not there yet. Only metadata/ and targets/ are uploaded.",
+    )
+    pub.add_argument("model")
+    pub.add_argument("--to", required=True, metavar="DEST", help="directory or s3://bucket/prefix/")
+    ref = edge_sub.add_parser(
+        "refresh",
+        help="re-sign the timestamp (and snapshot) of a channel without a new bundle",
+        description="Run this more often than the timestamp expiry (1 day by default), e.g. "
+        "from a timer, then `publish`: devices refuse an expired channel (freeze attack).",
+    )
+    ref.add_argument("model")
+    rot = edge_sub.add_parser(
+        "rotate-key",
+        help="replace a role's key: new key, new root version, metadata re-signed",
+        description="Archives the old key under keys_dir/revoked/, creates a new one, writes "
+        "root version n+1 (signed by the old root keys, and the new ones when rotating root) "
+        "and re-signs what the role signs. Devices follow on their next update and refuse "
+        "anything signed by the old key afterwards. Then `publish`.",
+    )
+    rot.add_argument("model")
+    rot.add_argument("--role", required=True, choices=("root", "targets", "snapshot", "timestamp"))
+    for a in (pub, ref, rot):
+        a.add_argument("--channel", metavar="DIR", help="default: <dist_dir>/bundles/MODEL")
+        a.add_argument("--keys", metavar="DIR", help="default: keys_dir")
+        a.set_defaults(func=run_operator)
 
+
+def run_device(args: argparse.Namespace) -> int:
+    from edge.update_source import DownloadLimits
     from edge.updater import Updater
 
+    defaults = DownloadLimits()
+    limits = DownloadLimits(
+        deadline_s=getattr(args, "deadline", None) or defaults.deadline_s,
+        min_rate=getattr(args, "min_rate", None) or defaults.min_rate,
+    )
     updater = Updater(
         getattr(args, "source", None),
         args.install_dir,
-        Path(args.public_key),
+        Path(args.root),
+        model=args.model,
         health_check=not getattr(args, "no_health_check", False),
         allow_downgrade=getattr(args, "allow_downgrade", False),
+        limits=limits,
     )
     if args.edge_command == "check":
         c = updater.check()
         state = "update available" if c.update_available else "no update"
         print(f"{state}: {c.reason}")
+        offer = c.available
+        print(f"  channel offers {offer.name} {offer.version} ({offer.length} bytes)")
+        print(f"  current: {c.current or '-'}   pinned: {c.pinned or '-'}")
+        return 0
+    if args.edge_command == "unpin":
+        updater.unpin()
+        print(f"unpinned: {args.install_dir} follows the channel again")
         return 0
     result = (
         updater.rollback() if args.edge_command == "rollback" else updater.update(force=args.force)
@@ -65,3 +121,79 @@ def run(args: argparse.Namespace) -> int:
     print(f"  current:  {updater.current_version or '-'}")
     print(f"  previous: {result.previous or '-'}")
     return 0
+
+
+def run_operator(args: argparse.Namespace) -> int:
+    from edge.channel_repository import ChannelRepository
+    from precast.commands.bundle import online_signers
+
+    cfg: Any = None
+    if not (args.channel and args.keys):
+        from precast.config import load_config
+
+        cfg = load_config(args.config)
+    channel = Path(args.channel) if args.channel else cfg.dist_dir / "bundles" / args.model
+    key_dir = Path(args.keys) if args.keys else cfg.keys_dir
+    repo = ChannelRepository(channel)
+    if args.edge_command == "publish":
+        count = publish_channel(channel, args.to)
+        print(f"published {count} files of {channel} to {args.to} (targets first, timestamp last)")
+    elif args.edge_command == "refresh":
+        repo.refresh({r: v for r, v in online_signers(key_dir).items() if r != "targets"})
+        ts = repo.load_timestamp().signed
+        print(f"re-signed {channel}: timestamp v{ts.version} expires {ts.expires.isoformat()}")
+    else:
+        version = rotate_key(repo, key_dir, args.role)
+        print(f"rotated the {args.role} key of {channel}: root v{version}; now `publish` it")
+    return 0
+
+
+def rotate_key(repo: Any, key_dir: Path, role: str) -> int:
+    """New key for ``role`` (old one archived in keys_dir/revoked/), new root version."""
+    import shutil
+
+    from edge import signing
+
+    old_root = signing.load_role_signers(key_dir, "root")
+    old_names = signing.role_key_names(key_dir, role)
+    revoked = key_dir / "revoked"
+    revoked.mkdir(parents=True, exist_ok=True)
+    for name in old_names:
+        for suffix in (signing.KEY_SUFFIX, signing.PUB_SUFFIX):
+            if (key_dir / f"{name}{suffix}").exists():
+                shutil.move(key_dir / f"{name}{suffix}", revoked / f"{name}{suffix}")
+    new = [signing.generate_key(key_dir, name) for name in old_names]
+    root_signers = old_root + new if role == "root" else old_root
+    signers = {r: signing.load_role_signers(key_dir, r) for r in signing.ROLES}
+    return int(repo.rotate(role, [s.public_key for s in new], root_signers, signers))
+
+
+def publish_channel(channel: Path, dest: str) -> int:
+    """Copy or upload the channel's files in :func:`publish_order`."""
+    import os
+    import shutil
+    import urllib.parse
+
+    from edge.channel_repository import publish_order
+
+    files = publish_order(channel)
+    if dest.startswith("s3://"):
+        import boto3
+
+        parsed = urllib.parse.urlsplit(dest)
+        prefix = parsed.path.lstrip("/").rstrip("/")
+        s3 = boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+        for path in files:
+            key = f"{prefix}/{path.relative_to(channel).as_posix()}".lstrip("/")
+            s3.upload_file(str(path), parsed.netloc, key)
+        return len(files)
+    mutable = {"root.json", "timestamp.json"}
+    for path in files:
+        target = Path(dest) / path.relative_to(channel)
+        if path.name not in mutable and target.is_file():
+            continue  # versioned metadata and content-addressed targets never change
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, target)
+    return len(files)

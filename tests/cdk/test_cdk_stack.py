@@ -250,7 +250,7 @@ def test_outputs_name_what_a_user_needs(real_app: Synthesized) -> None:
         assert name in outputs, name
     key = outputs["EdgeSigningPublicKey"]["Value"]
     keys_dir = load_config(REPO / "precast.toml").keys_dir
-    if (Path(keys_dir) / "precast_ed25519.pub").is_file():
+    if (Path(keys_dir) / "targets.pub").is_file():
         assert "precast keys" not in key
     else:
         assert "run `precast keys`" in key

@@ -61,8 +61,8 @@ def write_project(root: Path, toml: str = VARIANT_TOML, *, with_artifact: bool =
         (root / "artifacts" / "beta-2" / "v1" / "manifest.json").write_text("{}\n")
         (root / "artifacts" / "beta-2" / "latest").write_text("v1\n", encoding="utf-8")
     (root / "keys").mkdir(exist_ok=True)
-    (root / "keys" / "precast_ed25519.pub").write_text(PUBLIC_KEY + "\n", encoding="utf-8")
-    (root / "keys" / "precast_ed25519.key").write_text("secret\n", encoding="utf-8")
+    (root / "keys" / "targets.pub").write_text(PUBLIC_KEY + "\n", encoding="utf-8")
+    (root / "keys" / "targets.key").write_text("secret\n", encoding="utf-8")
     config = root / "precast.toml"
     config.write_text(toml, encoding="utf-8")
     return config

@@ -16,24 +16,59 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from securesystemslib.signer import CryptoSigner, SSlibKey
 
 from edge import signing
 from edge.bundle import read_bundle_info
-from edge.bundle_writer import build_bundle, write_index
+from edge.bundle_writer import build_bundle
+from edge.channel_repository import ChannelRepository
 from edge.manifest import MANIFEST_NAME
+
+MODEL = "minilm"  # the sample artifact's name: what devices in these tests pin
 
 
 @dataclass(frozen=True)
 class KeyPair:
-    seed: bytes
-    public: bytes
-    private_path: Path
-    public_path: Path
+    """A channel's keys (one per role, in ``directory``); ``seed`` is the targets signer,
+    which signs bundle.sig, and ``public`` its public key (as the one-key trusted list)."""
+
+    directory: Path
+    signers: dict[str, list[CryptoSigner]]
+
+    @property
+    def seed(self) -> CryptoSigner:
+        return self.signers["targets"][0]
+
+    @property
+    def public(self) -> list[SSlibKey]:
+        return [self.seed.public_key]
+
+    @property
+    def public_path(self) -> Path:
+        return self.directory / "targets.pub"
+
+    @property
+    def private_path(self) -> Path:
+        return self.directory / "targets.key"
 
 
 def _keypair(directory: Path) -> KeyPair:
-    private_path, public_path, public = signing.write_key_pair(directory)
-    return KeyPair(signing.read_key_file(private_path), public, private_path, public_path)
+    return KeyPair(directory, signing.generate_role_keys(directory))
+
+
+def root_of(channel: Path) -> Path:
+    """The root a device is provisioned with: the channel's first root version."""
+    return channel / "metadata" / "1.root.json"
+
+
+def add_to_channel(channel: Path, bundle: Path, keys: KeyPair, **repo: Any) -> None:
+    """Make ``bundle`` the channel's target for its model (creating the channel if new)."""
+    r = ChannelRepository(channel, **repo)
+    if not r.exists():
+        r.create({k: [s.public_key for s in v] for k, v in keys.signers.items()}, keys.signers)
+    info = read_bundle_info(bundle, keys.public)
+    custom = {"name": info.name, "version": info.version, "created_at": info.created_at}
+    r.add_bundle(bundle, info.name, custom, keys.signers)
 
 
 @pytest.fixture(scope="session")
@@ -103,12 +138,12 @@ Publisher = Callable[..., Path]
 @pytest.fixture
 def publish(make_variant: VariantFactory, keypair: KeyPair) -> Publisher:
     """``publish(channel, version, created_at, smoke_scale=1.0) -> bundle path``: a plain-tar
-    bundle of a variant in ``channel`` and ``channel/latest.json`` pointing at it."""
+    bundle of a variant, made the target ``minilm.pcb`` of the TUF channel ``channel``."""
 
     def run(channel: Path, version: str, created_at: str, *, smoke_scale: float = 1.0) -> Path:
         artifact = make_variant(version, smoke_scale=smoke_scale)
         path = build_bundle(artifact, keypair.seed, channel, created_at=created_at, compresslevel=0)
-        write_index(path, read_bundle_info(path, keypair.public))
+        add_to_channel(channel, path, keypair)
         return path
 
     return run

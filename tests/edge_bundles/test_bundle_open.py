@@ -142,11 +142,8 @@ def test_wrong_key_is_refused_and_names_both_keys(
     with pytest.raises(BundleVerificationError) as info:
         open_bundle(bundle_copy, public_key=other_keypair.public)
     assert info.value.check == "signature"
-    from edge.signing import key_id
-
-    assert key_id(keypair.public) in str(info.value) and key_id(other_keypair.public) in str(
-        info.value
-    )
+    signer, given = keypair.public[0].keyid[:16], other_keypair.public[0].keyid[:16]
+    assert signer in str(info.value) and given in str(info.value)
     assert sorted(p.name for p in bundle_copy.parent.iterdir()) == [bundle_copy.name]
 
 
@@ -371,3 +368,20 @@ def test_concurrent_opens_of_one_bundle_agree(
         verify_directory(dest, keypair.public).version
         == json.loads((dest / MANIFEST_NAME).read_text())["version"]
     )
+
+
+def test_directory_with_a_key_is_verified_or_refused(
+    bundle_copy: Path, keypair: KeyPair, other_keypair: KeyPair, sample_artifact: Path
+) -> None:
+    """GIVEN an unpacked bundle directory and a plain artifact directory
+    WHEN edge.load(directory, public_key=...) runs with the right key, another key, and on
+    the artifact directory (no bundle.sig)
+    THEN the first loads, the second is refused (signature), the third is refused saying
+    the key cannot be checked there: public_key is never silently ignored."""
+    dest = open_bundle(bundle_copy, public_key=keypair.public)
+    assert edge.load(dest, public_key=keypair.public_path).version == sample_artifact.name
+    with pytest.raises(BundleVerificationError) as info:
+        edge.load(dest, public_key=other_keypair.public)
+    assert info.value.check == "signature"
+    with pytest.raises(BundleVerificationError, match="no bundle.sig"):
+        edge.load(sample_artifact, public_key=keypair.public)

@@ -1,15 +1,14 @@
-"""`precast keys`, `precast bundle`, `precast edge update|check|rollback` end to end."""
+"""`precast keys`, `precast bundle`, `precast edge update|check|rollback|refresh|rotate-key|
+publish` end to end."""
 
 from __future__ import annotations
 
-import json
 import stat
 from pathlib import Path
 
 import pytest
 
-from edge.bundle_format import INDEX_NAME
-from edge.signing import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, read_key_file
+from edge.signing import ROLES
 from precast.cli import main
 
 
@@ -34,16 +33,19 @@ def test_keys_bundle_update_from_the_shell(
 ) -> None:
     """GIVEN a project with an optimized artifact and no keys
     WHEN `precast keys` (twice), `precast bundle minilm` (twice), then `precast edge check`,
-    `update`, `check` and `rollback` run against the bundle's channel
-    THEN keys land in keys_dir (private 0600) and the second `keys` refuses; the bundle and
-    latest.json land in dist/bundles/minilm and the second `bundle` keeps the file; the
-    device installs the artifact's version, then has nothing to update or roll back to."""
+    `update`, `check`, `rollback`, `refresh`, `rotate-key`, `publish` and `update` run
+    THEN role keys land in keys_dir (private 0600) and the second `keys` refuses; the bundle
+    and its TUF channel land in dist/bundles/minilm and the second `bundle` keeps the file
+    and the channel; the device installs the artifact's version, then has nothing to update
+    or roll back to; refresh re-signs the timestamp, rotate-key writes root v2 and the old
+    key moves to revoked/; the published copy serves a device that follows the rotation."""
     assert run(project, "keys") == 0
     keys = project / ".precast" / "keys"
-    assert stat.S_IMODE((keys / PRIVATE_KEY_FILE).stat().st_mode) == 0o600
-    assert (keys / PUBLIC_KEY_FILE).read_text().strip() in capsys.readouterr().out
+    for role in ROLES:
+        assert stat.S_IMODE((keys / f"{role}.key").stat().st_mode) == 0o600
+    assert (keys / "targets.pub").read_text().strip() in capsys.readouterr().out
     assert run(project, "keys") == 1
-    assert "--force" in capsys.readouterr().err
+    assert "rotate-key" in capsys.readouterr().err
 
     version = sample_artifact.name
     assert run(project, "bundle", "minilm") == 0
@@ -51,12 +53,14 @@ def test_keys_bundle_update_from_the_shell(
     channel = project / "dist" / "bundles" / "minilm"
     bundle = channel / f"minilm-{version}.pcb"
     assert f"wrote {bundle}" in out and f"{bundle.stat().st_size} bytes" in out
-    assert json.loads((channel / INDEX_NAME).read_text())["bundle"] == bundle.name
+    timestamp = (channel / "metadata" / "timestamp.json").read_bytes()
     mtime = bundle.stat().st_mtime_ns
     assert run(project, "bundle", "minilm") == 0
     assert "kept existing" in capsys.readouterr().out and bundle.stat().st_mtime_ns == mtime
+    assert (channel / "metadata" / "timestamp.json").read_bytes() == timestamp
 
-    device = ["--install-dir", str(project / "device"), "--public-key", str(keys / PUBLIC_KEY_FILE)]
+    root = channel / "metadata" / "1.root.json"
+    device = ["--install-dir", str(project / "device"), "--root", str(root), "--model", "minilm"]
     assert run(project, "edge", "check", "--source", str(channel), *device) == 0
     assert "update available" in capsys.readouterr().out
     assert run(project, "edge", "update", "--source", str(channel), *device) == 0
@@ -67,11 +71,24 @@ def test_keys_bundle_update_from_the_shell(
     assert run(project, "edge", "rollback", *device) == 1
     assert "no previous version" in capsys.readouterr().err
 
+    assert run(project, "edge", "refresh", "minilm") == 0
+    assert "timestamp v" in capsys.readouterr().out
+    assert run(project, "edge", "rotate-key", "minilm", "--role", "targets") == 0
+    assert "root v2" in capsys.readouterr().out
+    assert (keys / "revoked" / "targets.key").is_file() and (keys / "targets.key").is_file()
+    mirror = project / "mirror"
+    assert run(project, "edge", "publish", "minilm", "--to", str(mirror)) == 0
+    assert "targets first" in capsys.readouterr().out
+    assert sorted(p.name for p in mirror.iterdir()) == ["metadata", "targets"]
+    assert run(project, "edge", "update", "--source", str(mirror), *device) == 0
+    assert "up-to-date" in capsys.readouterr().out
+    assert (project / "device" / "tuf" / "root_history" / "2.root.json").is_file()
+
 
 def test_bundle_without_keys_says_to_create_them(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """GIVEN a project with no key pair
+    """GIVEN a project with no keys
     WHEN `precast bundle minilm` runs
     THEN it fails with exit 1 and points at `precast keys`; no bundle is written."""
     assert run(project, "bundle", "minilm") == 1
@@ -79,18 +96,27 @@ def test_bundle_without_keys_says_to_create_them(
     assert not (project / "dist").exists()
 
 
-def test_bundle_with_explicit_key_and_out(
+def test_bundle_with_explicit_keys_and_out_and_thresholds(
     project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """GIVEN keys written with `precast keys --out DIR`
-    WHEN `precast bundle minilm --key DIR/precast_ed25519.key --out OUT` runs
-    THEN the bundle lands in OUT, signed by that key (its id is printed)."""
-    from edge.signing import key_id
+    """GIVEN keys written with `precast keys --out DIR --threshold targets=2`
+    WHEN `precast bundle minilm --keys DIR --out OUT` runs
+    THEN the channel lands in OUT, its root requires 2 targets signatures and targets
+    metadata carries both; a bad --threshold is refused naming the roles."""
+    from edge.channel_repository import ChannelRepository
 
-    assert main(["keys", "--out", str(tmp_path / "k")]) == 0
+    assert main(["keys", "--out", str(tmp_path / "k"), "--threshold", "targets=2"]) == 0
+    assert (tmp_path / "k" / "targets-2.key").is_file()
     capsys.readouterr()
-    key = tmp_path / "k" / PRIVATE_KEY_FILE
-    assert run(project, "bundle", "minilm", "--key", str(key), "--out", str(tmp_path / "o")) == 0
-    out = capsys.readouterr().out
-    assert key_id(read_key_file(tmp_path / "k" / PUBLIC_KEY_FILE)) in out
+    assert (
+        run(
+            project, "bundle", "minilm", "--keys", str(tmp_path / "k"), "--out", str(tmp_path / "o")
+        )
+        == 0
+    )
+    repo = ChannelRepository(tmp_path / "o")
+    assert repo.load_root().signed.roles["targets"].threshold == 2
+    assert len(repo.load_targets().signatures) == 2
     assert len(list((tmp_path / "o").glob("*.pcb"))) == 1
+    assert main(["keys", "--out", str(tmp_path / "k2"), "--threshold", "bogus=2"]) == 1
+    assert "ROLE=N" in capsys.readouterr().err

@@ -20,16 +20,16 @@ from edge.install_layout import InstallLayout
 from edge.session import SessionConfig
 from edge.updater import Updater
 
-from .conftest import KeyPair, Publisher
+from .conftest import MODEL, KeyPair, Publisher, root_of
 
 # The child updates install_dir from channel, and SIGKILLs itself when the update reaches
 # the step named by argv[4] (by wrapping the function that starts that step).
 CHILD = textwrap.dedent(
     """
     import os, signal, sys
-    import edge.bundle, edge.install_layout, edge.updater
+    import edge.bundle, edge.channel_fetcher, edge.install_layout, edge.updater
 
-    channel, install, public, point = sys.argv[1:5]
+    channel, install, root, point = sys.argv[1:5]
 
     def die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
@@ -41,7 +41,20 @@ CHILD = textwrap.dedent(
             return real(link, target)
         return wrapper
 
-    if point == "after-download":
+    if point == "mid-download":  # the bundle's first chunk arrived, then the power went
+        real_chunks = edge.channel_fetcher.file_chunks
+
+        def dying_chunks(url, errors):
+            chunks = real_chunks(url, errors)
+            if not url.endswith(".pcb"):
+                return chunks
+            def gen():
+                yield next(chunks)
+                die()
+            return gen()
+
+        edge.channel_fetcher.file_chunks = dying_chunks
+    elif point == "after-download":
         edge.updater.read_bundle_info = die
     elif point == "mid-extract":
         edge.bundle.fsync_tree = die
@@ -68,13 +81,14 @@ CHILD = textwrap.dedent(
                 sys.stdin.readline()  # held here until the test kills this process
 
         sys.setprofile(on_call)
-    edge.updater.Updater(channel, install, public).update()
+    edge.updater.Updater(channel, install, root, model="minilm").update()
     sys.setprofile(None)
     if point.startswith("call:"):
         print(f"done {calls}", flush=True)
     """
 )
 POINTS = [
+    ("mid-download", "v1"),
     ("after-download", "v1"),
     ("mid-extract", "v1"),
     ("before-health", "v1"),
@@ -89,10 +103,11 @@ def stamp(n: int) -> str:
 
 
 def _child(
-    channel: Path, install: Path, key: Path, point: str, *, stdout: int = subprocess.DEVNULL
+    channel: Path, install: Path, point: str, *, stdout: int = subprocess.DEVNULL
 ) -> subprocess.Popen[bytes]:
+    root = root_of(channel)
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(channel), str(install), str(key), point],
+        [sys.executable, "-c", CHILD, str(channel), str(install), str(root), point],
         stdin=subprocess.PIPE,
         stdout=stdout,
         stderr=subprocess.PIPE,
@@ -107,12 +122,14 @@ def _assert_complete_and_recovers(install: Path, keypair: KeyPair, expect: set[s
     verify_directory(layout.version_dir(current), keypair.public)
     model = edge.load_current(install, keypair.public)
     assert model.version == current and model.predict(["hello"]).shape == (1, model.manifest.dim)
-    updater = Updater(install.parent / "channel", install, keypair.public, health_check=False)
+    channel = install.parent / "channel"
+    updater = Updater(channel, install, root_of(channel), model=MODEL, health_check=False)
     assert updater.update().status in ("updated", "up-to-date")
     assert updater.current_version == "v2" and layout.version_of("previous") == "v1"
     assert sorted(p.name for p in (install / "versions").iterdir()) == ["v1", "v2"]
     assert not [p for p in install.iterdir() if ".tmp-" in p.name]
     assert list((install / "downloads").iterdir()) == []
+    assert not [p for p in (install / "tuf").iterdir() if p.name.startswith("tmp")]
 
 
 @pytest.fixture
@@ -120,7 +137,7 @@ def device_on_v1(tmp_path: Path, publish: Publisher, keypair: KeyPair) -> Path:
     """A device on v1 and a channel (tmp_path/channel) that now offers v2."""
     channel, install = tmp_path / "channel", tmp_path / "device"
     publish(channel, "v1", stamp(1))
-    Updater(channel, install, keypair.public, health_check=False).update()
+    Updater(channel, install, root_of(channel), model=MODEL, health_check=False).update()
     publish(channel, "v2", stamp(2))
     return install
 
@@ -132,11 +149,11 @@ def test_sigkill_at_each_step_leaves_a_loadable_version(
     device_on_v1: Path, keypair: KeyPair, point: str, survivor: str
 ) -> None:
     """GIVEN a device on v1 and a channel offering v2
-    WHEN an update process is SIGKILLed at a chosen step (after the download, mid-extract,
-    before the health check, before either pointer swap, after the swap)
+    WHEN an update process is SIGKILLed at a chosen step (download, verify = after the
+    download, extract, health, swap = before either pointer swap, prune = after the swap)
     THEN current still names a complete verified version (v1 before the swap, v2 after),
     it loads and predicts, and rerunning the update completes on v2 without debris."""
-    proc = _child(device_on_v1.parent / "channel", device_on_v1, keypair.public_path, point)
+    proc = _child(device_on_v1.parent / "channel", device_on_v1, point)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == -signal.SIGKILL, err.decode()
     _assert_complete_and_recovers(device_on_v1, keypair, {survivor})
@@ -148,7 +165,7 @@ def _calls_in_an_update(device_on_v1: Path, keypair: KeyPair, scratch: Path) -> 
     copy = scratch / "device-copy"
     shutil.copytree(device_on_v1, copy, symlinks=True)
     channel = device_on_v1.parent / "channel"
-    proc = _child(channel, copy, keypair.public_path, "call:0", stdout=subprocess.PIPE)
+    proc = _child(channel, copy, "call:0", stdout=subprocess.PIPE)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err.decode()
     assert InstallLayout(copy).version_of("current") == "v2"
@@ -170,7 +187,7 @@ def test_sigkill_at_an_arbitrary_moment(
     total = _calls_in_an_update(device_on_v1, keypair, tmp_path)
     nth = max(1, int(total * fraction))
     channel = device_on_v1.parent / "channel"
-    proc = _child(channel, device_on_v1, keypair.public_path, f"call:{nth}", stdout=subprocess.PIPE)
+    proc = _child(channel, device_on_v1, f"call:{nth}", stdout=subprocess.PIPE)
     assert proc.stdout is not None
     line = proc.stdout.readline().decode()  # the child blocks right after printing it
     assert line.startswith(f"paused {nth} "), f"the update ended before call {nth} of {total}"
@@ -216,7 +233,7 @@ def test_readers_never_fail_while_updates_swap(
     vector, each reader saw every version from v2 on, and the device ends on v4."""
     channel, install = tmp_path / "channel", tmp_path / "device"
     publish(channel, "v1", stamp(1))
-    Updater(channel, install, keypair.public, health_check=False).update()
+    Updater(channel, install, root_of(channel), model=MODEL, health_check=False).update()
     stop = threading.Event()
     seen: list[list[str]] = [[], []]
     errors: list[BaseException] = []
@@ -242,7 +259,7 @@ def test_readers_never_fail_while_updates_swap(
         loads.wait_for_fresh_loads(errors)
         for n, version in enumerate(["v2", "v3", "v4"], start=2):
             publish(channel, version, stamp(n))
-            Updater(channel, install, keypair.public, health_check=False).update()
+            Updater(channel, install, root_of(channel), model=MODEL, health_check=False).update()
             loads.wait_for_fresh_loads(errors)
     finally:
         stop.set()
@@ -261,10 +278,13 @@ def test_kill_points_cover_real_functions() -> None:
     WHEN they are looked up on the real modules
     THEN each exists, so a renamed step cannot silently turn a crash test into a no-op."""
     import edge.bundle
+    import edge.channel_fetcher
     import edge.install_layout
     import edge.updater
 
     for module, name in [
+        (edge.channel_fetcher, "file_chunks"),
+        (edge.updater, "download_bundle"),
         (edge.updater, "read_bundle_info"),
         (edge.bundle, "fsync_tree"),
         (edge.updater, "smoke_check"),

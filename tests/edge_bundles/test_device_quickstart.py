@@ -1,5 +1,7 @@
 """docs/examples/device_quickstart.py runs in a clean venv holding only onnxruntime, numpy,
-tokenizers and a copy of the edge/ folder: what a device has."""
+tokenizers, tuf (+ securesystemslib, urllib3) and a copy of the edge/ folder: what a device
+has. Its update goes through a TUF channel whose targets key was rotated after the device's
+root was provisioned."""
 
 from __future__ import annotations
 
@@ -13,13 +15,24 @@ from pathlib import Path
 
 import pytest
 
+from edge import signing
 from edge.bundle import read_bundle_info
-from edge.bundle_writer import write_index
+from edge.bundle_writer import build_bundle
+from edge.channel_repository import ChannelRepository
 
-from .conftest import KeyPair
+from .conftest import MODEL, KeyPair, add_to_channel, root_of
 
-DEVICE_PACKAGES = ("onnxruntime", "numpy", "tokenizers")
-HEAVY = ("torch", "transformers", "optimum", "boto3", "botocore", "pydantic", "precast")
+DEVICE_PACKAGES = ("onnxruntime", "numpy", "tokenizers", "tuf", "securesystemslib", "urllib3")
+HEAVY = (
+    "torch",
+    "transformers",
+    "optimum",
+    "boto3",
+    "botocore",
+    "pydantic",
+    "precast",
+    "cryptography",  # the device verifies Ed25519 with securesystemslib's pure-Python code
+)
 RUNNER = """
 import json, runpy, sys
 script, *args = sys.argv[1:]
@@ -54,15 +67,18 @@ def test_quickstart_runs_with_only_the_device_packages(
     device_python: Path,
     good_bundle: Path,
     keypair: KeyPair,
+    sample_artifact: Path,
     repo_root: Path,
     tmp_path: Path,
 ) -> None:
-    """GIVEN a clean venv with onnxruntime, numpy, tokenizers, a copy of ONLY edge/, and a
-    signed bundle published in a channel dir
-    WHEN docs/examples/device_quickstart.py runs there (load bundle, predict, update, load
-    current)
-    THEN it succeeds, prints the similarity, the refusal and the installed version, and no
-    heavy package (torch, transformers, optimum, boto3, pydantic, precast) was imported."""
+    """GIVEN a clean venv with only the device packages and a copy of ONLY edge/; a TUF
+    channel created with root v1, whose targets key was then rotated (root v2) and whose
+    bundle is signed by the new targets key
+    WHEN docs/examples/device_quickstart.py runs there with root v1 (load bundle, predict,
+    update, load current)
+    THEN it succeeds: the device followed the rotation and installed the bundle; it printed
+    the similarity, the refusal and the installed version, and no heavy package (torch,
+    transformers, optimum, boto3, pydantic, precast, cryptography) was imported."""
     device = tmp_path / "device-root"
     device.mkdir()
     shutil.copytree(
@@ -72,13 +88,26 @@ def test_quickstart_runs_with_only_the_device_packages(
         repo_root / "docs" / "examples" / "device_quickstart.py", device / "quickstart.py"
     )
     channel = tmp_path / "channel"
-    channel.mkdir()
-    bundle = channel / good_bundle.name
-    shutil.copyfile(good_bundle, bundle)
-    write_index(bundle, read_bundle_info(bundle, keypair.public))
+    shutil.copytree(keypair.directory, tmp_path / "keys")
+    keys = KeyPair(tmp_path / "keys", {r: list(v) for r, v in keypair.signers.items()})
+    add_to_channel(channel, good_bundle, keys)  # root v1: what the device is given
+    repo = ChannelRepository(channel)
+    new_targets = signing.generate_key(keys.directory, "targets", force=True)
+    keys.signers["targets"] = [new_targets]
+    repo.rotate("targets", [new_targets.public_key], keys.signers["root"], keys.signers)
+    bundle = build_bundle(sample_artifact, new_targets, tmp_path / "rotated")
+    add_to_channel(channel, bundle, keys)
+    assert repo.load_root().signed.version == 2
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env["PATH"] = f"{device_python.parent}{os.pathsep}{env.get('PATH', '')}"
-    args = [str(bundle), str(keypair.public_path), str(channel), str(tmp_path / "install")]
+    args = [
+        str(bundle),
+        str(keys.public_path),
+        str(channel),
+        str(tmp_path / "install"),
+        str(root_of(channel)),
+        MODEL,
+    ]
     out = subprocess.run(
         [str(device_python), "-c", RUNNER, "quickstart.py", *args],
         cwd=device,
@@ -88,14 +117,14 @@ def test_quickstart_runs_with_only_the_device_packages(
         timeout=300,
     )
     assert out.returncode == 0, out.stderr
-    version = read_bundle_info(bundle, keypair.public).version
+    version = read_bundle_info(bundle, keys.public).version
     assert f"loaded minilm {version}: 384-d vectors" in out.stdout
     assert "cosine similarity: 0." in out.stdout
     assert "refused: inputs is empty" in out.stdout
     assert f"update: updated, current version {version}" in out.stdout
     assert f"serving minilm {version}" in out.stdout
     modules = set(json.loads(out.stdout.split("MODULES ", 1)[1]))
-    assert {"edge", "onnxruntime", "tokenizers", "numpy"} <= modules
+    assert {"edge", "onnxruntime", "tokenizers", "numpy", "tuf", "securesystemslib"} <= modules
     assert not modules & set(HEAVY), modules & set(HEAVY)
     edge_file = out.stdout.split("EDGE ", 1)[1].split("\n", 1)[0]
     assert Path(edge_file).resolve().is_relative_to(device.resolve())  # the copy, not the repo

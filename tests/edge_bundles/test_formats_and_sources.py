@@ -1,5 +1,5 @@
-"""The small parts, each with its failure modes: bundle.json / latest.json parsing, on-disk
-re-verification, the health check's verdicts, and update-source errors."""
+"""The small parts, each with its failure modes: bundle.json parsing, signatures, on-disk
+re-verification, the health check's verdicts, channel URLs and the fetcher's errors."""
 
 from __future__ import annotations
 
@@ -14,18 +14,16 @@ import pytest
 from edge.bundle_format import (
     BUNDLE_SIG,
     MAX_MEMBER_BYTES,
-    IndexEntry,
     canonical_json,
     check_format,
     check_signature,
     parse_bundle_json,
-    parse_index,
     signature_document,
     verify_directory,
 )
-from edge.exceptions import BundleVerificationError, DownloadError, UpdateError
+from edge.exceptions import BundleVerificationError, UpdateError
 from edge.health import smoke_check
-from edge.update_source import DirectorySource, HttpSource, S3Source, download, open_source
+from edge.update_source import DownloadLimits, channel_url, make_fetcher
 from edge.updater import Updater, is_older
 
 from .conftest import KeyPair, VariantFactory
@@ -86,33 +84,17 @@ def test_signature_document_faults(keypair: KeyPair) -> None:
     THEN check=signature each time; the real signature returns the key id."""
     body = canonical_json(GOOD_DOC)
     good = signature_document(keypair.seed, body)
-    assert len(check_signature(body, good, keypair.public, "b")) == 16
+    assert check_signature(body, good, keypair.public, "b") == keypair.seed.public_key.keyid
     doc = json.loads(good)
     for bad in (
         {**doc, "algorithm": "rsa"},
         {**doc, "signature": "not base64!"},
         {**doc, "signature": base64.b64encode(b"\0" * 64).decode()},
+        {**doc, "key_id": "f" * 64},
     ):
         with pytest.raises(BundleVerificationError) as info:
             check_signature(body, canonical_json(bad), keypair.public, "b")
         assert info.value.check == "signature"
-
-
-def test_index_round_trip_and_faults() -> None:
-    """GIVEN an index entry
-    WHEN it is serialized and parsed, and when fields are missing, unsafe or impossible
-    THEN the round trip is exact, and each fault is a format error naming the problem."""
-    entry = IndexEntry("minilm", "v1", "minilm-v1.pcb", SHA, 123, "2026-01-01T00:00:00+00:00")
-    assert parse_index(entry.to_json(), "i") == entry
-    doc = json.loads(entry.to_json())
-    for change, needle in (
-        ({"size": "123"}, "'size'"),
-        ({"bundle": "../x.pcb"}, "unsafe"),
-        ({"sha256": "abc"}, "bad sha256"),
-        ({"size": 0}, "impossible size"),
-    ):
-        with pytest.raises(BundleVerificationError, match=needle):
-            parse_index(json.dumps({**doc, **change}).encode(), "i")
 
 
 def test_verify_directory_catches_extra_missing_and_altered_files(
@@ -159,49 +141,70 @@ def test_health_check_verdicts(make_variant: VariantFactory, artifact_copy: Path
     assert not broken.passed and "does not load" in broken.describe()
 
 
-def test_open_source_picks_the_right_kind(tmp_path: Path) -> None:
-    """GIVEN source strings of every supported form and an unsupported one
-    WHEN they are opened
-    THEN each maps to its source with the right index location; ftp:// and an s3 URI
-    without a bucket are refused with what to use instead."""
-    assert isinstance(open_source(tmp_path), DirectorySource)
-    assert open_source(f"file://{tmp_path}").uri == str(tmp_path)  # type: ignore[attr-defined]
-    http = open_source("https://cdn.example/bundles/minilm")
-    assert isinstance(http, HttpSource)
-    assert http.index_url == "https://cdn.example/bundles/minilm/latest.json"
-    s3 = open_source("s3://bucket/bundles/minilm/latest.json")
-    assert isinstance(s3, S3Source) and (s3.bucket, s3.prefix) == ("bucket", "bundles/minilm/")
-    assert S3Source("s3://bucket").index_key == "latest.json"
-    assert S3Source("s3://bucket/latest.json").prefix == ""
+def test_channel_url_picks_the_right_form(tmp_path: Path) -> None:
+    """GIVEN channel sources of every supported form and unsupported ones
+    WHEN they become channel URLs
+    THEN a directory / file:// becomes a file:// URL, http(s) and s3 keep theirs, each with a
+    trailing slash; ftp:// and URLs of one object (a presigned .pcb, a .json, a query) are
+    refused saying what a channel is."""
+    assert channel_url(tmp_path) == tmp_path.resolve().as_uri() + "/"
+    assert channel_url(f"file://{tmp_path}") == tmp_path.resolve().as_uri() + "/"
+    assert (
+        channel_url("https://cdn.example/bundles/minilm") == "https://cdn.example/bundles/minilm/"
+    )
+    assert channel_url("s3://bucket/bundles/minilm/") == "s3://bucket/bundles/minilm/"
     with pytest.raises(UpdateError, match="s3://"):
-        open_source("ftp://host/x")
-    with pytest.raises(UpdateError, match="no bucket"):
-        open_source("s3:///prefix")
+        channel_url("ftp://host/x")
+    for one_object in (
+        "https://b.s3.amazonaws.com/bundles/minilm/minilm-v1.pcb?X-Amz-Signature=ab",
+        "https://cdn.example/bundles/minilm/latest.json",
+        "s3://bucket/bundles/minilm/targets/x.pcb",
+    ):
+        with pytest.raises(UpdateError, match="names one object"):
+            channel_url(one_object)
 
 
 @pytest.mark.integration
-def test_http_errors_are_update_errors(tmp_path: Path) -> None:
-    """GIVEN an http channel that answers 404 and one nobody listens on
-    WHEN their index is read
-    THEN UpdateError names the status or says the host cannot be reached."""
-    from .test_updater import serve
+def test_fetcher_errors_are_tuf_download_errors(tmp_path: Path) -> None:
+    """GIVEN an http channel that answers 404, one nobody listens on, and a missing file
+    WHEN the fetcher downloads from them
+    THEN 404s are DownloadHTTPError(404) (how ngclient knows a root is the newest), an
+    unreachable host a DownloadError saying so."""
+    from tuf.api.exceptions import DownloadError as TufDownloadError
+    from tuf.api.exceptions import DownloadHTTPError
 
-    with serve(tmp_path) as url, pytest.raises(UpdateError, match="HTTP 404"):
-        HttpSource(url).read_index()
-    with pytest.raises(UpdateError, match="cannot reach"):
-        HttpSource("http://127.0.0.1:9/").read_index()
+    from .hostile_channel import serve
+
+    fetcher = make_fetcher(DownloadLimits())
+    with serve(tmp_path) as url, pytest.raises(DownloadHTTPError) as info:
+        fetcher.download_bytes(url + "2.root.json", 1000)
+    assert info.value.status_code == 404
+    with pytest.raises(DownloadHTTPError):
+        fetcher.download_bytes((tmp_path / "nope.json").as_uri(), 1000)
+    with pytest.raises(TufDownloadError, match="cannot reach|Failed"):
+        fetcher.download_bytes("http://127.0.0.1:9/x.json", 1000)
 
 
-def test_source_sending_more_than_the_index_says_is_refused(tmp_path: Path) -> None:
-    """GIVEN an index that states fewer bytes than the bundle file has
-    WHEN it is downloaded
-    THEN DownloadError says the index and the bundle disagree, and never writes past size."""
-    (tmp_path / "b.pcb").write_bytes(b"x" * 100)
-    entry = IndexEntry("m", "v", "b.pcb", SHA, 50, "")
-    part = tmp_path / "dl.part"
-    with pytest.raises(DownloadError, match="disagree"):
-        download(DirectorySource(tmp_path), entry, part)
-    assert part.stat().st_size <= 50
+def test_s3_channel_without_boto3_says_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a device without boto3 (its import fails)
+    WHEN the fetcher reads an s3:// channel
+    THEN UpdateError says to `pip install boto3` (never a raw ModuleNotFoundError)."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_boto(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.split(".")[0] in ("boto3", "botocore"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_boto)
+    from edge.updater import tuf_errors
+
+    with pytest.raises(UpdateError, match="pip install boto3"), tuf_errors("s3://b/p/"):
+        make_fetcher(DownloadLimits()).download_bytes("s3://b/p/metadata/timestamp.json", 100)
 
 
 def test_is_older_and_sourceless_updater(tmp_path: Path, keypair: KeyPair) -> None:
@@ -211,8 +214,11 @@ def test_is_older_and_sourceless_updater(tmp_path: Path, keypair: KeyPair) -> No
     assert is_older("2026-01-01T00:00:00+02:00", "2026-01-01T00:00:00+00:00")
     assert not is_older("", "2026-01-01T00:00:00+00:00")
     assert not is_older("2026-01-02T00:00:00+00:00", "2026-01-01T00:00:00+00:00")
+    (tmp_path / "root.json").write_bytes(b"{}")
     with pytest.raises(UpdateError, match="no source"):
-        Updater(None, tmp_path, keypair.public).update()
+        Updater(None, tmp_path, tmp_path / "root.json", model="minilm").update()
+    with pytest.raises(UpdateError, match="plain model name"):
+        Updater(None, tmp_path, tmp_path / "root.json", model="../x")
 
 
 def test_smoke_vectors_are_per_text_and_reproduce_exactly(sample_model: Any) -> None:

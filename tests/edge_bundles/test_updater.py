@@ -1,5 +1,6 @@
-"""The device updater: install, update, prune, health-check rejection, rollback, downgrade
-refusal, bad channels, and the three sources (directory, http on 127.0.0.1, s3 on moto)."""
+"""The device updater through a TUF channel: install, update, prune, health-check rejection,
+rollback and its pin, downgrade refusal, bad channels, and the three transports (directory,
+http on 127.0.0.1, s3 on moto_server)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,23 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
 import edge
-from edge.bundle_format import INDEX_NAME
-from edge.exceptions import BundleVerificationError, DownloadError, HealthCheckError, UpdateError
+from edge.channel_repository import ChannelRepository
+from edge.exceptions import (
+    BundleVerificationError,
+    ChannelVerificationError,
+    HealthCheckError,
+    UpdateError,
+)
 from edge.install_layout import InstallLayout
+from edge.manifest import sha256_file
 from edge.updater import Updater
 
-from .conftest import KeyPair, Publisher
+from .conftest import MODEL, KeyPair, Publisher, root_of
 
 
 def stamp(n: int) -> str:
@@ -29,6 +36,11 @@ def stamp(n: int) -> str:
 
 def versions(install: Path) -> list[str]:
     return sorted(p.name for p in (install / "versions").iterdir())
+
+
+def device(source: str | Path, install: Path, root: Path | None = None, **kw: Any) -> Updater:
+    """The updater of a device pinned to minilm, trusting the channel's first root."""
+    return Updater(source, install, root or root_of(Path(source)), model=MODEL, **kw)
 
 
 @pytest.fixture
@@ -50,8 +62,8 @@ def test_update_from_a_local_directory(
     WHEN the updater checks and updates after each publish
     THEN current follows the newest, previous the one before, older versions are pruned,
     the health check passes on real smoke vectors, and nothing is left in downloads/."""
-    updater = Updater(channel, install, keypair.public_path)
     publish(channel, "v1", stamp(1))
+    updater = device(channel, install)
     assert updater.check().update_available
     first = updater.update()
     assert (first.status, first.version, first.previous) == ("updated", "v1", None)
@@ -77,8 +89,8 @@ def test_failed_health_check_keeps_the_device_on_its_version(
     WHEN the device updates, updates again, and then forces a retry
     THEN the first raises HealthCheckError (cosine ~ -1 < 0.99) and current stays v1 with
     v2's files removed; the second is skipped as rejected; the forced retry fails again."""
-    updater = Updater(channel, install, keypair.public)
     publish(channel, "v1", stamp(1))
+    updater = device(channel, install)
     updater.update()
     publish(channel, "v2", stamp(2), smoke_scale=-1.0)
     with pytest.raises(HealthCheckError, match="stays on v1") as info:
@@ -101,17 +113,23 @@ def test_rollback_swaps_current_and_previous(
     channel: Path, install: Path, publish: Publisher, keypair: KeyPair
 ) -> None:
     """GIVEN a device updated v1 -> v2
-    WHEN rollback() is called twice
-    THEN current is v1 (previous v2), then v2 again; loads follow the pointer."""
-    updater = Updater(channel, install, keypair.public, health_check=False)
+    WHEN rollback() runs, then the next scheduled update, then unpin + update
+    THEN current is v1 (previous v2) and pinned: the update does not reinstall v2 and check
+    shows the pin; after unpin the update installs v2 again."""
     publish(channel, "v1", stamp(1))
+    updater = device(channel, install, health_check=False)
     updater.update()
     publish(channel, "v2", stamp(2))
     updater.update()
     rolled = updater.rollback()
     assert (rolled.status, rolled.version, rolled.previous) == ("rolled-back", "v1", "v2")
     assert updater.load().version == "v1" and InstallLayout(install).version_of("previous") == "v2"
-    assert updater.rollback().version == "v2"
+    held = updater.update()
+    assert held.status == "skipped" and "pinned to v1" in held.message
+    assert updater.check().pinned == "v1" and updater.current_version == "v1"
+    updater.unpin()
+    assert updater.update().version == "v2"
+    assert updater.rollback().version == "v1"
 
 
 def test_forced_retry_of_a_rejected_version_that_now_passes_clears_the_mark(
@@ -122,7 +140,7 @@ def test_forced_retry_of_a_rejected_version_that_now_passes_clears_the_mark(
     THEN the first skips it, the forced one installs it and removes the rejection."""
     publish(channel, "v1", stamp(1))
     InstallLayout(install).reject("v1", "min smoke cosine 0.5 < 0.99 (an old runtime)")
-    updater = Updater(channel, install, keypair.public)
+    updater = device(channel, install)
     assert updater.update().status == "skipped"
     assert updater.update(force=True).version == "v1"
     assert InstallLayout(install).rejection("v1") is None
@@ -135,11 +153,11 @@ def test_older_bundle_is_a_refused_downgrade_unless_allowed(
     WHEN it updates, then updates with allow_downgrade
     THEN the first is skipped naming the dates, the second installs the older bundle."""
     publish(channel, "v5", stamp(5))
-    Updater(channel, install, keypair.public, health_check=False).update()
+    device(channel, install, health_check=False).update()
     publish(channel, "v1", stamp(1))
-    result = Updater(channel, install, keypair.public).update()
+    result = device(channel, install).update()
     assert result.status == "skipped" and "older" in result.message and result.version == "v5"
-    lenient = Updater(channel, install, keypair.public, allow_downgrade=True, health_check=False)
+    lenient = device(channel, install, allow_downgrade=True, health_check=False)
     assert lenient.update().version == "v1"
 
 
@@ -151,24 +169,35 @@ def test_channel_faults_change_nothing(
     other_keypair: KeyPair,
 ) -> None:
     """GIVEN a device on v1
-    WHEN the index states a wrong sha256, names another version than the bundle holds, or
-    the bundle is signed by a key the device does not trust
-    THEN DownloadError / UpdateError / BundleVerificationError, and current stays v1."""
-    updater = Updater(channel, install, keypair.public, health_check=False)
+    WHEN the channel's bundle file is swapped for another, or the device was given another
+    channel's root, or the bundle inside carries a bundle.sig the channel's targets keys
+    did not make
+    THEN ChannelVerificationError (hash / signature) or BundleVerificationError, and
+    current stays v1 with nothing left in downloads/."""
     publish(channel, "v1", stamp(1))
+    updater = device(channel, install, health_check=False)
     updater.update()
     publish(channel, "v2", stamp(2))
-    index = json.loads((channel / INDEX_NAME).read_text())
-    (channel / INDEX_NAME).write_text(json.dumps({**index, "sha256": "0" * 64}))
-    with pytest.raises(DownloadError, match="does not match"):
+
+    v2 = publish(channel, "v2", stamp(2))
+    target = channel / "targets" / f"{sha256_file(v2)}.{MODEL}.pcb"
+    original = target.read_bytes()
+    target.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    with pytest.raises(ChannelVerificationError) as info:
         updater.update()
+    assert info.value.check == "hash"
     assert list((install / "downloads").iterdir()) == []
-    (channel / INDEX_NAME).write_text(json.dumps({**index, "version": "v9"}))
-    with pytest.raises(UpdateError, match="bundle holds"):
-        updater.update()
-    (channel / INDEX_NAME).write_text(json.dumps(index))
+    target.write_bytes(original)
+    other = ChannelRepository(channel.parent / "other")  # a channel with other keys
+    other.create(
+        {r: [s.public_key for s in v] for r, v in other_keypair.signers.items()},
+        other_keypair.signers,
+    )
+    with pytest.raises(ChannelVerificationError) as info:
+        device(channel, install, root_of(other.root)).update()
+    assert info.value.check == "signature"
     with pytest.raises(BundleVerificationError, match="signature"):
-        Updater(channel, install, other_keypair.public).update()
+        edge.load_current(install, other_keypair.public)
     assert updater.current_version == "v1" and versions(install) == ["v1"]
 
 
@@ -177,14 +206,17 @@ def test_one_updater_at_a_time_and_clear_errors_without_an_install(
 ) -> None:
     """GIVEN an install dir whose update lock is held, and an empty install dir
     WHEN an update runs, and when the empty one is loaded
-    THEN the update is refused as already running; the load says to run an update first."""
+    THEN the update is refused as already running; the load says to run an update first;
+    a missing channel or root file is an UpdateError saying what to pass."""
     publish(channel, "v1", stamp(1))
     with InstallLayout(install).locked(), pytest.raises(UpdateError, match="another update"):
-        Updater(channel, install, keypair.public).update()
+        device(channel, install).update()
     with pytest.raises(UpdateError, match="precast edge update"):
         edge.load_current(install, keypair.public)
-    with pytest.raises(UpdateError, match="cannot read"):
-        Updater(install / "no-channel", install, keypair.public).update()
+    with pytest.raises(UpdateError, match="does not exist|Failed to download"):
+        device(install / "no-channel", install, root_of(channel)).update()
+    with pytest.raises(UpdateError, match="trusted root"):
+        device(channel, install, channel / "nope.json")
 
 
 # -- http ----------------------------------------------------------------------------------
@@ -193,34 +225,6 @@ def test_one_updater_at_a_time_and_clear_errors_without_an_install(
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
-
-
-class FlakyRangeHandler(QuietHandler):
-    """Serves bundles with Range support; the first bundle GET breaks off halfway."""
-
-    requests: ClassVar[list[str | None]] = []
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
-        if not self.path.endswith(".pcb"):
-            return super().do_GET()
-        data = Path(self.translate_path(self.path)).read_bytes()
-        rng = self.headers.get("Range")
-        first = not self.requests
-        self.requests.append(rng)
-        if rng:
-            start = int(rng.removeprefix("bytes=").split("-")[0])
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-            self.send_header("Content-Length", str(len(data) - start))
-            self.end_headers()
-            self.wfile.write(data[start:])
-            return None
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data[: len(data) // 2] if first else data)
-        self.close_connection = True
-        return None
 
 
 @contextmanager
@@ -238,45 +242,19 @@ def serve(directory: Path, handler: type[QuietHandler] = QuietHandler) -> Iterat
 
 
 @pytest.mark.integration
-def test_update_over_http(
-    channel: Path, install: Path, publish: Publisher, keypair: KeyPair
-) -> None:
+def test_update_over_http(channel: Path, install: Path, publish: Publisher) -> None:
     """GIVEN a channel served by http.server on 127.0.0.1
-    WHEN the device updates from its URL, and from the URL of latest.json itself
-    THEN both install the published version."""
+    WHEN the device updates from its URL, then again after v2 is published
+    THEN both install the published version; a presigned-style URL of one object is
+    refused with an explanation."""
     publish(channel, "v1", stamp(1))
     with serve(channel.parent) as url:
-        assert Updater(url + "channel/", install, keypair.public).update().version == "v1"
+        assert device(url + "channel/", install, root_of(channel)).update().version == "v1"
         publish(channel, "v2", stamp(2))
-        result = Updater(url + "channel/latest.json", install, keypair.public).update()
+        result = device(url + "channel", install, root_of(channel)).update()
     assert (result.version, result.previous) == ("v2", "v1")
-
-
-@pytest.mark.integration
-def test_truncated_http_download_changes_nothing_then_resumes(
-    channel: Path, install: Path, publish: Publisher, keypair: KeyPair
-) -> None:
-    """GIVEN a device on v1 and a server that breaks off the first bundle download halfway
-    WHEN the device updates, then updates again
-    THEN the first raises DownloadError saying truncated and how to resume, current stays
-    v1 and the partial file is kept; the second asks for only the missing bytes
-    (Range: bytes=<partial size>-) and installs v2."""
-    publish(channel, "v1", stamp(1))
-    Updater(channel, install, keypair.public, health_check=False).update()
-    bundle = publish(channel, "v2", stamp(2))
-    FlakyRangeHandler.requests = []
-    with serve(channel, FlakyRangeHandler) as url:
-        updater = Updater(url, install, keypair.public, health_check=False)
-        with pytest.raises(DownloadError, match="truncated|broke off") as info:
-            updater.update()
-        assert "again" in str(info.value) or "resume" in str(info.value)
-        assert updater.current_version == "v1" and versions(install) == ["v1"]
-        (part,) = (install / "downloads").iterdir()
-        kept = part.stat().st_size
-        assert 0 < kept < bundle.stat().st_size
-        assert updater.update().version == "v2"
-    assert FlakyRangeHandler.requests == [None, f"bytes={kept}-"]
-    assert updater.load().version == "v2"
+    with pytest.raises(UpdateError, match="names one object"):
+        device(url + "channel/targets/x.pcb?X-Amz-Signature=1", install, root_of(channel))
 
 
 # -- s3 ------------------------------------------------------------------------------------
@@ -286,29 +264,20 @@ def test_truncated_http_download_changes_nothing_then_resumes(
 def test_update_from_s3_on_moto_server(
     moto_reset: str, channel: Path, install: Path, publish: Publisher, keypair: KeyPair
 ) -> None:
-    """GIVEN a channel uploaded to s3://<bucket>/bundles/minilm/ on a real moto_server
-    WHEN the device updates from that URI, and later resumes a half-downloaded v2
-    THEN v1 installs, and v2 installs from the partial file with the rest fetched by Range."""
+    """GIVEN a channel uploaded with `precast edge publish` to s3://models/bundles/minilm/ on
+    a real moto_server
+    WHEN the device updates from that URI, then after v2 is published and uploaded
+    THEN v1 installs, then v2."""
     import boto3
 
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="models")
+    from precast.commands.edge_update import publish_channel
 
-    def upload() -> None:
-        index = json.loads((channel / INDEX_NAME).read_text())
-        s3.upload_file(
-            str(channel / index["bundle"]), "models", f"bundles/minilm/{index['bundle']}"
-        )
-        s3.upload_file(str(channel / INDEX_NAME), "models", f"bundles/minilm/{INDEX_NAME}")
-
+    boto3.client("s3").create_bucket(Bucket="models")
     publish(channel, "v1", stamp(1))
-    upload()
-    updater = Updater("s3://models/bundles/minilm/", install, keypair.public, health_check=False)
+    publish_channel(channel, "s3://models/bundles/minilm/")
+    updater = device("s3://models/bundles/minilm/", install, root_of(channel), health_check=False)
     assert updater.update().version == "v1"
-    bundle = publish(channel, "v2", stamp(2))
-    upload()
-    index = json.loads((channel / INDEX_NAME).read_text())
-    part = InstallLayout(install).download_path(index["sha256"])
-    part.write_bytes(bundle.read_bytes()[:1000])
+    publish(channel, "v2", stamp(2))
+    publish_channel(channel, "s3://models/bundles/minilm/")
     assert updater.update().version == "v2"
     assert updater.load().version == "v2"

@@ -12,6 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "transformers", "optimum", "boto3", "pydantic", "sentence_transformers")
+UPDATE_ONLY = ("tuf", "securesystemslib", "urllib3", "cryptography")  # first update imports them
 
 
 def imported_modules(code: str) -> set[str]:
@@ -33,12 +34,16 @@ def test_import_edge_and_predict_pulls_no_heavy_package(sample_artifact: Path) -
     )
     assert "onnxruntime" in mods and "tokenizers" in mods
     assert not mods & set(HEAVY), mods & set(HEAVY)
+    assert not mods & set(UPDATE_ONLY), mods & set(UPDATE_ONLY)
 
 
 @pytest.mark.perf
 def test_import_edge_alone_does_not_load_onnxruntime() -> None:
+    """GIVEN a fresh process WHEN it imports edge THEN neither onnxruntime nor the update
+    stack (tuf, securesystemslib: loaded on the first update) is imported."""
     mods = imported_modules("import edge")
     assert "onnxruntime" not in mods
+    assert not mods & set(UPDATE_ONLY), mods & set(UPDATE_ONLY)
 
 
 def _imports_of(folder: str) -> set[str]:
