@@ -64,6 +64,13 @@ def add_run_arguments(p: argparse.ArgumentParser, *, artifact_help: str | None =
     p.add_argument("--chunk-size", type=int, metavar="N", help="texts per inference call")
     p.add_argument("--error-budget", type=float, metavar="F", help="max rejected fraction")
     p.add_argument(
+        "--lease-ttl",
+        type=float,
+        metavar="S",
+        dest="lease_ttl_s",
+        help="seconds a shard's lease lives unrenewed (renewed every checkpoint; default 900)",
+    )
+    p.add_argument(
         "--skip-cached",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -128,6 +135,7 @@ def settings_from_args(
         "skip_cached",
         "output_format",
         "progress",
+        "lease_ttl_s",
     ):
         value = pick(name)
         if value is not None:

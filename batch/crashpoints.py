@@ -11,7 +11,8 @@ counted per process) is ``<step>:<n>``. Two test-only switches act on that seque
   SIGTERM and then release it (the signal provably arrives before the job is done).
 
 Points, in order: ``after_chunk`` (one chunk read, validated and inferred, not yet
-committed), then the commit steps ``after_part``, ``after_rejects``, ``mid_cache`` (half
+committed), ``after_renew`` (the shard's lease renewed, the commit about to start), then
+the commit steps ``after_part``, ``after_rejects``, ``mid_cache`` (half
 of the interval's cache entries written; crash only), ``after_cache``,
 ``after_checkpoint``. Unset (always, outside tests) a point costs two dict lookups.
 """
@@ -33,7 +34,7 @@ ENV_CRASH_AT = PRECAST_BATCH_CRASH_AT.name
 ENV_PAUSE_AT = PRECAST_BATCH_PAUSE_AT.name
 ENV_PAUSE_FIFO = PRECAST_BATCH_PAUSE_FIFO.name
 STEPS = ("after_part", "after_rejects", "mid_cache", "after_cache", "after_checkpoint")
-POINTS = ("after_chunk", *STEPS)
+POINTS = ("after_chunk", "after_renew", *STEPS)
 PAUSED_EVENT = "paused"
 _seen: dict[str, int] = {}
 

@@ -30,6 +30,7 @@ from batch.exceptions import (
 from batch.interrupts import StopSignal, stop_on_signals
 from batch.interval import Committer, Interval, elapsed_since
 from batch.layout import RunLayout, run_id_of, run_identity
+from batch.lease import LeaseHeldError, LeaseLostError, ShardLease
 from batch.logs import JobLog
 from batch.marker import check_error_budget, marker_bytes, read_marker
 from batch.metrics import attempt_counts, batch_emf
@@ -96,6 +97,29 @@ class ShardRun:
         marker = read_marker(self.outputs, self.layout)
         if marker is not None:
             return self._already_complete(marker)
+        self.lease = ShardLease(
+            self.checkpoints, self.layout.lease, ttl_s=self.settings.lease_ttl_s
+        )
+        try:
+            self.lease.acquire()
+        except LeaseHeldError as exc:  # another attempt is alive: touch nothing, retry later
+            return self._fenced("lease_held", exc)
+        if self.lease.took_over is not None:
+            self.log.event("lease_taken_over", previous=self.lease.took_over.describe())
+        try:
+            return self._run_leased()
+        except LeaseLostError as exc:  # fenced off mid-run: write nothing more, not even a summary
+            return self._fenced("lease_lost", exc)
+        finally:
+            self.lease.release()
+
+    def _fenced(self, event: str, exc: Exception) -> int:
+        code = exit_codes.TEMPFAIL
+        self.log.event(event, error=str(exc), exit_code=code)
+        print(f"shard {self.settings.shard}: {exc}", file=self.out, flush=True)
+        return code
+
+    def _run_leased(self) -> int:
         s = self.settings
         ckpt = self._load_checkpoint()
         resumed = ckpt is not None
@@ -113,6 +137,8 @@ class ShardRun:
                 status, code = self._process_with_cache(ckpt, resumed, base_elapsed)
             if status == "complete":
                 check_error_budget(ckpt.counts, s.error_budget)
+        except LeaseLostError:
+            raise  # fenced off: run() stops without writing a summary
         except ErrorBudgetExceededError as exc:
             status, code, error = "failed", exit_codes.ERROR_BUDGET, str(exc)
         except CacheUnavailableError as exc:  # checkpoint not advanced: a retry redoes it
@@ -301,6 +327,8 @@ class ShardRun:
     def _commit(
         self, committer: Committer, interval: Interval, ckpt: Checkpoint, base_elapsed: float
     ) -> None:
+        self.lease.renew()  # fenced: a taken-over attempt stops here, before writing
+        crashpoints.reached("after_renew")
         elapsed = elapsed_since(self.started, base_elapsed)
         counts = committer.commit(interval, ckpt, elapsed_s=elapsed)
         self.log.event(

@@ -87,6 +87,13 @@ class RunLayout:
         return join(self.run_dir, f"_checkpoint-{self._tag}.json")
 
     @property
+    def lease(self) -> str:
+        """Who is processing the shard now (:mod:`batch.lease`), next to its checkpoint."""
+        if self.checkpoint_prefix:
+            return join(self.checkpoint_prefix, f"run-{self.run_id}", f"lease-{self._tag}.json")
+        return join(self.run_dir, f"_lease-{self._tag}.json")
+
+    @property
     def summary(self) -> str:
         return join(self.run_dir, f"summary-{self._tag}.json")
 

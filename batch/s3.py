@@ -134,6 +134,28 @@ class S3Storage:
         bucket, key = split_uri(uri)
         self._call("put_object", uri, Bucket=bucket, Key=key, Body=data)
 
+    def read_tagged(self, uri: str) -> tuple[bytes, str] | None:
+        bucket, key = split_uri(uri)
+        response = self._call("get_object", uri, Bucket=bucket, Key=key)
+        if response is None:
+            return None
+        return response["Body"].read(), str(response["ETag"])
+
+    def write_if(self, uri: str, data: bytes, expected: str | None) -> str | None:
+        """S3 conditional writes: ``If-None-Match: *`` to create, ``If-Match: <ETag>`` to
+        replace. A failed condition (412, or 409 for a concurrent conditional write) is None."""
+        bucket, key = split_uri(uri)
+        condition = {"IfNoneMatch": "*"} if expected is None else {"IfMatch": expected}
+        try:
+            response = self._call("put_object", uri, Bucket=bucket, Key=key, Body=data, **condition)
+        except InputChangedError:  # _call maps PreconditionFailed (412) to it
+            return None
+        except StorageError as exc:
+            if "ConditionalRequestConflict" in str(exc):
+                return None
+            raise
+        return str(response["ETag"]) if response else None
+
     def exists(self, uri: str) -> bool:
         bucket, key = split_uri(uri)
         return self._call("head_object", uri, Bucket=bucket, Key=key) is not None

@@ -47,6 +47,7 @@ class JobSettings:
     model: str | None = None  # PRECAST_MODEL: the job refuses an artifact of another name
     output_format: str | None = None  # None: same as the input
     progress: bool | None = None  # None: a bar when stderr is a terminal
+    lease_ttl_s: float = 15 * 60.0  # a lease not renewed for this long may be taken over
 
     def __post_init__(self) -> None:
         for name in ("artifact", "input", "output", "id_field", "text_field"):
@@ -54,6 +55,8 @@ class JobSettings:
                 raise JobSettingsError(f"{name.replace('_', '-')} is required (got nothing)")
         if self.checkpoint_every < 1:
             raise JobSettingsError(f"checkpoint-every must be >= 1, got {self.checkpoint_every}")
+        if not self.lease_ttl_s > 0:
+            raise JobSettingsError(f"lease-ttl must be > 0 seconds, got {self.lease_ttl_s}")
         if self.chunk_size < 1:
             raise JobSettingsError(f"chunk-size must be >= 1, got {self.chunk_size}")
         if not 0.0 <= self.error_budget <= 1.0:

@@ -8,6 +8,7 @@ one, never a part, which is what makes rewriting a part or a checkpoint safe to 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,15 @@ class Storage(Protocol):
 
     def delete(self, uri: str) -> None:
         """Remove one file/object (missing is fine)."""
+        ...
+
+    def read_tagged(self, uri: str) -> tuple[bytes, str] | None:
+        """The content and its version tag (ETag, or sha256 locally); None if absent."""
+        ...
+
+    def write_if(self, uri: str, data: bytes, expected: str | None) -> str | None:
+        """Compare-and-swap: write only if the current tag is ``expected`` (``None``: only if
+        the object does not exist). Returns the new tag, or None if the condition failed."""
         ...
 
 
@@ -134,6 +144,28 @@ class LocalStorage:
 
     def exists(self, uri: str) -> bool:
         return os.path.exists(local_path(uri))
+
+    def read_tagged(self, uri: str) -> tuple[bytes, str] | None:
+        data = self.read_bytes(uri)
+        return None if data is None else (data, hashlib.sha256(data).hexdigest())
+
+    def write_if(self, uri: str, data: bytes, expected: str | None) -> str | None:
+        """Under an exclusive ``flock`` on ``<file>.lock``: a compare-and-swap between the
+        processes of this host (the local backend serves one machine)."""
+        import fcntl
+
+        path = local_path(uri)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(f"{path}.lock", "a+b") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                current = self.read_tagged(uri)
+                if (current[1] if current else None) != expected:
+                    return None
+                write_atomic(path, data)
+                return hashlib.sha256(data).hexdigest()
+        except OSError as exc:
+            raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
     def list_dirs(self, uri: str) -> list[str]:
         path = local_path(uri)

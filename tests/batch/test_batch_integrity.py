@@ -261,3 +261,84 @@ def test_gc_lists_and_removes_abandoned_runs_and_keeps_complete_ones(
     remaining = sorted(p.name for p in out.iterdir())
     assert old_run not in remaining and len(remaining) == 1
     assert (out / remaining[0] / "_SUCCESS-00000.json").exists()
+
+
+# -- fencing: one attempt per shard at a time -----------------------------------------------
+
+
+def lease_path(where: Path) -> Path:
+    return run_dir(where / "out") / "_lease-00000.json"
+
+
+def foreign_lease(expires_in_s: float) -> str:
+    import time
+
+    return json.dumps(
+        {"attempt": "elsewhere", "host": "another-host", "pid": 1, "batch_job": "",
+         "expires_at": time.time() + expires_in_s}
+    )  # fmt: skip
+
+
+def test_a_second_attempt_while_the_first_is_alive_exits_75_and_touches_nothing(
+    artifact: Path, source: Path, baseline: Outcome, tmp_path: Path
+) -> None:
+    """GIVEN attempt A held after chunk 3 (so it holds the shard's lease) WHEN attempt B of the
+    same shard starts THEN B exits 75 with lease_held naming A, writes no part, checkpoint or
+    summary; A, released, finishes, and rows and cache equal the uninterrupted run's."""
+    args = job_args(artifact, source, tmp_path)
+    a = JobProcess(args, pause_at="after_chunk:3", fifo_dir=tmp_path)
+    assert a.wait_for(PAUSED_EVENT)
+    before = {p.name: p.stat().st_mtime_ns for p in run_dir(tmp_path / "out").iterdir()}
+    b = JobProcess(args)
+    assert b.finish() == 75, "".join(b.stderr)[-2000:]
+    (held,) = b.named("lease_held")
+    assert "processed by attempt" in held["error"]
+    assert not b.named("checkpoint") and not b.named("summary")
+    after = {p.name: p.stat().st_mtime_ns for p in run_dir(tmp_path / "out").iterdir()}
+    assert after == before
+    a.release()
+    assert a.finish() == 0
+    assert not lease_path(tmp_path).exists()
+    assert outcome(tmp_path) == baseline
+
+
+def test_an_attempt_whose_lease_was_taken_over_stops_before_committing(
+    artifact: Path, source: Path, baseline: Outcome, tmp_path: Path
+) -> None:
+    """GIVEN attempt A held after chunk 3 WHEN another host takes the shard's lease over
+    meanwhile (A stalled past its TTL) and A goes on THEN A's next renewal fails: it exits 75
+    with lease_lost and commits nothing more, not even a summary; once the other holder is
+    gone, a rerun ends with rows and cache equal to the uninterrupted run's."""
+    args = job_args(artifact, source, tmp_path)
+    a = JobProcess(args, pause_at="after_chunk:3", fifo_dir=tmp_path)
+    assert a.wait_for(PAUSED_EVENT)
+    committed = len(a.named("checkpoint"))
+    lease_path(tmp_path).write_text(foreign_lease(3600))
+    a.release()
+    assert a.finish() == 75
+    (lost,) = a.named("lease_lost")
+    assert "another-host" in lost["error"] and "fenced" in lost["error"]
+    assert len(a.named("checkpoint")) == committed and not a.named("summary")
+    assert "another-host" in lease_path(tmp_path).read_text()  # A left the holder's lease
+    lease_path(tmp_path).unlink()  # the other holder finished (or died and expired)
+    run_to_end(args)
+    assert outcome(tmp_path) == baseline
+
+
+@pytest.mark.parametrize("case", ["expired-foreign", "dead-local"])
+def test_a_stale_lease_is_taken_over(
+    artifact: Path, source: Path, baseline: Outcome, tmp_path: Path, case: str
+) -> None:
+    """GIVEN a lease left behind by an attempt that is gone (another host's, expired; or a
+    process of this host that was killed -9) WHEN a new attempt starts THEN it takes the
+    lease over at once (lease_taken_over), finishes, and removes its lease."""
+    args = job_args(artifact, source, tmp_path)
+    killed_at(args, "after_checkpoint:1")
+    assert lease_path(tmp_path).exists()  # the killed attempt's own lease
+    if case == "expired-foreign":
+        lease_path(tmp_path).write_text(foreign_lease(-1))
+    final = run_to_end(args)
+    (taken,) = final.named("lease_taken_over")
+    assert ("another-host" in taken["previous"]) == (case == "expired-foreign")
+    assert not lease_path(tmp_path).exists()
+    assert outcome(tmp_path) == baseline

@@ -172,3 +172,20 @@ def test_kill_during_a_dynamodb_batch_write_resumes_exactly(
     assert crash_rows == base_rows
     assert table_items(aws["ddb"], f"{TABLE}-2") == table_items(aws["ddb"], TABLE)
     assert np.frombuffer(base_rows[0][1], dtype="<f4").shape == (384,)
+
+
+def test_s3_compare_and_swap_backs_the_shard_lease(aws: dict[str, Any]) -> None:
+    """GIVEN moto_server's S3 WHEN a lease object is created twice and replaced with a stale
+    and with the current ETag THEN S3's conditional writes refuse the second create and the
+    stale replace (If-None-Match / If-Match over HTTP) and accept the current one."""
+    from batch.s3 import S3Storage
+
+    store = S3Storage(aws["s3"])
+    uri = "s3://outputs/leases/lease-00000.json"
+    first = store.write_if(uri, b"a", None)
+    assert first is not None
+    assert store.write_if(uri, b"b", None) is None
+    second = store.write_if(uri, b"c", first)
+    assert second is not None and second != first
+    assert store.write_if(uri, b"d", first) is None
+    assert store.read_tagged(uri) == (b"c", second)
