@@ -28,7 +28,10 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def test_healthz_event_reports_the_served_version(invoke: Invoke, sample_model: Any) -> None:
-    """GIVEN the recorded GET /healthz event WHEN handled THEN 200 names model and version."""
+    """GIVEN the recorded GET /healthz event WHEN handled THEN 200 names model and version,
+    this host's kind, and that the model is certified for it (no warnings)."""
+    from edge.host import host_kind
+
     response = invoke(load_event("function_url_healthz.json"))
     assert response["statusCode"] == 200
     assert response["headers"]["content-type"] == "application/json"
@@ -36,6 +39,9 @@ def test_healthz_event_reports_the_served_version(invoke: Invoke, sample_model: 
         "status": "ok",
         "models": {sample_model.name: sample_model.version},
         "cache": True,
+        "host": host_kind(),
+        "certified": {sample_model.name: True},
+        "warnings": [],
     }
 
 
