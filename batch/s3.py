@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Iterator
 from typing import Any, BinaryIO, ClassVar
 
 from batch.exceptions import InputChangedError, StorageError, TransientStorageError
@@ -66,16 +67,25 @@ class S3Storage:
             raise StorageError(f"{uri} does not exist")
         return ObjectInfo(uri=uri, size=int(head["ContentLength"]), tag=str(head["ETag"]))
 
-    def list_files(self, uri: str) -> list[ObjectInfo] | None:
+    def _pages(self, uri: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """``(bucket, prefix, page)`` of a delimited listing of ``uri``, page after page."""
         bucket, key = split_uri(uri)
         prefix = key if key.endswith("/") or not key else key + "/"
-        found: list[ObjectInfo] = []
         token: str | None = None
         while True:
             kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
             if token:
                 kwargs["ContinuationToken"] = token
             page = self._call("list_objects_v2", uri, **kwargs) or {}
+            yield bucket, prefix, page
+            token = page.get("NextContinuationToken")
+            if not token:
+                return
+
+    def list_files(self, uri: str) -> list[ObjectInfo] | None:
+        key = split_uri(uri)[1]
+        found: list[ObjectInfo] = []
+        for bucket, _, page in self._pages(uri):
             for obj in page.get("Contents", []):
                 if not obj["Key"].endswith("/"):
                     modified = obj.get("LastModified")
@@ -87,29 +97,16 @@ class S3Storage:
                             modified.timestamp() if modified is not None else 0.0,
                         )
                     )
-            token = page.get("NextContinuationToken")
-            if not token:
-                break
         if not found and not key.endswith("/") and key:
             return None
         return sorted(found, key=lambda o: o.uri)
 
     def list_dirs(self, uri: str) -> list[str]:
-        bucket, key = split_uri(uri)
-        prefix = key if key.endswith("/") or not key else key + "/"
         names: list[str] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
-            if token:
-                kwargs["ContinuationToken"] = token
-            page = self._call("list_objects_v2", uri, **kwargs) or {}
-            names += [
-                p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])
-            ]
-            token = page.get("NextContinuationToken")
-            if not token:
-                return sorted(names)
+        for _, prefix, page in self._pages(uri):
+            common = page.get("CommonPrefixes", [])
+            names += [p["Prefix"][len(prefix) :].rstrip("/") for p in common]
+        return sorted(names)
 
     def delete(self, uri: str) -> None:
         bucket, key = split_uri(uri)

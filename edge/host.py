@@ -20,7 +20,9 @@ AARCH64 = "aarch64"
 
 
 @functools.cache
-def _cpuinfo() -> tuple[str, frozenset[str]]:
+def cpu_model_and_flags() -> tuple[str, frozenset[str]]:
+    """The CPU's model name and its ISA flags (``/proc/cpuinfo``; x86 ``flags``, arm
+    ``Features``), read once per process."""
     model = platform.processor() or platform.machine()
     flags: set[str] = set()
     path = Path("/proc/cpuinfo")
@@ -48,9 +50,9 @@ def kind_of(machine: str, flags: frozenset[str] | set[str] | list[str]) -> str:
 
 
 def host_kind() -> str:
-    return kind_of(platform.machine(), _cpuinfo()[1])
+    return kind_of(platform.machine(), cpu_model_and_flags()[1])
 
 
 def describe_host() -> str:
-    model, _ = _cpuinfo()
+    model, _ = cpu_model_and_flags()
     return f"{host_kind()} ({model})"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import platform
-from pathlib import Path
+
+from edge.host import cpu_model_and_flags
 
 INTERESTING = (
     "avx2",
@@ -24,17 +25,7 @@ INTERESTING = (
 
 
 def cpu_info() -> dict[str, object]:
-    model = platform.processor() or platform.machine()
-    flags: set[str] = set()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key == "model name" and value.strip():
-                model = value.strip()
-            elif key in ("flags", "Features"):
-                flags.update(value.split())
+    model, flags = cpu_model_and_flags()
     present = [f for f in INTERESTING if f in flags]
     vnni = any(f in flags for f in ("avx512_vnni", "avx_vnni", "asimddp", "i8mm"))
     return {

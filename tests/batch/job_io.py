@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +198,30 @@ def run_to_end(args: list[str], env: dict[str, str] | None = None) -> JobProcess
     code = job.finish()
     assert code == 0, "".join(job.stderr)[-3000:]
     return job
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run left: every output row (id, vector bytes) and every cache entry."""
+
+    rows: list[tuple[Any, bytes]]
+    cache: dict[str, tuple[str, bytes]]
+
+
+CRASH_FLAGS = ("--checkpoint-every", "40", "--chunk-size", "20", "--error-budget", "0.2")
+
+
+def crash_job_args(artifact: Path, source: Path, where: Path) -> list[str]:
+    """The crash and integrity tests' job: output and SQLite cache under ``where``."""
+    cache = f"sqlite:{where / 'cache.sqlite'}"
+    return batch_args(artifact, source, where / "out", cache, *CRASH_FLAGS)
+
+
+def outcome(where: Path) -> Outcome:
+    rows = read_rows(run_dir(where / "out"))
+    ids = [r[0] for r in rows]
+    assert len(ids) == len(set(ids)), "an id was written twice"
+    return Outcome(rows, read_sqlite_cache(where / "cache.sqlite"))
 
 
 KILL = signal.SIGKILL

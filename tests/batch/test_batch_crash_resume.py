@@ -5,63 +5,28 @@ no id twice. The job runs as `python -m batch run` in a subprocess, as on AWS Ba
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from batch.crashpoints import ENV_CRASH_AT, PAUSED_EVENT, STEPS
 from tests.batch.job_io import (
+    CRASH_FLAGS,
     KILL,
     TERM,
     JobProcess,
-    batch_args,
-    input_with_rejects,
-    read_rows,
-    read_sqlite_cache,
+    Outcome,
+    outcome,
     run_dir,
     run_to_end,
+)
+from tests.batch.job_io import (
+    crash_job_args as job_args,
 )
 
 pytestmark = pytest.mark.slow
 RECORDS = 300
-FLAGS = ("--checkpoint-every", "40", "--chunk-size", "20", "--error-budget", "0.2")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    rows: list[tuple[Any, bytes]]
-    cache: dict[str, tuple[str, bytes]]
-
-
-@pytest.fixture(scope="module")
-def crash_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path, _, _ = input_with_rejects(tmp_path_factory.mktemp("crash") / "in.jsonl", RECORDS)
-    return path
-
-
-def job_args(artifact: Path, source: Path, where: Path) -> list[str]:
-    return batch_args(artifact, source, where / "out", f"sqlite:{where / 'cache.sqlite'}", *FLAGS)
-
-
-def outcome(where: Path) -> Outcome:
-    rows = read_rows(run_dir(where / "out"))
-    ids = [r[0] for r in rows]
-    assert len(ids) == len(set(ids)), "an id was written twice"
-    return Outcome(rows, read_sqlite_cache(where / "cache.sqlite"))
-
-
-@pytest.fixture(scope="module")
-def baseline(
-    artifact: Path, crash_input: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Outcome:
-    where = tmp_path_factory.mktemp("baseline")
-    job = run_to_end(job_args(artifact, crash_input, where))
-    assert len(job.named("checkpoint")) >= 7
-    result = outcome(where)
-    assert len(result.rows) == RECORDS and len(result.cache) == RECORDS
-    return result
+FLAGS = CRASH_FLAGS
 
 
 @pytest.mark.crash

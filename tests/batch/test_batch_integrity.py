@@ -8,7 +8,6 @@ output rows and cache bit-identical to an uninterrupted run."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,54 +16,26 @@ import pytest
 from batch.checkpoint import digest
 from batch.crashpoints import ENV_CRASH_AT, PAUSED_EVENT
 from tests.batch.job_io import (
+    CRASH_FLAGS,
     KILL,
     TERM,
     JobProcess,
+    Outcome,
     batch_args,
-    input_with_rejects,
+    outcome,
     read_rows,
-    read_sqlite_cache,
     run_dir,
     run_to_end,
     short_texts,
     write_jsonl,
 )
+from tests.batch.job_io import (
+    crash_job_args as job_args,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.crash]
 RECORDS = 300
-FLAGS = ("--checkpoint-every", "40", "--chunk-size", "20", "--error-budget", "0.2")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    rows: list[tuple[Any, bytes]]
-    cache: dict[str, tuple[str, bytes]]
-
-
-def job_args(artifact: Path, source: Path, where: Path) -> list[str]:
-    return batch_args(artifact, source, where / "out", f"sqlite:{where / 'cache.sqlite'}", *FLAGS)
-
-
-def outcome(where: Path) -> Outcome:
-    rows = read_rows(run_dir(where / "out"))
-    ids = [r[0] for r in rows]
-    assert len(ids) == len(set(ids)), "an id was written twice"
-    return Outcome(rows, read_sqlite_cache(where / "cache.sqlite"))
-
-
-@pytest.fixture(scope="module")
-def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path, _, _ = input_with_rejects(tmp_path_factory.mktemp("integrity") / "in.jsonl", RECORDS)
-    return path
-
-
-@pytest.fixture(scope="module")
-def baseline(artifact: Path, source: Path, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
-    where = tmp_path_factory.mktemp("integrity-baseline")
-    run_to_end(job_args(artifact, source, where))
-    result = outcome(where)
-    assert len(result.rows) == RECORDS
-    return result
+FLAGS = CRASH_FLAGS
 
 
 def killed_at(args: list[str], point: str) -> JobProcess:
@@ -83,12 +54,12 @@ def checkpoint_path(where: Path) -> Path:
 
 
 def test_a_truncated_committed_part_is_recomputed_on_resume(
-    artifact: Path, source: Path, baseline: Outcome, tmp_path: Path
+    artifact: Path, crash_input: Path, baseline: Outcome, tmp_path: Path
 ) -> None:
     """GIVEN an attempt killed after its 3rd checkpoint WHEN part 1 (committed) is cut in
     half before the rerun THEN the rerun logs part_damaged at resume, recomputes from
     interval 1, and rows and cache equal the uninterrupted run's; the marker lists digests."""
-    args = job_args(artifact, source, tmp_path)
+    args = job_args(artifact, crash_input, tmp_path)
     killed_at(args, "after_checkpoint:3")
     part = part_path(tmp_path, 1)
     part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
@@ -104,12 +75,12 @@ def test_a_truncated_committed_part_is_recomputed_on_resume(
 
 
 def test_a_part_damaged_while_the_job_runs_is_caught_before_the_marker(
-    artifact: Path, source: Path, baseline: Outcome, tmp_path: Path
+    artifact: Path, crash_input: Path, baseline: Outcome, tmp_path: Path
 ) -> None:
     """GIVEN a job held after its 12th chunk WHEN part 0 is overwritten meanwhile, then the
     job is released THEN its completion check logs part_damaged, it recomputes from
     interval 0 before writing _SUCCESS, and rows and cache equal the uninterrupted run's."""
-    args = job_args(artifact, source, tmp_path)
+    args = job_args(artifact, crash_input, tmp_path)
     job = JobProcess(args, pause_at="after_chunk:12", fifo_dir=tmp_path)
     assert job.wait_for(PAUSED_EVENT)
     part_path(tmp_path, 0).write_bytes(b'{"id": "doc-0", "embedding": []}\n')
@@ -121,12 +92,12 @@ def test_a_part_damaged_while_the_job_runs_is_caught_before_the_marker(
 
 
 def test_an_uncommitted_part_cut_mid_line_is_discarded_not_fatal(
-    artifact: Path, source: Path, baseline: Outcome, tmp_path: Path
+    artifact: Path, crash_input: Path, baseline: Outcome, tmp_path: Path
 ) -> None:
     """GIVEN an attempt killed after writing part 1 but before its checkpoint WHEN that part
     is cut mid-line THEN the rerun logs part_discarded (no traceback), recomputes it, exits
     0, and rows and cache equal the uninterrupted run's."""
-    args = job_args(artifact, source, tmp_path)
+    args = job_args(artifact, crash_input, tmp_path)
     killed_at(args, "after_part:2")
     part = part_path(tmp_path, 1)
     part.write_bytes(part.read_bytes()[: part.stat().st_size // 2 + 7])
@@ -139,13 +110,13 @@ def test_an_uncommitted_part_cut_mid_line_is_discarded_not_fatal(
 
 @pytest.mark.parametrize("rehash", [False, True], ids=["edited", "edited-and-rehashed"])
 def test_a_checkpoint_whose_offset_moved_is_discarded(
-    artifact: Path, source: Path, baseline: Outcome, tmp_path: Path, rehash: bool
+    artifact: Path, crash_input: Path, baseline: Outcome, tmp_path: Path, rehash: bool
 ) -> None:
     """GIVEN an attempt killed after its 2nd checkpoint WHEN the checkpoint's resume offset
     is moved back 40 bytes (with its sha256 left stale, or recomputed so it is "valid")
     THEN the rerun logs checkpoint_discarded (hash, or not a line start), restarts the
     shard, and rows and cache equal the uninterrupted run's: no fragment becomes a record."""
-    args = job_args(artifact, source, tmp_path)
+    args = job_args(artifact, crash_input, tmp_path)
     killed_at(args, "after_checkpoint:2")
     path = checkpoint_path(tmp_path)
     outer = json.loads(path.read_text())
@@ -280,12 +251,12 @@ def foreign_lease(expires_in_s: float) -> str:
 
 
 def test_a_second_attempt_while_the_first_is_alive_exits_75_and_touches_nothing(
-    artifact: Path, source: Path, baseline: Outcome, tmp_path: Path
+    artifact: Path, crash_input: Path, baseline: Outcome, tmp_path: Path
 ) -> None:
     """GIVEN attempt A held after chunk 3 (so it holds the shard's lease) WHEN attempt B of the
     same shard starts THEN B exits 75 with lease_held naming A, writes no part, checkpoint or
     summary; A, released, finishes, and rows and cache equal the uninterrupted run's."""
-    args = job_args(artifact, source, tmp_path)
+    args = job_args(artifact, crash_input, tmp_path)
     a = JobProcess(args, pause_at="after_chunk:3", fifo_dir=tmp_path)
     assert a.wait_for(PAUSED_EVENT)
     before = {p.name: p.stat().st_mtime_ns for p in run_dir(tmp_path / "out").iterdir()}
@@ -303,13 +274,13 @@ def test_a_second_attempt_while_the_first_is_alive_exits_75_and_touches_nothing(
 
 
 def test_an_attempt_whose_lease_was_taken_over_stops_before_committing(
-    artifact: Path, source: Path, baseline: Outcome, tmp_path: Path
+    artifact: Path, crash_input: Path, baseline: Outcome, tmp_path: Path
 ) -> None:
     """GIVEN attempt A held after chunk 3 WHEN another host takes the shard's lease over
     meanwhile (A stalled past its TTL) and A goes on THEN A's next renewal fails: it exits 75
     with lease_lost and commits nothing more, not even a summary; once the other holder is
     gone, a rerun ends with rows and cache equal to the uninterrupted run's."""
-    args = job_args(artifact, source, tmp_path)
+    args = job_args(artifact, crash_input, tmp_path)
     a = JobProcess(args, pause_at="after_chunk:3", fifo_dir=tmp_path)
     assert a.wait_for(PAUSED_EVENT)
     committed = len(a.named("checkpoint"))
@@ -327,12 +298,12 @@ def test_an_attempt_whose_lease_was_taken_over_stops_before_committing(
 
 @pytest.mark.parametrize("case", ["expired-foreign", "dead-local"])
 def test_a_stale_lease_is_taken_over(
-    artifact: Path, source: Path, baseline: Outcome, tmp_path: Path, case: str
+    artifact: Path, crash_input: Path, baseline: Outcome, tmp_path: Path, case: str
 ) -> None:
     """GIVEN a lease left behind by an attempt that is gone (another host's, expired; or a
     process of this host that was killed -9) WHEN a new attempt starts THEN it takes the
     lease over at once (lease_taken_over), finishes, and removes its lease."""
-    args = job_args(artifact, source, tmp_path)
+    args = job_args(artifact, crash_input, tmp_path)
     killed_at(args, "after_checkpoint:1")
     assert lease_path(tmp_path).exists()  # the killed attempt's own lease
     if case == "expired-foreign":
