@@ -75,6 +75,7 @@ class ShardRun:
         self.files, self.input_format = resolve_inputs(self.inputs, settings.input)
         self.model: EdgeModel | None = None
         self.distrusted_seq: int | None = None  # a damaged part's seq: never recovered from
+        self.unprocessed_seen = 0  # cache keys left unprocessed, already logged
         self.version = self._model_version()
         output_format = settings.output_format or self.input_format
         self.identity = run_identity(
@@ -149,6 +150,15 @@ class ShardRun:
             status, code, error = "failed", exit_codes.FAILED, str(exc)
         ckpt.elapsed_s = elapsed_since(self.started, base_elapsed)
         return self._finish(ckpt, status, code, error)
+
+    def _note_unprocessed(self, cache: PredictionCache | None, seq: int) -> None:
+        """Keys the cache left unprocessed (DynamoDB UnprocessedKeys after its retries) were
+        computed live: identical vectors (per-text execution), but logged and counted."""
+        total = int(getattr(cache, "unprocessed_misses", 0) or 0)
+        new = total - self.unprocessed_seen
+        if new > 0:
+            self.unprocessed_seen = total
+            self.log.event("cache_keys_unprocessed", keys=new, total=total, seq=seq)
 
     def _note_unfinished_runs(self) -> None:
         """A new run next to older unfinished ones (input or model changed): say so once."""
@@ -306,6 +316,7 @@ class ShardRun:
             result = processor.process(chunk, recovered if interval.seq == first_seq else None)
             if result.cache_error:
                 self.log.event("cache_read_error", error=result.cache_error, seq=interval.seq)
+            self._note_unprocessed(cache, interval.seq)
             interval.add(result, next_index=chunk[-1].index + 1, position=chunk[-1].after)
             self.log.advance(len(chunk))
             crashpoints.reached("after_chunk")

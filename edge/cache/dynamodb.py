@@ -7,7 +7,8 @@ filter them too, and an item of another model version is never returned.
 
 - ``get_many``: BatchGetItem in chunks of 100 distinct keys; ``UnprocessedKeys`` are
   retried with exponential backoff and full jitter (bounded); keys still unprocessed
-  after that count as misses.
+  after that count as misses, and are counted in ``unprocessed_misses`` (the batch job logs
+  and reports them: never silently).
 - ``put_many``: one conditional PutItem per entry (``attribute_not_exists(pk)``) on a small
   thread pool. Entries are immutable per key: a duplicate is a no-op and an existing
   item, whatever its version, is never overwritten. Returns how many were new.
@@ -66,6 +67,7 @@ class DynamoDBCache:
             raise CacheError("dynamodb cache needs a table name: dynamodb:<table>")
         self.table = table
         self.max_attempts = max(1, max_attempts)
+        self.unprocessed_misses = 0  # keys DynamoDB never processed, read as misses
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
         self.write_workers = max(1, write_workers)
@@ -127,7 +129,11 @@ class DynamoDBCache:
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 break
-        return items  # keys still unprocessed after max_attempts are misses
+        left = len(request.get(self.table, {}).get("Keys", [])) if request else 0
+        if left:
+            with self._pool_lock:
+                self.unprocessed_misses += left
+        return items  # keys still unprocessed after max_attempts are misses (counted)
 
     # -- writes ----------------------------------------------------------------------
 

@@ -189,3 +189,49 @@ def test_s3_compare_and_swap_backs_the_shard_lease(aws: dict[str, Any]) -> None:
     assert second is not None and second != first
     assert store.write_if(uri, b"d", first) is None
     assert store.read_tagged(uri) == (b"c", second)
+
+
+def test_half_the_keys_left_unprocessed_are_counted_and_change_no_row(
+    aws: dict[str, Any], artifact: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a filled DynamoDB cache that (as under load) leaves every other key of each
+    BatchGetItem in UnprocessedKeys, every time WHEN the job reruns over the same input into
+    a new output THEN the unprocessed keys are logged and counted (cache_keys_unprocessed),
+    computed live, and every row is bit-identical to the first run's (per-text execution:
+    a recomputed vector is the cached one)."""
+    from edge.cache.dynamodb import DynamoDBCache
+
+    texts = short_texts(80)
+    source = put_jsonl(aws["s3"], "half/texts.jsonl", [{"id": f"h{i}", "text": t}
+                                                       for i, t in enumerate(texts)])  # fmt: skip
+    common = {"input": source, "cache_url": f"dynamodb:{TABLE}", "checkpoint_every": 40}
+    run(artifact, output="s3://outputs/half-first/", **common)
+    first = dict(s3_rows(aws["s3"], "half-first/"))
+
+    real_from_url = DynamoDBCache.from_url
+
+    def leaky(url: str) -> DynamoDBCache:
+        cache = real_from_url(url)
+        cache._sleep = lambda s: None  # its backoff between retries; the count is what matters
+
+        def hold_back_half(parsed: dict[str, Any], **kwargs: Any) -> None:
+            items = parsed.get("Responses", {}).get(cache.table, [])
+            kept, held = items[::2], items[1::2]
+            parsed["Responses"][cache.table] = kept
+            if held:
+                keys = [{"pk": i["pk"]} for i in held]
+                parsed["UnprocessedKeys"] = {cache.table: {"Keys": keys}}
+
+        cache.client.meta.events.register("after-call.dynamodb.BatchGetItem", hold_back_half)
+        return cache
+
+    monkeypatch.setattr(DynamoDBCache, "from_url", staticmethod(leaky))
+    log = io.StringIO()
+    settings = JobSettings(artifact=str(artifact), output="s3://outputs/half-again/", **common)
+    assert run_job(settings, log_stream=log, out=io.StringIO()) == 0
+    events = [json.loads(line) for line in log.getvalue().splitlines()]
+    unprocessed = [e for e in events if e["event"] == "cache_keys_unprocessed"]
+    assert unprocessed and unprocessed[-1]["total"] == sum(e["keys"] for e in unprocessed) > 0
+    (summary,) = [e for e in events if e["event"] == "summary"]
+    assert summary["predicted"] == unprocessed[-1]["total"] > 0
+    assert dict(s3_rows(aws["s3"], "half-again/")) == first

@@ -172,7 +172,8 @@ def test_unprocessed_keys_are_retried(cache: DynamoDBCache) -> None:
 
 def test_keys_still_unprocessed_after_the_bound_are_misses(cache: DynamoDBCache) -> None:
     """GIVEN BatchGetItem never processes one key WHEN reading THEN bounded attempts, the
-    rest are returned and that key is a miss (live inference covers it)."""
+    rest are returned and that key is a miss (live inference covers it), counted in
+    unprocessed_misses (the batch job logs it: never silent)."""
     entries = _entries("v1", 4, offset=300)
     cache.put_many(entries)
     calls: list[int] = []
@@ -189,6 +190,7 @@ def test_keys_still_unprocessed_after_the_bound_are_misses(cache: DynamoDBCache)
     got = cache.get_many("v1", [e.key for e in entries])
     assert len(calls) == cache.max_attempts
     assert set(got) == {e.key for e in entries[1:]}
+    assert cache.unprocessed_misses == 1
 
 
 def _throttle(code: str) -> tuple[AWSResponse, dict[str, Any]]:
