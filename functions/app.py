@@ -4,7 +4,9 @@
     app = create_app(registry, settings=settings)
 
 Routes: ``POST /v1/models/{model}/predict``, ``GET /v1/models``, ``GET /v1/models/{model}``,
-``GET /healthz``, ``GET /openapi.json``, and ``GET /metrics`` (Prometheus) when
+``GET /healthz``, ``GET /openapi.json``, the client dialects of :mod:`functions.compat`
+(OpenAI ``POST /v1/embeddings``, text-embeddings-inference ``POST /embed`` and
+``GET /info``), and ``GET /metrics`` (Prometheus) when
 ``prometheus=True`` (local and Modal hosts). The app owns its lanes and micro-batchers
 (stopped on lifespan shutdown) but not the registry: the host that built the registry
 closes it.
@@ -20,6 +22,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from functions.batcher import MicroBatcher
+from functions.compat import CompatEndpoints
 from functions.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
 from functions.lanes import CacheLane, InferenceLane
 from functions.registry import ModelRegistry
@@ -70,12 +73,16 @@ def create_app(
         on_batch=on_batch,
         metrics_route=metrics is not None,
     )
+    compat = CompatEndpoints(ep)
     routes = [
         Route("/healthz", ep.healthz, methods=["GET"]),
         Route("/openapi.json", ep.openapi, methods=["GET"]),
         Route("/v1/models", ep.list_models, methods=["GET"]),
         Route("/v1/models/{model}", ep.model_info, methods=["GET"]),
         Route("/v1/models/{model}/predict", ep.predict, methods=["POST"]),
+        Route("/v1/embeddings", compat.openai_embeddings, methods=["POST"]),
+        Route("/embed", compat.tei_embed, methods=["POST"]),
+        Route("/info", compat.tei_info, methods=["GET"]),
         *(extra_routes or []),
     ]
     middleware = [Middleware(CatchAllMiddleware)]

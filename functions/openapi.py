@@ -118,6 +118,95 @@ _ERROR_SCHEMA = {
 }
 
 
+def _texts_schema(model: EdgeModel) -> dict[str, Any]:
+    lim = model.limits
+    text = {"type": "string", "minLength": 1, "maxLength": lim.max_chars}
+    text["pattern"] = NON_BLANK_PATTERN
+    many = {"type": "array", "items": text, "minItems": 1, "maxItems": lim.max_batch}
+    return {"oneOf": [text, many]}
+
+
+def _compat_paths(registry: ModelRegistry, settings: Settings) -> dict[str, Any]:
+    """OpenAI ``/v1/embeddings`` and text-embeddings-inference ``/embed`` + ``/info``
+    (functions/compat.py); the limits are the first served model's."""
+    names = registry.names()
+    first = registry.models[names[0]]
+    errors = _errors("400", "404", "405", "408", "413", "415", "422", "500", "503")
+    vector = {"type": "array", "items": {"type": "number"}}
+    openai_request = {
+        "type": "object",
+        "required": ["input", "model"],
+        "properties": {
+            "input": _texts_schema(first),
+            "model": {"type": "string", "enum": names},
+            "encoding_format": {"type": "string", "enum": ["float", "base64"]},
+            "dimensions": {"type": "integer", "const": first.manifest.dim},
+            "user": {"type": "string"},
+        },
+    }
+    openai_response = {
+        "type": "object",
+        "required": ["object", "data", "model", "usage"],
+        "properties": {
+            "object": {"const": "list"},
+            "data": {"type": "array"},
+            "model": {"type": "string"},
+            "usage": {"type": "object"},
+        },
+    }
+    tei_request = {
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {
+            "inputs": _texts_schema(first),
+            "normalize": {"type": "boolean", "const": first.manifest.normalize},
+            "truncate": {"type": "boolean", "const": first.manifest.truncate},
+        },
+    }
+    model_query = [{"name": "model", "in": "query", "required": False, "schema": {"enum": names}}]
+    max_body = settings.max_body_bytes
+    return {
+        "/v1/embeddings": {
+            "post": {
+                "summary": "OpenAI-compatible embeddings (the `openai` SDK, LangChain, ...)",
+                "requestBody": {
+                    "required": True,
+                    "x-max-body-bytes": max_body,
+                    **_json(openai_request),
+                },
+                "responses": {"200": {"description": "embeddings", **_json(openai_response)}}
+                | errors,
+            }
+        },
+        "/embed": {
+            "post": {
+                "summary": "text-embeddings-inference /embed (huggingface_hub InferenceClient)",
+                "parameters": model_query,
+                "requestBody": {
+                    "required": True,
+                    "x-max-body-bytes": max_body,
+                    **_json(tei_request),
+                },
+                "responses": {
+                    "200": {
+                        "description": "one vector per input",
+                        **_json({"type": "array", "items": vector}),
+                    }
+                }
+                | errors,
+            }
+        },
+        "/info": {
+            "get": {
+                "summary": "text-embeddings-inference /info",
+                "parameters": model_query,
+                "responses": {"200": {"description": "model info", **_json({"type": "object"})}}
+                | _errors("404"),
+            }
+        },
+    }
+
+
 def build_openapi(
     registry: ModelRegistry, settings: Settings, *, metrics: bool = False
 ) -> dict[str, Any]:
@@ -190,6 +279,7 @@ def build_openapi(
                 },
             }
         }
+    paths.update(_compat_paths(registry, settings))
     bodies = {k: schemas.pop(k) for k in [k for k in schemas if k.startswith("PredictRequest.")]}
     return {
         "openapi": "3.1.0",

@@ -36,6 +36,9 @@ def test_schema_is_valid_openapi_3_1(schema: dict[str, Any]) -> None:
         "/v1/models",
         "/v1/models/{model}",
         "/v1/models/minilm/predict",
+        "/v1/embeddings",
+        "/embed",
+        "/info",
     }
 
 

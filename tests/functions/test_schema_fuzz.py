@@ -21,7 +21,7 @@ from functions.app import create_app
 from functions.registry import ModelRegistry
 from functions.settings import Settings
 
-MAX_EXAMPLES = 100  # per operation and mode: 700 requests (schemathesis skips the schema path)
+MAX_EXAMPLES = 100  # per operation and mode: 1,300 requests (schemathesis skips the schema path)
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +44,18 @@ OPERATIONS = [
     "GET /v1/models",
     "GET /v1/models/{model}",
     "POST /v1/models/minilm/predict",
+    "POST /v1/embeddings",
+    "POST /embed",
+    "GET /info",
 ]
 POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
 # Schema-violating requests exist only for operations that take input (a path or a body).
 CASES = [(label, POSITIVE) for label in OPERATIONS] + [
     ("GET /v1/models/{model}", NEGATIVE),
     ("POST /v1/models/minilm/predict", NEGATIVE),
+    ("POST /v1/embeddings", NEGATIVE),
+    ("POST /embed", NEGATIVE),
+    ("GET /info", NEGATIVE),
 ]
 
 

@@ -1,0 +1,203 @@
+"""Routes in the dialects clients already speak, next to precast's own, in the one app.
+
+- OpenAI ``POST /v1/embeddings``: what the ``openai`` SDK, LangChain and LlamaIndex send.
+  ``input`` (a string or a list of strings), ``model`` (a served model's name),
+  ``encoding_format`` (``float``, or ``base64``: little-endian float32, the SDK's default),
+  ``dimensions`` (only the model's own: these artifacts are not Matryoshka-trained),
+  ``user`` (ignored). ``usage`` counts the tokens the model saw (after truncation).
+  Errors carry OpenAI's ``message``, ``type``, ``param`` and ``code`` (plus precast's
+  fields), so the SDK raises its usual ``BadRequestError`` / ``NotFoundError``.
+- text-embeddings-inference ``POST /embed`` (``inputs``: a string or a list; ``normalize``
+  and ``truncate`` accepted when they match the artifact) and ``GET /info``: what
+  ``huggingface_hub.InferenceClient.feature_extraction`` and TEI clients call. TEI serves
+  one model: with several served, ``?model=NAME`` picks one.
+
+Every route goes through the same hybrid path as ``/v1/models/{model}/predict`` (cache
+first, the same bit-identical vectors, the same limits with the same 4xx).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from edge.exceptions import InputLimitError
+from edge.limits import check_texts
+from functions.body import check_content_type, check_unicode, parse_json, read_body
+from functions.errors import request_error_body
+from functions.exceptions import ModelNotFoundError, RequestError, RequestValidationError
+
+if TYPE_CHECKING:
+    from edge.model import EdgeModel
+    from functions.routes import Endpoints
+
+ENCODING_FORMATS = ("float", "base64")
+
+
+def _openai_error(exc: RequestError | InputLimitError, param: str | None) -> JSONResponse:
+    body: dict[str, Any]
+    if isinstance(exc, InputLimitError):
+        body = {"error": {"type": "input_limit", "message": str(exc), "limit": exc.limit}}
+        status = 422
+    else:
+        body, status = request_error_body(exc), exc.status
+    code = body["error"]["type"]
+    extra: dict[str, Any] = {"param": param, "code": code}
+    body["error"] |= extra
+    if status in (400, 422):
+        body["error"]["type"] = "invalid_request_error"
+        body["error"]["precast_type"] = code
+    return JSONResponse(body, status_code=status)
+
+
+def _texts(value: Any, field: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return value
+    if isinstance(value, list) and value and all(isinstance(v, int | list) for v in value):
+        raise RequestValidationError(
+            f"'{field}' holds token ids; this server embeds text: send a string or a list of "
+            "strings",
+            limit=field,
+        )
+    raise RequestValidationError(
+        f"'{field}' must be a non-empty string or a non-empty list of strings", limit=field
+    )
+
+
+class CompatEndpoints:
+    def __init__(self, endpoints: Endpoints) -> None:
+        self.ep = endpoints
+
+    async def _json_object(self, request: Request) -> dict[str, Any]:
+        check_content_type(request)
+        settings = self.ep.settings
+        body = await read_body(request, settings.max_body_bytes, timeout_s=settings.body_timeout_s)
+        payload = parse_json(body)
+        if not isinstance(payload, dict):
+            raise RequestValidationError("the request body must be a JSON object")
+        return payload
+
+    async def _vectors(self, model: EdgeModel, texts: list[str]) -> np.ndarray:
+        checked = check_unicode(check_texts(texts, model.limits))
+        result = await self.ep._predict(model.name, checked)
+        return np.asarray(result.vectors, dtype=np.float32)
+
+    # -- OpenAI ----------------------------------------------------------------------
+
+    async def openai_embeddings(self, request: Request) -> Response:
+        param: str | None = None
+        try:
+            payload = await self._json_object(request)
+            param = "model"
+            name = payload.get("model")
+            if not isinstance(name, str):
+                raise RequestValidationError("'model' must name a served model", limit="model")
+            model = self.ep.registry.get(name)
+            param = "encoding_format"
+            fmt = payload.get("encoding_format") or "float"
+            if fmt not in ENCODING_FORMATS:
+                raise RequestValidationError(
+                    f"encoding_format {fmt!r} is not supported. Choices are: "
+                    f"{'|'.join(ENCODING_FORMATS)}",
+                    limit="encoding_format",
+                )
+            param = "dimensions"
+            dims = payload.get("dimensions")
+            if dims is not None and dims != model.manifest.dim:
+                raise RequestValidationError(
+                    f"model {name!r} returns {model.manifest.dim}-d embeddings and is not "
+                    "trained to be truncated; omit 'dimensions'",
+                    limit="dimensions",
+                    allowed=model.manifest.dim,
+                    actual=dims,
+                )
+            param = "input"
+            texts = _texts(payload.get("input"), "input")
+            vectors = await self._vectors(model, texts)
+        except (RequestError, InputLimitError) as exc:
+            return _openai_error(exc, param)
+        tokens = sum(len(e.ids) for e in model.tokenizer.encode(texts))
+        data = [
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": (
+                    base64.b64encode(v.astype("<f4").tobytes()).decode("ascii")
+                    if fmt == "base64"
+                    else v.tolist()
+                ),
+            }
+            for i, v in enumerate(vectors)
+        ]
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "model": name,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+    # -- text-embeddings-inference -----------------------------------------------------
+
+    def _tei_model(self, request: Request) -> EdgeModel:
+        names = self.ep.registry.names()
+        wanted = request.query_params.get("model")
+        if wanted is None and len(names) == 1:
+            return self.ep.registry.get(names[0])
+        if wanted is None:
+            raise ModelNotFoundError(
+                f"this server serves {len(names)} models; pick one with ?model=NAME. "
+                f"Choices are: {'|'.join(names)}"
+            )
+        return self.ep.registry.get(wanted)
+
+    async def tei_embed(self, request: Request) -> Response:
+        model = self._tei_model(request)
+        payload = await self._json_object(request)
+        normalize, truncate = payload.get("normalize"), payload.get("truncate")
+        if normalize is not None and normalize is not model.manifest.normalize:
+            raise RequestValidationError(
+                f"model {model.name!r} returns {'' if model.manifest.normalize else 'un'}"
+                "normalized embeddings only; omit 'normalize'",
+                limit="normalize",
+                allowed=model.manifest.normalize,
+                actual=normalize,
+            )
+        if truncate is not None and truncate is not model.manifest.truncate:
+            raise RequestValidationError(
+                f"model {model.name!r} {'truncates' if model.manifest.truncate else 'rejects'}"
+                f" texts over {model.manifest.max_tokens} tokens; omit 'truncate'",
+                limit="truncate",
+                allowed=model.manifest.truncate,
+                actual=truncate,
+            )
+        vectors = await self._vectors(model, _texts(payload.get("inputs"), "inputs"))
+        return JSONResponse(vectors.tolist())
+
+    async def tei_info(self, request: Request) -> Response:
+        model = self._tei_model(request)
+        m = model.manifest
+        recipe = m.quantization.get("recipe", "")
+        return JSONResponse(
+            {
+                "model_id": m.name,
+                "model_sha": m.version,
+                "model_dtype": "int8" if "int8" in str(recipe) else "float32",
+                "model_type": {"embedding": {"pooling": m.pooling}},
+                "max_concurrent_requests": self.ep.settings.max_queue,
+                "max_input_length": m.max_tokens,
+                "max_batch_tokens": m.max_tokens * m.max_batch,
+                "max_client_batch_size": m.max_batch,
+                "auto_truncate": m.truncate,
+                "tokenization_workers": 1,
+                "version": "precast",
+                "execution": model.plan.describe(),
+            }
+        )
