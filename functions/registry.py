@@ -127,6 +127,12 @@ class ModelRegistry:
 
         return {name: runner(name) for name in self.models}
 
+    def reconnect(self) -> None:
+        """New cache connections and handles (a SnapStart restore); the models keep theirs:
+        an ONNX Runtime session holds no connection and is what the snapshot is for."""
+        if self.cache is not None:
+            self.cache.reconnect()
+
     def close(self) -> None:
         if self.cache is not None:
             self.cache.close()
