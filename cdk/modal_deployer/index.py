@@ -9,7 +9,8 @@ Create/Update succeed without deploying and ``Url`` says what to do, so the firs
 
 Properties: ``AppName``, ``Model``, ``Gpu``, ``MaxBatchSize``, ``BatchWaitMs``,
 ``MemorySnapshot`` (``true``/``false``), ``ArtifactsDir`` (relative to the project),
-``SecretArn``, ``SourceHash`` (image asset hash: a code change redeploys), ``Redeploy`` (any new value redeploys). ``functions/modal_app.py``
+``SecretArn``, ``SourceHash`` (image asset hash: a code change redeploys), ``Redeploy`` (any
+new value redeploys). ``functions/modal_app.py``
 reads them as ``PRECAST_MODAL_APP``, ``PRECAST_MODAL_GPU``, ``PRECAST_MAX_BATCH_SIZE``,
 ``PRECAST_BATCH_WAIT_MS``, ``PRECAST_MODAL_MEMORY_SNAPSHOT`` and ``PRECAST_ARTIFACT_DIR``
 (the model's ``latest`` version).
