@@ -100,7 +100,7 @@ def markdown(report: CostReport) -> str:
         lines.append(f"| {row.host} | {usd} | {share} | {'; '.join(row.assumptions)} |")
     lines += [
         "",
-        f"Hybrid saving from cache hits (Lambda, SnapStart): ${report.hybrid_saving_usd:.4f} "
+        f"Hybrid saving from cache hits (Lambda, SnapStart): {_usd(report.hybrid_saving_usd)} "
         f"per 1M predictions ({report.hybrid_saving_share:.0%} of serving every text live"
         + (
             "; negative: the cache costs more than recomputing here)."
@@ -109,6 +109,10 @@ def markdown(report: CostReport) -> str:
         ),
     ]
     return "\n".join(lines)
+
+
+def _usd(value: float) -> str:
+    return f"{'-' if value < 0 else ''}${abs(value):.4f}"
 
 
 def render(report: CostReport, measured: Measurements, results: Path, deploy: Any) -> str:
