@@ -152,6 +152,7 @@ def _hooks(module: ModuleType) -> tuple[Any, ...]:
     return (module.registry, module.logger, state)
 
 
+@pytest.mark.integration
 def test_restore_reconnects_to_a_restarted_moto_server(
     dynamodb_handler: ModuleType, moto_server: MotoServer
 ) -> None:
