@@ -207,9 +207,10 @@ def render() -> str:
     out: list[str] = []
     paths = sorted((HERE / "results").glob("*.json"))
     loaded = {p.stem: json.loads(p.read_text()) for p in paths}
-    machines = {json.dumps(d.get("machine"), sort_keys=True) for d in loaded.values()}
-    if loaded:
-        m = next(iter(loaded.values())).get("machine", {})
+    measured = [d["machine"] for d in loaded.values() if d.get("machine")]
+    machines = {json.dumps(m, sort_keys=True) for m in measured}
+    if measured:
+        m = measured[0]
         same = "all on one machine" if len(machines) == 1 else "machines differ, see below"
         out.append(
             f"Headline ({same}: {m.get('cpu')}, {m.get('cores')} cores, ISA "
@@ -224,7 +225,8 @@ def render() -> str:
         m = data.get("machine", {})
         out.append(
             f"#### {data.get('benchmark', path.stem)} "
-            f"(`python -m benchmarks.bench_{path.stem}`, {data.get('at', '?')})\n"
+            f"(`{data.get('command') or f'python -m benchmarks.bench_{path.stem}'}`, "
+            f"{data.get('at', '?')})\n"
         )
         if m:
             out.append(
@@ -233,7 +235,7 @@ def render() -> str:
             )
         rows: list[tuple[str, str]] = []
         for key, value in data.items():
-            if key in ("benchmark", "at", "machine"):
+            if key in ("benchmark", "at", "machine", "command"):
                 continue
             _flatten(key, value, rows)
         out.append("<details><summary>table</summary>\n")

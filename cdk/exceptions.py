@@ -29,3 +29,13 @@ class LambdaAssetMissingError(CdkAppError):
 
 class BatchTargetError(CdkAppError):
     """A model's ``[batch]`` table cannot run on AWS Batch (e.g. a local input path)."""
+
+
+class LambdaTargetError(CdkAppError):
+    """A model's ``[lambda]`` table asks for a combination Lambda refuses (e.g. SnapStart
+    with provisioned concurrency); the message names the keys and what to change."""
+
+
+class CostInputError(CdkAppError):
+    """A benchmark result the cost model needs is missing or malformed; the message names
+    the file and the benchmark command that writes it."""

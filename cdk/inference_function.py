@@ -5,25 +5,31 @@ to ``dist/lambda/<model>-<arch>/`` (handler ``functions.lambda_handler.handler``
 artifact under ``artifact/``). Each deploy publishes a new version and CodeDeploy shifts the
 ``live`` alias to it (canary, linear or all at once, from ``precast.toml``); the alarms that
 :class:`cdk.monitoring.Monitoring` wires into ``deployment_group`` roll it back.
+
+SnapStart (``[lambda] snapstart``, on by default): Lambda runs the init phase (model load,
+session, smoke check) once when a version is published and restores new environments from
+its snapshot; the alias always points at a published version, which is what SnapStart
+applies to. Its limits are checked here, before CloudFormation would fail the deploy:
+no provisioned concurrency, ephemeral storage at most 512 MB, Python 3.12 or newer.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cdk.exceptions import LambdaAssetMissingError
+from cdk.exceptions import LambdaAssetMissingError, LambdaTargetError
 from cdk.model_store import ModelStore
 from cdk.nag import acknowledge
 from cdk.prediction_cache import PredictionCache
 from edge import environment as env
-from precast.config import ModelConfig
+from precast.config import LambdaTarget, ModelConfig
 
 HANDLER = "functions.lambda_handler.handler"
 HANDLER_FILE = Path("functions") / "lambda_handler.py"
@@ -33,6 +39,10 @@ ALIAS_NAME = "live"
 
 RUNTIMES = {"3.12": lambda_.Runtime.PYTHON_3_12, "3.13": lambda_.Runtime.PYTHON_3_13}
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+# SnapStart's limits (AWS Lambda developer guide, "Improving startup performance with
+# Lambda SnapStart"): the runtimes it supports and the largest /tmp it snapshots.
+SNAPSTART_PYTHONS = frozenset({"3.12", "3.13"})
+SNAPSTART_MAX_EPHEMERAL_MB = 512
 ROLLOUTS = {
     "canary-10pct-5min": codedeploy.LambdaDeploymentConfig.CANARY_10_PERCENT_5_MINUTES,
     "linear-10pct-1min": codedeploy.LambdaDeploymentConfig.LINEAR_10_PERCENT_EVERY_1_MINUTE,
@@ -57,6 +67,32 @@ def resolve_asset_dir(dist_dir: Path, model: ModelConfig, override: Path | None)
     return asset_dir
 
 
+def check_snapstart(model_name: str, cfg: LambdaTarget) -> bool:
+    """Whether SnapStart is on; raises :class:`LambdaTargetError` for a combination Lambda
+    refuses, naming the keys to change."""
+    if not cfg.snapstart:
+        return False
+    table = f"[models.{model_name}.lambda]"
+    if cfg.python not in SNAPSTART_PYTHONS:
+        raise LambdaTargetError(
+            f"{table} snapstart = true needs Python {'|'.join(sorted(SNAPSTART_PYTHONS))}, "
+            f"got python = {cfg.python!r}: change python or set snapstart = false"
+        )
+    if cfg.provisioned_concurrency > 0:
+        raise LambdaTargetError(
+            f"{table} snapstart = true cannot be combined with provisioned_concurrency = "
+            f"{cfg.provisioned_concurrency} (Lambda refuses both on one version): set "
+            "snapstart = false to keep warm environments, or provisioned_concurrency = 0"
+        )
+    if cfg.ephemeral_storage_mb > SNAPSTART_MAX_EPHEMERAL_MB:
+        raise LambdaTargetError(
+            f"{table} snapstart = true allows ephemeral_storage_mb <= "
+            f"{SNAPSTART_MAX_EPHEMERAL_MB}, got {cfg.ephemeral_storage_mb}: lower it or set "
+            "snapstart = false"
+        )
+    return True
+
+
 def service_name(model_name: str) -> str:
     """POWERTOOLS_SERVICE_NAME of a model's function: the ``service`` metric dimension."""
     return f"precast-{model_name}"
@@ -66,7 +102,7 @@ class InferenceFunction(Construct):
     """Lambda + ``live`` alias + Function URL + CodeDeploy group for one model.
 
     Public attributes: ``function``, ``role``, ``alias``, ``url``, ``deployment_group``,
-    ``log_group``, ``service_name``, ``model``.
+    ``log_group``, ``service_name``, ``model``, ``snapstart``.
     """
 
     def __init__(
@@ -83,6 +119,7 @@ class InferenceFunction(Construct):
     ) -> None:
         super().__init__(scope, id_)
         cfg = model.lambda_
+        self.snapstart = snapstart = check_snapstart(model.name, cfg)
         self.model = model
         self.service_name = service_name(model.name)
         self.log_group = logs.LogGroup(
@@ -104,6 +141,8 @@ class InferenceFunction(Construct):
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
             reserved_concurrent_executions=cfg.reserved_concurrency or None,
+            ephemeral_storage_size=Size.mebibytes(cfg.ephemeral_storage_mb),
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snapstart else None,
             environment={
                 env.PRECAST_MODEL.name: model.name,
                 env.PRECAST_ARTIFACT_DIR.name: ARTIFACT_DIR_IN_ASSET,

@@ -26,6 +26,7 @@ from cdk.exceptions import CdkAppError
 from cdk.images import repo_image_asset
 from cdk.modal_deployer.index import PLACEHOLDER_TOKEN_ID
 from cdk.nag import acknowledge
+from edge import environment as env
 from precast.config import ModelConfig
 
 DEPLOYER_DOCKERFILE = "cdk/modal_deployer/Dockerfile"
@@ -132,6 +133,7 @@ class ModalDeployment(Construct):
                 "Gpu": model.modal.gpu,
                 "MaxBatchSize": str(model.modal.max_batch_size),
                 "BatchWaitMs": str(model.modal.batch_wait_ms),
+                "MemorySnapshot": env.format_bool(model.modal.memory_snapshot),
                 "ArtifactsDir": artifacts_dir,
                 "SecretArn": self.token_secret.secret_arn,
                 "SourceHash": image.asset_hash,

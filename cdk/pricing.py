@@ -1,8 +1,8 @@
 """Cost per 1M predictions on each host, from published list prices. Pure functions.
 
-Run ``python -m cdk.pricing`` to print the table that ``docs/deploy.md`` shows (a test
-keeps the two in sync). Every function takes the *measured* throughput of one instance as a
-parameter: feed it numbers from ``benchmarks/`` rather than trusting the defaults.
+``precast cost`` (:mod:`cdk.cost_model`) feeds these the throughputs the benchmarks
+measured; the table in ``docs/deploy.md`` is its output. ``python -m cdk.pricing`` still
+prints the list-price table for assumed throughputs (the defaults below).
 
 Prices (USD, us-east-1, on-demand list prices, no free tier, no savings plans). Values as
 published on the pages below; cross-checked against dated third-party snapshots (Lambda
@@ -20,6 +20,17 @@ PER_MILLION = 1_000_000
 # x86, 7.5B GB-s/month arm64). Function URLs add no charge of their own.
 LAMBDA_GB_SECOND_USD = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
 LAMBDA_REQUEST_USD = 0.20 / PER_MILLION
+LAMBDA_BILLING_GRANULARITY_S = 0.001  # duration is billed in 1 ms increments
+# SnapStart for Python (same page): the cached snapshot per GB-s of memory while a version
+# is active (3-hour minimum), and each restore per GB of memory restored.
+LAMBDA_SNAPSTART_CACHE_GB_SECOND_USD = 0.0000015046
+LAMBDA_SNAPSTART_RESTORE_GB_USD = 0.0001397998
+
+# DynamoDB on-demand, https://aws.amazon.com/dynamodb/pricing/on-demand/: a read request
+# unit reads up to 4 KB (half a unit eventually consistent, as BatchGetItem here), a write
+# request unit writes up to 1 KB.
+DYNAMODB_READ_UNIT_USD = 0.125 / PER_MILLION
+DYNAMODB_WRITE_UNIT_USD = 0.625 / PER_MILLION
 
 # Modal, https://modal.com/pricing: billed per second while a container runs.
 MODAL_GPU_SECOND_USD = {
@@ -137,7 +148,7 @@ def batch_fargate_spot_cost(
 
 
 def default_estimates() -> list[CostEstimate]:
-    """The table in docs/deploy.md: precast.toml's defaults for the sample model."""
+    """``python -m cdk.pricing``: precast.toml's defaults at assumed throughputs."""
     return [
         lambda_cost(architecture="arm64"),
         lambda_cost(architecture="x86_64"),

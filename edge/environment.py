@@ -238,6 +238,12 @@ PRECAST_MODAL_GPU: EnvVar[str | None] = EnvVar(
     "PRECAST_MODAL_GPU", "GPU type", None, "Modal GPU (`T4`, `A10G`, ...); unset: a CPU container",
     ("modal-deploy", "modal"), parse_optional_text, "CPU",
 )  # fmt: skip
+PRECAST_MODAL_MEMORY_SNAPSHOT: EnvVar[bool] = EnvVar(
+    "PRECAST_MODAL_MEMORY_SNAPSHOT", "bool", True,
+    "Modal memory snapshots (`[models.X.modal] memory_snapshot`): the artifact and tokenizer "
+    "load on CPU once and each container restores them; `false`: every container loads",
+    ("modal-deploy", "modal"), parse_bool, "`true`",
+)  # fmt: skip
 PRECAST_ORT_THREADS: EnvVar[int] = EnvVar(
     "PRECAST_ORT_THREADS", "int >= 0", 0,
     "ONNX Runtime intra-op threads per session run; `0`: 1 on CPU (each text its own run, "
@@ -297,6 +303,7 @@ VARIABLES: tuple[EnvVar[Any], ...] = (
     PRECAST_MAX_BATCH_SIZE,
     PRECAST_MODAL_APP,
     PRECAST_MODAL_GPU,
+    PRECAST_MODAL_MEMORY_SNAPSHOT,
     PRECAST_ORT_THREADS,
     PRECAST_REQUIRE_CERTIFIED,
     PRECAST_ORT_PROVIDERS,

@@ -165,3 +165,21 @@ def load_directory(
 
         model.smoke = require_smoke(model)
     return model
+
+
+def with_session(
+    model: EdgeModel, session_config: SessionConfig, *, smoke_test: bool = True
+) -> EdgeModel:
+    """The same verified artifact and tokenizer on a new session (other providers or
+    threads), e.g. the CUDA session a Modal container creates after restoring a memory
+    snapshot taken on CPU. Files are not hashed again; the smoke check runs again, since
+    the new session's kernels differ."""
+    session, plan = create_session(model.directory / "model.onnx", session_config)
+    fresh = EdgeModel(
+        model.directory, model.manifest, session, plan=plan, token_budget=model.token_budget
+    )
+    if smoke_test:
+        from edge.smoke import require_smoke
+
+        fresh.smoke = require_smoke(fresh)
+    return fresh

@@ -68,6 +68,13 @@ def choose_providers(requested: tuple[str, ...] | str, available: list[str]) -> 
     return [*chosen, "CPUExecutionProvider"]
 
 
+def resolved_providers(requested: tuple[str, ...] | str = "auto") -> list[str]:
+    """The providers a session created now would be given, on this host."""
+    import onnxruntime as ort
+
+    return choose_providers(requested, ort.get_available_providers())
+
+
 def create_session(
     model_path: Path, config: SessionConfig | None = None
 ) -> tuple[ort.InferenceSession, ExecutionPlan]:

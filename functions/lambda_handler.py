@@ -3,13 +3,16 @@
 Everything happens at import, in Lambda's init phase: settings from the environment, the
 model loaded and verified once, the app, powertools, then the Mangum adapter. No
 business logic lives here. boto3 is imported only when ``PRECAST_CACHE_URL`` is a
-``dynamodb:`` URL; torch and friends never are.
+``dynamodb:`` URL; torch and friends never are. With SnapStart this whole phase runs once
+per published version; :mod:`functions.snapstart` registers the hooks that re-create the
+cache connections and seeds in each restored environment.
 """
 
 from __future__ import annotations
 
 from mangum import Mangum
 
+from functions import snapstart
 from functions.app import create_app
 from functions.lambda_host import (
     MetricsObserver,
@@ -27,4 +30,5 @@ logger = make_logger()
 metrics = make_metrics()
 tracer = make_tracer(patch_botocore=(settings.cache_url or "").startswith("dynamodb:"))
 app = create_app(registry, settings=settings, observer=MetricsObserver(metrics))
+snapshot = snapstart.register(registry, logger)  # None off Lambda: no snapshot is taken
 handler = build_handler(Mangum(app, lifespan="off"), logger=logger, metrics=metrics, tracer=tracer)

@@ -3,8 +3,12 @@
     PRECAST_ARTIFACT_DIR=artifacts/minilm/<version> PRECAST_MODAL_GPU=T4 \\
         modal deploy functions/modal_app.py       # or: modal run ... for the smoke test
 
-The model loads once per container in ``@modal.enter()`` with the CUDA execution provider
-first and CPU as the fallback. ``Web`` serves the HTTP API (concurrent requests, coalesced
+Memory snapshots (``[models.X.modal] memory_snapshot``, on by default): the artifact is
+verified and loaded with its tokenizer on CPU in ``@modal.enter(snap=True)``, once per
+deploy; each container restores that memory and creates the CUDA session (CPU fallback)
+and the cache connections in ``@modal.enter(snap=False)``. With snapshots off both hooks
+run at every container start, in that order (Modal runs a class's enter hooks in
+definition order). ``Web`` serves the HTTP API (concurrent requests, coalesced
 by the app's micro-batcher); ``Embedder.embed`` is for Python callers
 (``Embedder().embed.remote(text)``), batched by Modal. Settings come from the deploy
 tooling's environment (``PRECAST_MODAL_GPU`` from ``[models.X.modal] gpu``), read through
@@ -23,6 +27,7 @@ APP_NAME = DEPLOY.app_name
 GPU = DEPLOY.gpu
 MAX_BATCH_SIZE = DEPLOY.max_batch_size
 BATCH_WAIT_MS = DEPLOY.batch_wait_ms
+SNAPSHOT = DEPLOY.memory_snapshot
 
 image = (
     modal.Image.debian_slim(python_version="3.12")
@@ -48,19 +53,34 @@ with image.imports():  # type: ignore[no-untyped-call]  # modal leaves it unanno
     from functions.settings import resolve_settings
 
 
-def load_registry() -> ModelRegistry:
-    """Models from PRECAST_ARTIFACT_DIR; CUDA first, CPU if CUDA is absent."""
+def load_on_cpu() -> ModelRegistry:
+    """Snapshot phase: models from PRECAST_ARTIFACT_DIR verified and loaded on the CPU."""
     settings = resolve_settings(max_batch_size=MAX_BATCH_SIZE, batch_wait_ms=BATCH_WAIT_MS)
-    session = serving_session_config(settings.inference_workers, providers="auto")
+    session = serving_session_config(
+        settings.inference_workers, providers=("CPUExecutionProvider",)
+    )
     return ModelRegistry.from_settings(settings, session_config=session)
 
 
-@app.cls(gpu=GPU, scaledown_window=300, timeout=60)
+def attach_device(registry: ModelRegistry) -> list[str]:
+    """Restore phase: the CUDA session (CPU if CUDA is absent), fresh cache connections."""
+    registry.reconnect()
+    workers = resolve_settings().inference_workers
+    return registry.use_session(serving_session_config(workers, providers="auto"))
+
+
+@app.cls(gpu=GPU, scaledown_window=300, timeout=60, enable_memory_snapshot=SNAPSHOT)
 @modal.concurrent(max_inputs=64)
 class Web:
-    @modal.enter()
+    @modal.enter(snap=SNAPSHOT)  # Modal allows snap=True only on snapshotting classes
     def load(self) -> None:
-        self.registry = load_registry()
+        self.registry = load_on_cpu()
+        self.phases = ["load"]
+
+    @modal.enter(snap=False)
+    def attach(self) -> None:
+        self.moved = attach_device(self.registry)
+        self.phases.append("attach")
 
     @modal.asgi_app()
     def api(self):  # type: ignore[no-untyped-def]
@@ -68,12 +88,18 @@ class Web:
         return create_app(self.registry, settings=settings, prometheus=True)
 
 
-@app.cls(gpu=GPU, scaledown_window=300, timeout=60)
+@app.cls(gpu=GPU, scaledown_window=300, timeout=60, enable_memory_snapshot=SNAPSHOT)
 class Embedder:
-    @modal.enter()
+    @modal.enter(snap=SNAPSHOT)  # Modal allows snap=True only on snapshotting classes
     def load(self) -> None:
-        self.registry = load_registry()
+        self.registry = load_on_cpu()
         self.model_name = self.registry.names()[0]
+        self.phases = ["load"]
+
+    @modal.enter(snap=False)
+    def attach(self) -> None:
+        self.moved = attach_device(self.registry)
+        self.phases.append("attach")
 
     @modal.batched(max_batch_size=MAX_BATCH_SIZE, wait_ms=BATCH_WAIT_MS)
     def embed(self, texts: list[str]) -> list[list[float]]:

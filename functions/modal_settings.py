@@ -27,6 +27,7 @@ class DeploySettings:
     max_batch_size: int
     batch_wait_ms: int  # @modal.batched takes whole milliseconds
     model: str | None
+    memory_snapshot: bool = True  # enable_memory_snapshot on the Modal classes
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DeploySettings:
@@ -38,6 +39,7 @@ class DeploySettings:
             max_batch_size=E.PRECAST_MAX_BATCH_SIZE.read(env),
             batch_wait_ms=round(E.PRECAST_BATCH_WAIT_MS.read(env)),
             model=E.PRECAST_MODEL.read(env),
+            memory_snapshot=E.PRECAST_MODAL_MEMORY_SNAPSHOT.read(env),
         )
 
     def container_env(self) -> dict[str, str]:
@@ -49,6 +51,7 @@ class DeploySettings:
             E.PRECAST_MODAL_APP.name: self.app_name,
             E.PRECAST_MAX_BATCH_SIZE.name: str(self.max_batch_size),
             E.PRECAST_BATCH_WAIT_MS.name: str(self.batch_wait_ms),
+            E.PRECAST_MODAL_MEMORY_SNAPSHOT.name: E.format_bool(self.memory_snapshot),
         }
         for var, value in ((E.PRECAST_MODAL_GPU, self.gpu), (E.PRECAST_MODEL, self.model)):
             if value is not None:

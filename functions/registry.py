@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 import edge
 from edge.cache import PredictionCache, open_cache
 from edge.hybrid import CacheRead, HybridResult, predict_with_cache, read_cache
-from edge.model import EdgeModel
-from edge.session import SessionConfig
+from edge.model import EdgeModel, with_session
+from edge.session import SessionConfig, resolved_providers
 from functions.batcher import MicroBatcher
 from functions.exceptions import ModelNotFoundError, SettingsError
 from functions.lanes import InferenceLane
@@ -126,6 +126,22 @@ class ModelRegistry:
             )
 
         return {name: runner(name) for name in self.models}
+
+    def use_session(self, session_config: SessionConfig) -> list[str]:
+        """Move every model whose providers would change onto a new session (a Modal
+        container restored from a CPU snapshot creates its CUDA session here); returns the
+        names moved. Without another provider available, nothing moves."""
+        wanted = resolved_providers(session_config.providers)
+        moved = [n for n, m in self.models.items() if m.providers != wanted]
+        for name in moved:
+            self.models[name] = with_session(self.models[name], session_config)
+        return moved
+
+    def reconnect(self) -> None:
+        """New cache connections and handles (a SnapStart restore); the models keep theirs:
+        an ONNX Runtime session holds no connection and is what the snapshot is for."""
+        if self.cache is not None:
+            self.cache.reconnect()
 
     def close(self) -> None:
         if self.cache is not None:

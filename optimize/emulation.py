@@ -311,6 +311,7 @@ def _compare(
     vs_ref = _cosines(arm, reference)
     report = {
         "benchmark": "arm64",
+        "command": "make certify-arm64",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "artifact": artifact.name,
         "emulated_cpu": cpu,

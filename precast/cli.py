@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "precast.commands.edge_update",
     "precast.commands.serve",
     "precast.commands.package",
+    "precast.commands.cost",
     "precast.commands.config",
 ]
 

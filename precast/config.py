@@ -136,6 +136,10 @@ class LambdaTarget:
     reserved_concurrency: Annotated[int, Field(ge=0)] = 50
     provisioned_concurrency: Annotated[int, Field(ge=0)] = 0
     rollout: Rollout = "canary-10pct-5min"
+    # SnapStart (Python 3.12+): init runs once per published version and is restored from a
+    # snapshot. The stack refuses it with provisioned concurrency or ephemeral storage > 512.
+    snapstart: bool = True
+    ephemeral_storage_mb: Annotated[int, Field(ge=512, le=10_240)] = 512
 
     def __post_init__(self) -> None:
         if self.auth == "none" and self.reserved_concurrency <= 0:
@@ -159,6 +163,8 @@ class ModalTarget:
     app_name: Annotated[str, Field(min_length=1)] = "precast"
     max_batch_size: Positive = 32
     batch_wait_ms: Annotated[int, Field(ge=0)] = 10
+    # memory snapshots: artifact + tokenizer loaded on CPU once, restored in each container
+    memory_snapshot: bool = True
 
 
 @dataclass(frozen=True, config=_TABLE)

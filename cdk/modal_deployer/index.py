@@ -8,10 +8,12 @@ Create/Update succeed without deploying and ``Url`` says what to do, so the firs
 ``cdk deploy`` does not roll back the whole stack.
 
 Properties: ``AppName``, ``Model``, ``Gpu``, ``MaxBatchSize``, ``BatchWaitMs``,
-``ArtifactsDir`` (relative to the project), ``SecretArn``, ``SourceHash`` (image asset hash:
-a code change redeploys), ``Redeploy`` (any new value redeploys). ``functions/modal_app.py``
+``MemorySnapshot`` (``true``/``false``), ``ArtifactsDir`` (relative to the project),
+``SecretArn``, ``SourceHash`` (image asset hash: a code change redeploys), ``Redeploy`` (any
+new value redeploys). ``functions/modal_app.py``
 reads them as ``PRECAST_MODAL_APP``, ``PRECAST_MODAL_GPU``, ``PRECAST_MAX_BATCH_SIZE``,
-``PRECAST_BATCH_WAIT_MS`` and ``PRECAST_ARTIFACT_DIR`` (the model's ``latest`` version).
+``PRECAST_BATCH_WAIT_MS``, ``PRECAST_MODAL_MEMORY_SNAPSHOT`` and ``PRECAST_ARTIFACT_DIR``
+(the model's ``latest`` version).
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ def modal_env(token: Mapping[str, str], props: Mapping[str, Any]) -> dict[str, s
         PRECAST_MODAL_GPU=str(props.get("Gpu", "")),
         PRECAST_MAX_BATCH_SIZE=str(props.get("MaxBatchSize", 32)),
         PRECAST_BATCH_WAIT_MS=str(props.get("BatchWaitMs", 10)),
+        PRECAST_MODAL_MEMORY_SNAPSHOT=str(props.get("MemorySnapshot", "true")),
     )
     return env
 

@@ -69,6 +69,17 @@ class CircuitBreaker:
                 f"consecutive failures; next try in {left:.1f}s). Last error: {self.last_error}"
             )
 
+    def reset(self, clock: Callable[[], float] | None = None) -> None:
+        """Closed, no failures counted; optionally a new clock. A SnapStart restore calls it:
+        an ``opened_at`` read on the snapshotted environment's clock means nothing after."""
+        with self._lock:
+            if clock is not None:
+                self._clock = clock
+            self._failures = 0
+            self._opened_at = None
+            self._trial_running = False
+            self.last_error = None
+
     def record_success(self) -> None:
         with self._lock:
             self._failures = 0

@@ -75,7 +75,8 @@ class DynamoDBCache:
         self._sleep = sleep
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
-        self.client = client or _make_client(endpoint_url, region, timeout_s, self.write_workers)
+        self._client_args = (endpoint_url, region, timeout_s, self.write_workers)
+        self.client = client or _make_client(*self._client_args)
 
     @classmethod
     def from_url(cls, url: str) -> DynamoDBCache:
@@ -229,6 +230,14 @@ class DynamoDBCache:
             self.breaker.record_success()
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def reconnect(self) -> None:
+        """A new boto3 client (new connections, new credentials lookup), a new write pool on
+        next use and a closed circuit: what an environment restored from a snapshot must not
+        share with its siblings."""
+        self.close()
+        self.client = _make_client(*self._client_args)
+        self.breaker.reset()
 
     def close(self) -> None:
         with self._pool_lock:

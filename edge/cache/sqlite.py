@@ -36,6 +36,7 @@ class SQLiteCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._timeout = timeout_s
+        self._generation = 0  # bumped by reconnect(): older per-thread handles are reopened
         try:
             conn = self._conn()
             conn.execute("PRAGMA journal_mode=WAL")
@@ -50,12 +51,22 @@ class SQLiteCache:
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "generation", 0) != self._generation:
+            conn.close()  # opened before reconnect(): each thread closes its own handle
+            conn = None
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA busy_timeout={int(self._timeout * 1000)}")
             self._local.conn = conn
+            self._local.generation = self._generation
         return conn
+
+    def reconnect(self) -> None:
+        """Every thread opens a fresh handle on its next call (sqlite3 handles belong to the
+        thread that opened them, so each closes its own); this thread's closes now."""
+        self.close()
+        self._generation += 1
 
     def get_many(self, model_version: str, keys: Sequence[str]) -> dict[str, CacheEntry]:
         out: dict[str, CacheEntry] = {}

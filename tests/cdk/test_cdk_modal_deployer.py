@@ -23,6 +23,7 @@ PROPS = {
     "Gpu": "T4",
     "MaxBatchSize": "32",
     "BatchWaitMs": "10",
+    "MemorySnapshot": "false",
     "ArtifactsDir": "artifacts",
     "SecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:modal-abc",
     "SourceHash": "0123456789abcdef" * 4,
@@ -76,6 +77,7 @@ def test_create_and_update_deploy_and_return_the_url(request_type: str) -> None:
     assert env["PRECAST_MODEL"] == "minilm"
     assert env["PRECAST_MODAL_APP"] == "precast-minilm"
     assert env["PRECAST_MODAL_GPU"] == "T4"
+    assert env["PRECAST_MODAL_MEMORY_SNAPSHOT"] == "false"  # the deploy switch reaches modal
     assert env["PRECAST_ARTIFACT_DIR"] == "artifacts/minilm/v1"
     assert env["HOME"] == "/tmp"
 

@@ -32,6 +32,8 @@ timeout_s = 10
 auth = "none"
 reserved_concurrency = 5
 provisioned_concurrency = 2
+snapstart = false
+ephemeral_storage_mb = 2048
 rollout = "all-at-once"
 
 [models.beta-2]
@@ -116,6 +118,15 @@ def test_provisioned_concurrency_is_on_the_alias(variant: Synthesized) -> None:
     ]
     assert {"ProvisionedConcurrentExecutions": 2} in configs
     assert None in configs  # beta-2 has none
+
+
+def test_snapstart_off_for_the_provisioned_model_and_on_for_the_other(
+    variant: Synthesized,
+) -> None:
+    alpha, beta = _function(variant, "alpha"), _function(variant, "beta2")
+    assert "SnapStart" not in alpha
+    assert alpha["EphemeralStorage"] == {"Size": 2048}
+    assert beta["SnapStart"] == {"ApplyOn": "PublishedVersions"}
 
 
 def test_rollout_strategies_follow_the_config(variant: Synthesized) -> None:

@@ -70,3 +70,24 @@ def test_rejects_nonsense_settings() -> None:
     """GIVEN a zero threshold WHEN built THEN ValueError says what is allowed."""
     with pytest.raises(ValueError, match="failure_threshold must be >= 1"):
         CircuitBreaker(failure_threshold=0)
+
+
+def test_reset_closes_an_open_circuit_and_takes_a_new_clock() -> None:
+    """GIVEN a breaker opened on one clock (a snapshotted environment's) WHEN reset with
+    another clock (the restored one, far behind) THEN it is closed, counts from zero, and a
+    new failure opens it on the new clock's time."""
+    old, new = Clock(), Clock()
+    b = CircuitBreaker(failure_threshold=2, cooldown_s=10, clock=old)
+    b.record_failure("a")
+    b.record_failure("b")
+    assert b.state == OPEN
+    new.now = 5.0  # behind the old clock: without a reset the cool-down would never end
+    b.reset(clock=new)
+    assert b.state == CLOSED and b.last_error is None
+    b.before_call()  # does not raise
+    b.record_failure("c")
+    assert b.state == CLOSED  # one failure of two: the old count is gone
+    b.record_failure("d")
+    assert b.state == OPEN
+    new.now += 10
+    assert b.state == HALF_OPEN

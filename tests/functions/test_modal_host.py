@@ -109,3 +109,73 @@ def test_web_endpoint_serves_prometheus_metrics(modal_app: ModuleType, sample_mo
     assert 'precast_batch_size_count{model="minilm"} 1.0' in text
     assert 'precast_batch_size_sum{model="minilm"} 3.0' in text
     assert f'precast_model_info{{model="minilm",version="{sample_model.version}"}} 1.0' in text
+
+
+def _import_modal_app(mp: pytest.MonkeyPatch, artifact: Path, tmp: Path, snapshot: str) -> Any:
+    for var in ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", "PRECAST_CACHE_URL"):
+        mp.delenv(var, raising=False)
+    mp.setenv("MODAL_CONFIG_PATH", str(tmp / "none.toml"))
+    mp.setenv("PRECAST_ARTIFACT_DIR", str(artifact))
+    mp.setenv("PRECAST_MODAL_APP", "precast-test")
+    mp.setenv("PRECAST_MODAL_MEMORY_SNAPSHOT", snapshot)
+    sys.modules.pop("functions.modal_app", None)
+    try:
+        return importlib.import_module("functions.modal_app")
+    finally:
+        sys.modules.pop("functions.modal_app", None)
+
+
+@pytest.mark.parametrize("snapshot", ["true", "false"])
+def test_enter_hooks_load_on_cpu_then_attach_the_device(
+    sample_artifact: Path, tmp_path: Path, sample_model: Any, snapshot: str
+) -> None:
+    """GIVEN the Modal app with memory snapshots on (the default) or off (the deploy switch)
+    WHEN an Embedder runs .local() THEN the load hook (the snapshot phase when on) ran before
+    the attach hook, the model was loaded on the CPU, no GPU here means nothing moved, and
+    it answers as edge does. Off, Modal sees no snapshot hook at all."""
+    from modal._partial_function import (
+        _find_partial_methods_for_user_cls,
+        _PartialFunctionFlags,
+    )
+
+    with pytest.MonkeyPatch.context() as mp:
+        modal_app = _import_modal_app(mp, sample_artifact, tmp_path, snapshot)
+        assert modal_app.SNAPSHOT is (snapshot == "true")
+        embedder = modal_app.Embedder()
+        texts = corpus.sample(2, offset=1400)
+        vectors = embedder.embed.local(texts)
+    instance = embedder._cached_user_cls_instance()
+    assert instance.phases == ["load", "attach"]
+    assert instance.moved == []  # CUDA is absent: the CPU session from the snapshot stays
+    assert instance.registry.get("minilm").providers == ["CPUExecutionProvider"]
+    np.testing.assert_allclose(np.asarray(vectors), sample_model.predict(texts), atol=1e-5)
+    pre = _find_partial_methods_for_user_cls(
+        type(instance), _PartialFunctionFlags.ENTER_PRE_SNAPSHOT
+    )
+    post = _find_partial_methods_for_user_cls(
+        type(instance), _PartialFunctionFlags.ENTER_POST_SNAPSHOT
+    )
+    if snapshot == "true":
+        assert (set(pre), set(post)) == ({"load"}, {"attach"})
+    else:
+        assert (set(pre), list(post)) == (set(), ["load", "attach"])
+
+
+def test_use_session_moves_a_model_only_when_its_providers_change(sample_artifact: Path) -> None:
+    """GIVEN a registry loaded on CPU WHEN asked for "auto" providers on a host without CUDA
+    THEN nothing moves (the snapshot's session is kept); WHEN a model is put on a new session
+    (what a CUDA restore does) THEN the same artifact answers through the new session."""
+    import edge
+    from edge.model import with_session
+    from edge.session import SessionConfig
+    from functions.registry import ModelRegistry
+
+    model = edge.load(sample_artifact, session_config=SessionConfig(providers=("CPU",)))
+    registry = ModelRegistry({model.name: model})
+    assert registry.use_session(SessionConfig(providers="auto")) == []
+    assert registry.get(model.name) is model
+    moved = with_session(model, SessionConfig(execution="bucketed", intra_op_threads=1))
+    assert moved.session is not model.session and moved.plan.mode == "bucketed"
+    assert moved.smoke is not None and moved.smoke.passed
+    texts = corpus.sample(3, offset=1500)
+    np.testing.assert_allclose(moved.predict(texts), model.predict(texts), atol=2e-2)

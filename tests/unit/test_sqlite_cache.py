@@ -104,3 +104,22 @@ os.kill(os.getpid(), 9)
     assert proc.returncode == -9
     cache = SQLiteCache(path)
     assert cache.count() == 1
+
+
+def test_reconnect_gives_every_thread_a_new_handle(tmp_path: Path) -> None:
+    """GIVEN handles opened on this thread and on a worker thread WHEN reconnect() runs (a
+    snapshot restore) THEN both threads get a new handle on their next call, and the entries
+    written before are still read."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = SQLiteCache(tmp_path / "c.sqlite")
+    entry = CacheEntry.make("v1", "hello", vec(3))
+    cache.put_many([entry])
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        before = (cache._conn(), worker.submit(cache._conn).result())
+        cache.reconnect()
+        after = (cache._conn(), worker.submit(cache._conn).result())
+        assert worker.submit(cache.get_many, "v1", [entry.key]).result().keys() == {entry.key}
+    assert after[0] is not before[0] and after[1] is not before[1]
+    assert cache.get_many("v1", [entry.key])[entry.key].vector.tolist() == entry.vector.tolist()
+    cache.close()
