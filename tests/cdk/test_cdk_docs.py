@@ -7,7 +7,7 @@ import re
 import urllib.request
 
 import pytest
-from cdk_support import REPO
+from cdk_support import REPO, Synthesized
 
 DOC = REPO / "docs" / "deploy.md"
 
@@ -41,3 +41,16 @@ def test_documented_app_command_is_the_one_in_cdk_json() -> None:
     app = json.loads((REPO / "cdk.json").read_text(encoding="utf-8"))["app"]
     assert f'"app": "{app}"' in DOC.read_text(encoding="utf-8")
     assert app == ".venv/bin/python -m cdk.app"
+
+
+def test_documented_batch_job_command_is_the_synthesized_one(real_app: Synthesized) -> None:
+    """GIVEN docs/batch.md's job-definition command WHEN compared with the synthesized job
+    definition's Command THEN the same flags (values differ: the doc shows example URIs)."""
+    text = (REPO / "docs" / "batch.md").read_text(encoding="utf-8")
+    match = re.search(r"job definition's command.*?```text\n(.*?)\n```", text, re.DOTALL)
+    assert match, "the job command block is missing from docs/batch.md"
+    documented = match.group(1).split()
+    command = real_app.one("AWS::Batch::JobDefinition")["ContainerProperties"]["Command"]
+    flags = [w for w in command if w.startswith("--")]
+    assert documented[0] == command[0] == "run"
+    assert [w for w in documented if w.startswith("--")] == flags
