@@ -54,3 +54,15 @@ def test_documented_batch_job_command_is_the_synthesized_one(real_app: Synthesiz
     flags = [w for w in command if w.startswith("--")]
     assert documented[0] == command[0] == "run"
     assert [w for w in documented if w.startswith("--")] == flags
+
+
+def test_documented_outputs_are_the_synthesized_ones(real_app: Synthesized) -> None:
+    """GIVEN docs/deploy.md's list of stack outputs WHEN `<Model>` is the sample model THEN
+    it names exactly the outputs of the synthesized template (a new output must be listed)."""
+    text = DOC.read_text(encoding="utf-8")
+    match = re.search(r"Outputs \(also in the CloudFormation console\):(.*?)\n\n", text, re.S)
+    assert match, "the outputs list is missing from docs/deploy.md"
+    documented = {
+        n.replace("<Model>", "Minilm") for n in re.findall(r"`(\w+(?:<Model>)?)`", match.group(1))
+    }
+    assert documented == set(real_app.template["Outputs"])
