@@ -1,7 +1,12 @@
 """Render benchmarks/results/*.json as the README's benchmark section.
 
 .venv/bin/python -m benchmarks.report            # print markdown
-.venv/bin/python -m benchmarks.report --readme   # replace the block in README.md
+.venv/bin/python -m benchmarks.report --write    # re-render every number in README.md + docs/
+.venv/bin/python -m benchmarks.report --check    # list the numbers that disagree (exit 1)
+
+``--write`` replaces README's ``<!-- bench:start -->`` block and every bench value and table
+of README.md and docs/*.md (``benchmarks/doc_numbers.py``); tests/docs/test_docs_numbers.py
+fails while any of them disagrees with benchmarks/results/*.json.
 """
 
 from __future__ import annotations
@@ -203,14 +208,23 @@ def headline(results: dict[str, dict[str, Any]]) -> list[str]:
     return out
 
 
+# the command that writes each results file, when it is not benchmarks/bench_<name>.py
+WRITTEN_BY = {"arm64": "make certify-arm64"}
+
+
+def _machine(data: dict[str, Any]) -> dict[str, Any]:
+    """The machine a results file was measured on (arm64.json names it ``measured_on``)."""
+    return dict(data.get("machine") or data.get("measured_on") or {})
+
+
 def render() -> str:
     out: list[str] = []
     paths = sorted((HERE / "results").glob("*.json"))
     loaded = {p.stem: json.loads(p.read_text()) for p in paths}
-    measured = [d["machine"] for d in loaded.values() if d.get("machine")]
-    machines = {json.dumps(m, sort_keys=True) for m in measured}
-    if measured:
-        m = measured[0]
+    machines = {json.dumps(_machine(d), sort_keys=True) for d in loaded.values()}
+    if loaded:
+        # the machine of the first results file the headline table reads
+        m = next((_machine(loaded[n]) for n in ROWS if n in loaded and _machine(loaded[n])), {})
         same = "all on one machine" if len(machines) == 1 else "machines differ, see below"
         out.append(
             f"Headline ({same}: {m.get('cpu')}, {m.get('cores')} cores, ISA "
@@ -222,20 +236,19 @@ def render() -> str:
         out.append("\nEvery number each benchmark wrote:\n")
     for path in paths:
         data = json.loads(path.read_text())
-        m = data.get("machine", {})
+        m = _machine(data)
+        command = WRITTEN_BY.get(path.stem, f"python -m benchmarks.bench_{path.stem}")
         out.append(
-            f"#### {data.get('benchmark', path.stem)} "
-            f"(`{data.get('command') or f'python -m benchmarks.bench_{path.stem}'}`, "
-            f"{data.get('at', '?')})\n"
+            f"#### {data.get('benchmark', path.stem)} (`{command}`, {data.get('at', '?')})\n"
         )
         if m:
             out.append(
-                f"Machine: {m.get('cpu')} ({m.get('machine')}, {m.get('cores')} cores), "
+                f"Machine: {m.get('cpu')} ({m.get('machine')}, {m.get('cores', '?')} cores), "
                 f"ISA: {' '.join(m.get('isa', [])) or '-'}\n"
             )
         rows: list[tuple[str, str]] = []
         for key, value in data.items():
-            if key in ("benchmark", "at", "machine", "command"):
+            if key in ("benchmark", "at", "machine", "measured_on", "command"):
                 continue
             _flatten(key, value, rows)
         out.append("<details><summary>table</summary>\n")
@@ -245,21 +258,35 @@ def render() -> str:
     return "\n".join(out)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--readme", action="store_true", help="rewrite the block in README.md")
-    args = ap.parse_args()
-    text = render()
-    if not args.readme:
-        print(text)
-        return
-    readme = README.read_text()
+def render_readme(readme: str, text: str | None = None) -> str:
+    """README.md with its benchmark section replaced by ``render()``."""
     if START not in readme or END not in readme:
         raise SystemExit(f"README.md lacks the {START} ... {END} markers")
     head, rest = readme.split(START, 1)
     _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{START}\n{text}\n{END}{tail}")
-    print("README.md benchmark block updated")
+    return f"{head}{START}\n{render() if text is None else text}\n{END}{tail}"
+
+
+def main() -> None:
+    from benchmarks import doc_numbers
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--write", "--readme", action="store_true", help="rewrite README.md + docs/")
+    ap.add_argument("--check", action="store_true", help="exit 1 if a doc number is stale")
+    args = ap.parse_args()
+    if args.check:
+        readme = README.read_text()
+        problems = doc_numbers.stale()
+        if render_readme(readme) != readme:
+            problems.append("README.md: the bench:start block differs from the results")
+        print("\n".join(problems) or "every number in the docs matches benchmarks/results/")
+        raise SystemExit(1 if problems else 0)
+    if not args.write:
+        print(render())
+        return
+    README.write_text(render_readme(README.read_text()))
+    changed = doc_numbers.write()
+    print("rendered the benchmark numbers of README.md and docs/; changed:", changed or "none")
 
 
 if __name__ == "__main__":

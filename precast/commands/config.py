@@ -23,7 +23,7 @@ def register(sub: Any) -> None:
     actions = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     actions.add_parser("check", help="validate precast.toml").set_defaults(func=check)
     show = actions.add_parser("show", help="a model's settings and where each came from")
-    show.add_argument("model")
+    show.add_argument("model", help="model name from precast.toml (e.g. minilm)")
     show.set_defaults(func=show_model)
     actions.add_parser("schema", help="JSON Schema of precast.toml").set_defaults(func=schema)
     actions.add_parser("env", help="the PRECAST_* variables (Markdown)").set_defaults(func=env)

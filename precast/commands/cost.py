@@ -28,10 +28,17 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--rps", type=float, required=True, help="mean requests per second")
-    p.add_argument("--texts-per-request", type=int, default=1)
+    p.add_argument(
+        "--texts-per-request", type=int, default=1, help="texts in one request (default 1)"
+    )
     p.add_argument("--hit-ratio", type=float, default=0.0, help="cache hit ratio, 0-1")
     p.add_argument("--burstiness", type=float, default=1.0, help="peak rps / mean rps, >= 1")
-    p.add_argument("--bursts-per-hour", type=float, default=1.0)
+    p.add_argument(
+        "--bursts-per-hour",
+        type=float,
+        default=1.0,
+        help="how often traffic bursts to its peak, per hour (each burst cold-starts; default 1)",
+    )
     p.add_argument("--lifetime-s", type=float, default=3600.0, help="how long an environment lives")
     p.add_argument("--model", default=None, help="model in precast.toml (default: the first)")
     p.add_argument("--results", type=Path, default=None, help="default: benchmarks/results")

@@ -37,7 +37,12 @@ def register(sub: Any) -> None:
             a.add_argument("--source", required=True, metavar="URI", help="dir, http(s)://, s3://")
             a.add_argument("--deadline", type=float, metavar="S", help="for all downloads")
             a.add_argument("--min-rate", type=float, metavar="B/S", help="per file, bytes/s")
-        a.add_argument("--install-dir", required=True, metavar="DIR")
+        a.add_argument(
+            "--install-dir",
+            required=True,
+            metavar="DIR",
+            help="the device's model directory (versions/, current, previous, tuf/)",
+        )
         a.add_argument("--root", required=True, metavar="FILE", help="the trusted root.json")
         a.add_argument("--model", required=True, help="the model this device runs (pinned)")
         if name == "update":
@@ -57,7 +62,7 @@ def _register_operator(edge_sub: Any) -> None:
         "s3://bucket/prefix/ in an order that never shows devices metadata naming a file "
         "that is not there yet. Only metadata/ and targets/ are uploaded.",
     )
-    pub.add_argument("model")
+    pub.add_argument("model", help="model name from precast.toml (its channel)")
     pub.add_argument("--to", required=True, metavar="DEST", help="directory or s3://bucket/prefix/")
     ref = edge_sub.add_parser(
         "refresh",
@@ -65,7 +70,7 @@ def _register_operator(edge_sub: Any) -> None:
         description="Run this more often than the timestamp expiry (1 day by default), e.g. "
         "from a timer, then `publish`: devices refuse an expired channel (freeze attack).",
     )
-    ref.add_argument("model")
+    ref.add_argument("model", help="model name from precast.toml (its channel)")
     rot = edge_sub.add_parser(
         "rotate-key",
         help="replace a role's key: new key, new root version, metadata re-signed",
@@ -74,8 +79,13 @@ def _register_operator(edge_sub: Any) -> None:
         "and re-signs what the role signs. Devices follow on their next update and refuse "
         "anything signed by the old key afterwards. Then `publish`.",
     )
-    rot.add_argument("model")
-    rot.add_argument("--role", required=True, choices=("root", "targets", "snapshot", "timestamp"))
+    rot.add_argument("model", help="model name from precast.toml (its channel)")
+    rot.add_argument(
+        "--role",
+        required=True,
+        choices=("root", "targets", "snapshot", "timestamp"),
+        help="the TUF role whose key is replaced",
+    )
     for a in (pub, ref, rot):
         a.add_argument("--channel", metavar="DIR", help="default: <dist_dir>/bundles/MODEL")
         a.add_argument("--keys", metavar="DIR", help="default: keys_dir")

@@ -7,7 +7,7 @@ import re
 import urllib.request
 
 import pytest
-from cdk_support import REPO
+from cdk_support import REPO, Synthesized
 
 DOC = REPO / "docs" / "deploy.md"
 
@@ -41,3 +41,28 @@ def test_documented_app_command_is_the_one_in_cdk_json() -> None:
     app = json.loads((REPO / "cdk.json").read_text(encoding="utf-8"))["app"]
     assert f'"app": "{app}"' in DOC.read_text(encoding="utf-8")
     assert app == ".venv/bin/python -m cdk.app"
+
+
+def test_documented_batch_job_command_is_the_synthesized_one(real_app: Synthesized) -> None:
+    """GIVEN docs/batch.md's job-definition command WHEN compared with the synthesized job
+    definition's Command THEN the same flags (values differ: the doc shows example URIs)."""
+    text = (REPO / "docs" / "batch.md").read_text(encoding="utf-8")
+    match = re.search(r"job definition's command.*?```text\n(.*?)\n```", text, re.DOTALL)
+    assert match, "the job command block is missing from docs/batch.md"
+    documented = match.group(1).split()
+    command = real_app.one("AWS::Batch::JobDefinition")["ContainerProperties"]["Command"]
+    flags = [w for w in command if w.startswith("--")]
+    assert documented[0] == command[0] == "run"
+    assert [w for w in documented if w.startswith("--")] == flags
+
+
+def test_documented_outputs_are_the_synthesized_ones(real_app: Synthesized) -> None:
+    """GIVEN docs/deploy.md's list of stack outputs WHEN `<Model>` is the sample model THEN
+    it names exactly the outputs of the synthesized template (a new output must be listed)."""
+    text = DOC.read_text(encoding="utf-8")
+    match = re.search(r"Outputs \(also in the CloudFormation console\):(.*?)\n\n", text, re.S)
+    assert match, "the outputs list is missing from docs/deploy.md"
+    documented = {
+        n.replace("<Model>", "Minilm") for n in re.findall(r"`(\w+(?:<Model>)?)`", match.group(1))
+    }
+    assert documented == set(real_app.template["Outputs"])
