@@ -87,12 +87,17 @@ def test_the_openai_sdk_raises_its_own_errors_for_our_4xx(server: LiveServer) ->
 
 
 def test_huggingface_inference_client_feature_extraction(
-    server: LiveServer, sample_model: Any
+    server: LiveServer, sample_model: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """GIVEN huggingface_hub.InferenceClient pointed at the local host's /embed WHEN
     feature_extraction runs THEN it gets the text's vector, bit for bit; /info describes
     the model as text-embeddings-inference does."""
+    import huggingface_hub.constants
     from huggingface_hub import InferenceClient
+
+    # The suite runs with HF_HUB_OFFLINE=1 (no hub downloads, ever); the client's guard
+    # refuses every URL under it, loopback included, so it is lifted for this loopback call.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
 
     client = InferenceClient(model=f"{server.url}/embed", token="not-needed")
     text = corpus.sample(1, offset=5200)[0]
