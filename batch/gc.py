@@ -51,9 +51,8 @@ def find_runs(output: str, storage: Storage | None = None) -> list[RunDirectory]
         files = storage.list_files(uri) or []
         markers = [f for f in files if f.uri.rsplit("/", 1)[-1].startswith("_SUCCESS-")]
         shards = None
-        if markers:
-            data = storage.read_bytes(markers[0].uri) or b"{}"
-            shards = int(json.loads(data).get("run", {}).get("shards", 1))
+        if markers:  # an unreadable marker: counted as complete, so never removed
+            shards = _shards_of(storage.read_bytes(markers[0].uri)) or len(markers)
         runs.append(
             RunDirectory(
                 run_id=name.removeprefix(RUN_PREFIX),
@@ -66,6 +65,15 @@ def find_runs(output: str, storage: Storage | None = None) -> list[RunDirectory]
             )
         )
     return runs
+
+
+def _shards_of(marker: bytes | None) -> int | None:
+    """The shard count a marker names; None if the marker is unreadable."""
+    try:
+        shards = json.loads(marker or b"{}").get("run", {}).get("shards", 1)
+        return int(shards) if int(shards) >= 1 else None
+    except (ValueError, TypeError, AttributeError, RecursionError):
+        return None
 
 
 def collect(

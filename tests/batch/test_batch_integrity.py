@@ -313,3 +313,18 @@ def test_a_stale_lease_is_taken_over(
     assert ("another-host" in taken["previous"]) == (case == "expired-foreign")
     assert not lease_path(tmp_path).exists()
     assert outcome(tmp_path) == baseline
+
+
+def test_gc_never_removes_a_run_whose_marker_it_cannot_read(tmp_path: Path) -> None:
+    """GIVEN a run directory whose _SUCCESS marker is damaged (not JSON, nested too deep)
+    WHEN gc runs with --min-age-hours 0 --delete THEN it keeps the run: a marker means
+    results, and gc only removes what is provably unfinished."""
+    from batch.__main__ import main as batch_main
+
+    for i, junk in enumerate([b"{not json", b"[" * 100_000]):
+        run = tmp_path / "out" / f"run-{i:016d}"
+        run.mkdir(parents=True)
+        (run / "part-00000-000000.jsonl").write_text("{}\n")
+        (run / "_SUCCESS-00000.json").write_bytes(junk)
+    assert batch_main(["gc", str(tmp_path / "out"), "--min-age-hours", "0", "--delete"]) == 0
+    assert len(list((tmp_path / "out").iterdir())) == 2
