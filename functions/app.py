@@ -24,7 +24,7 @@ from starlette.routing import Route
 from functions.batcher import MicroBatcher
 from functions.compat import CompatEndpoints
 from functions.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
-from functions.lanes import CacheLane, InferenceLane
+from functions.lanes import CacheLane, InferenceLane, favour_event_loop
 from functions.registry import ModelRegistry
 from functions.routes import BatchObserver, Endpoints, PredictObserver
 from functions.settings import Settings
@@ -94,6 +94,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        favour_event_loop()  # this process serves requests: keep hits' GIL waits short
         try:
             yield
         finally:
@@ -111,5 +112,6 @@ def create_app(
     app.state.registry = registry
     app.state.batchers = batchers
     app.state.inference = inference
+    app.state.cache_lane = cache_lane
     app.state.metrics = metrics
     return app

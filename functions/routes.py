@@ -1,8 +1,9 @@
 """The HTTP endpoints. Thin: read, validate, call the registry's hybrid path, shape JSON.
 
-Blocking work never runs on the event loop: the cache lookup runs on the cache lane; a
-request whose texts are all cached is answered from it without entering the inference
-lane (its bounded queue answers 503 when full) or the model's micro-batcher. Cache
+Blocking work never runs on the event loop: a remote cache lookup runs on the cache lane
+(a local SQLite read, sub-millisecond and never waiting for a writer, runs inline); a
+request whose texts are all cached is answered without entering the inference lane (its
+bounded queue answers 503 when full) or the model's micro-batcher. Cache
 failures are logged, rate-limited (:mod:`functions.cache_log`).
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from edge.cache.base import reads_are_local
 from edge.host import host_kind
 from edge.hybrid import HybridResult
 from edge.limits import check_texts
@@ -131,8 +133,9 @@ class Endpoints:
         )
 
     async def _predict(self, name: str, texts: list[str]) -> HybridResult:
-        if self.registry.cache is None:
-            read = self.registry.read(name, texts)  # keys only: no I/O
+        cache = self.registry.cache
+        if cache is None or reads_are_local(cache):
+            read = self.registry.read(name, texts)  # keys only, or a local SQLite read
         else:
             read = await self.cache_lane.run(self.registry.read, name, texts)
         if not read.misses:  # every text cached: assemble here, no inference lane

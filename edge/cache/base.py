@@ -96,3 +96,10 @@ class PredictionCache(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def reads_are_local(cache: PredictionCache) -> bool:
+    """Whether ``cache``'s reads are local file reads that never wait on a network or a
+    writer (a backend says so with a ``reads_are_local = True`` class attribute), so a
+    server may run them on its event loop instead of a thread."""
+    return bool(getattr(cache, "reads_are_local", False))

@@ -31,6 +31,8 @@ _MAX_VARS = 500  # stay well under SQLite's bound-parameter limit
 
 
 class SQLiteCache:
+    reads_are_local = True  # WAL: readers never wait for the writer (see reads_are_local)
+
     def __init__(self, path: str | Path, *, timeout_s: float = 30.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)

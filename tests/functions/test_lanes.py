@@ -145,3 +145,25 @@ def test_serving_session_config_splits_the_cores_between_workers(
     assert serving_session_config(10_000).intra_op_threads == 1
     monkeypatch.setenv(ENV_THREADS, "3")
     assert serving_session_config(2).resolved_threads() == 3
+
+
+def test_the_local_host_serves_on_uvloop_and_httptools() -> None:
+    """GIVEN the functions extra installed WHEN uvicorn resolves its automatic loop and HTTP
+    parser (what `precast serve` runs with) THEN they are uvloop and httptools: the C event
+    loop and parser that keep the event loop's CPU per request low for cache hits."""
+    import asyncio
+
+    import uvicorn
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    config = uvicorn.Config(lambda *a: None, loop="auto", http="auto")
+    config.load()
+    assert config.http_protocol_class is HttpToolsProtocol
+    loop_factory = config.get_loop_factory()
+    assert loop_factory is not None
+    loop = loop_factory()
+    try:
+        assert type(loop).__module__.startswith("uvloop")
+    finally:
+        loop.close()
+    asyncio.set_event_loop(None)

@@ -134,6 +134,59 @@ def test_hits_are_served_while_inference_is_busy_and_a_full_queue_is_503(
     )
 
 
+class RemoteLikeCache:
+    """The real SQLite cache seen as a remote backend: same data, but it does not say its
+    reads are local, so the server must send its lookups to the cache lane."""
+
+    def __init__(self, path: Path) -> None:
+        self.inner = SQLiteCache(path)
+
+    def get_many(self, model_version: str, keys: Sequence[str]) -> Any:
+        return self.inner.get_many(model_version, keys)
+
+    def put_many(self, entries: Sequence[Any]) -> int:
+        return self.inner.put_many(entries)
+
+    def reconnect(self) -> None:
+        self.inner.reconnect()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "remote"])
+def test_local_cache_reads_skip_the_cache_lane_and_the_gil_interval_is_short(
+    sample_model: Any, tmp_path: Path, backend: str
+) -> None:
+    """GIVEN a server whose cache is the local SQLite file, or the same file behind a backend
+    that does not declare local reads WHEN a text is computed and then asked again (a hit)
+    THEN the hit is served in both cases, the SQLite lookups never start a cache-lane thread
+    while the remote-like backend's do; AND a serving app shortens the GIL switch interval
+    to GIL_SWITCH_INTERVAL_S (so a hit's GIL waits behind busy inference stay short)."""
+    import sys
+
+    from functions.lanes import GIL_SWITCH_INTERVAL_S
+
+    path = tmp_path / "c.sqlite"
+    cache: Any = SQLiteCache(path) if backend == "sqlite" else RemoteLikeCache(path)
+    registry = ModelRegistry({sample_model.name: sample_model}, cache)
+    app = create_local_app(registry, Settings(artifact_dirs=(sample_model.directory,)))
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)  # CPython's default (an earlier server here shortened it)
+    try:
+        with LiveServer(app) as server:
+            assert sys.getswitchinterval() == GIL_SWITCH_INTERVAL_S
+            text = corpus.sample(1, offset=3300)[0]
+            assert _post(server.url, [text]).json()["cached"] == [False]
+            assert _post(server.url, [text]).json()["cached"] == [True]
+            lane_threads = app.state.cache_lane._threads._executor  # started on first use
+            assert (lane_threads is None) == (backend == "sqlite")
+    finally:
+        sys.setswitchinterval(before)
+        app.state.replay.close()
+        registry.close()
+
+
 class _Records(logging.Handler):
     """Collects records of one logger; ``seen`` is set when one matching ``needle`` arrives."""
 
