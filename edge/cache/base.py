@@ -22,6 +22,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from edge.exceptions import CacheUnavailableError
+
 F32 = npt.NDArray[np.float32]
 
 
@@ -96,3 +98,14 @@ class PredictionCache(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class CacheWriteIncompleteError(CacheUnavailableError):
+    """Some writes of a ``put_many`` failed transiently (throttled, unreachable) after the
+    client's retries; ``written`` landed, ``failed_keys`` did not (a caller may retry them:
+    entries are immutable, so a repeat never changes one)."""
+
+    def __init__(self, message: str, *, written: int, failed_keys: list[str]) -> None:
+        super().__init__(message)
+        self.written = written
+        self.failed_keys = failed_keys
