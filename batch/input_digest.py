@@ -89,10 +89,14 @@ def file_digest(stream: Readable) -> str:
 
 
 def changed(obj: ObjectInfo, length: int | None) -> InputChangedError:
-    where = "its content" if length is None else f"its first {length} bytes"
+    what = (
+        "its content no longer matches"
+        if length is None
+        else (f"its first {length} bytes no longer match")
+    )
     return InputChangedError(
-        f"{obj.uri} changed since this run read it ({where} no longer match the sha256 the "
-        "checkpoint recorded), although its size and timestamps did not: the run's earlier "
-        "parts are of the old content. Restore the input, or remove the run directory "
-        "(`precast batch gc OUTPUT --min-age-hours 0 --delete`) and rerun"
+        f"{obj.uri} changed since this run read it ({what} the sha256 the checkpoint "
+        "recorded; its size and timestamps may be unchanged): the run's earlier parts are of "
+        "the old content. Restore the input, or remove the run directory (`precast batch gc "
+        "OUTPUT --min-age-hours 0 --delete`) and rerun"
     )

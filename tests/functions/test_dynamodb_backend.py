@@ -341,3 +341,24 @@ def test_app_serves_live_when_the_cache_is_down(
             assert blob["CacheUnavailable"] == [1.0]
     finally:
         registry.close()
+
+
+def test_a_partly_failed_batch_of_writes_says_which_keys_failed(cache: DynamoDBCache) -> None:
+    """GIVEN three entries and DynamoDB throttling the PutItem of one of them (beyond the
+    profile's tries) WHEN put_many writes them THEN the other two land and
+    CacheWriteIncompleteError (a CacheUnavailableError) names the one that did not, so a
+    caller can retry just that one."""
+    from edge.cache.base import CacheWriteIncompleteError
+
+    batch = _entries("v1", 3, offset=500)
+    victim = batch[1].key
+
+    def throttle_victim(request: Any, **kwargs: Any) -> AWSResponse | None:
+        body = json.loads(request.body)
+        return _throttled("ThrottlingException") if body["Item"]["pk"]["S"] == victim else None
+
+    cache.client.meta.events.register("before-send.dynamodb.PutItem", throttle_victim)
+    with pytest.raises(CacheWriteIncompleteError) as raised:
+        cache.put_many(batch)
+    assert raised.value.written == 2 and raised.value.failed_keys == [victim]
+    assert set(cache.get_many("v1", [e.key for e in batch])) == {batch[0].key, batch[2].key}
