@@ -10,8 +10,8 @@ byte already consumed (even one that keeps size, mtime and ctime) stops the job 
 :class:`~batch.exceptions.InputChangedError` instead of mixing two versions of the input.
 The completion marker lists the digest of every input file.
 
-S3 objects are identified by their ETag (and read pinned to it, and to the VersionId when
-the bucket is versioned), which changes with any edit: their prefix is not re-read.
+S3 objects are identified by their ETag, which changes with any new content, and every read
+is pinned to it (``If-Match``): their prefix is not re-read.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """S3 backend of :mod:`batch.storage` (boto3, imported only when an ``s3://`` URI is used).
 
-An input object is identified by its ETag (which changes with any new content) and, in a
-versioned bucket, read at the VersionId it had when the job looked at it.
+An input object is identified by its ETag, which changes with any new content (also in a
+versioned bucket, where a new version gets a new VersionId but the same content keeps its
+ETag). Reads are not pinned to a VersionId: that needs ``s3:GetObjectVersion``, which the
+job role does not have, and the ETag pin already refuses a replaced object.
 
 boto3 resolves the endpoint itself, so ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3``)
 points the job at moto_server or another S3-compatible store.
@@ -73,7 +75,6 @@ class S3Storage:
             size=int(head["ContentLength"]),
             tag=str(head["ETag"]),
             content_tagged=True,
-            version=head.get("VersionId") or None,
         )
 
     def _pages(self, uri: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -171,10 +172,9 @@ class S3Storage:
         """GET ``bytes=start-end`` (inclusive; ``end=None``: to the end), pinned to the ETag."""
         bucket, key = split_uri(obj.uri)
         span = f"bytes={start}-" if end is None else f"bytes={start}-{end}"
-        pin: dict[str, str] = {"IfMatch": obj.tag}
-        if obj.version:
-            pin["VersionId"] = obj.version  # the exact version, even if the key is replaced
-        response = self._call("get_object", obj.uri, Bucket=bucket, Key=key, Range=span, **pin)
+        response = self._call(
+            "get_object", obj.uri, Bucket=bucket, Key=key, Range=span, IfMatch=obj.tag
+        )
         if response is None:
             raise InputChangedError(f"{obj.uri} was deleted while the job was reading it")
         return response["Body"]

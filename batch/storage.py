@@ -31,7 +31,6 @@ class ObjectInfo:
     tag: str
     modified: float = 0.0
     content_tagged: bool = False  # the tag changes with the content (S3 ETag), not metadata
-    version: str | None = None  # S3 VersionId (versioned buckets): reads are pinned to it
 
 
 class Readable(Protocol):

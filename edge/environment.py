@@ -273,7 +273,7 @@ PRECAST_PROJECT_DIR: EnvVar[Path] = EnvVar(
 )  # fmt: skip
 PRECAST_BATCH_AWS_ATTEMPTS: EnvVar[int] = EnvVar(
     "PRECAST_BATCH_AWS_ATTEMPTS", "int >= 1", 5,
-    "attempts per S3/DynamoDB call of the batch job (botocore adaptive retries); what still "
+    "attempts per S3/DynamoDB call of the batch job (botocore standard retry mode); what still "
     "fails exits 75",
     ("batch",), integer(1), "`5`",
 )  # fmt: skip
