@@ -74,7 +74,7 @@ class RetryProfile:
         )
 
 
-FUNCTIONS = RetryProfile("functions", "standard", 1, 0.25, 0.5)
+FUNCTIONS = RetryProfile("functions", "standard", 1, 0.3, 0.6)  # worst case 0.9 s
 
 
 def batch_profile(env: Mapping[str, str] | None = None) -> RetryProfile:
