@@ -10,7 +10,8 @@ Verified commits: every committed part is recorded with its row count, byte size
 sha256, and with the shard's state just before it (:class:`CommittedPart`), so a part found
 damaged later (truncated, overwritten, missing) is recomputed from exactly that state.
 The checkpoint carries the sha256 of its own body: a checkpoint edited or damaged in place
-is detected, never trusted.
+is detected, never trusted. It also carries the content digest of the input consumed so far
+(:mod:`batch.input_digest`), which a resume checks before it reads on.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from batch.exceptions import CheckpointError, DamagedCheckpointError
 from batch.readers import Position
 from batch.storage import Storage
 
-FORMAT = 2  # 2: committed parts with digests, and the body's own sha256
+FORMAT = 3  # 2: part digests and the body's own sha256; 3: + the input's content digests
 
 
 @dataclass
@@ -56,6 +57,7 @@ class CommittedPart:
     start_position: Position
     counts_before: Counts
     rejects_before: int  # len(reject_parts) before this interval
+    input_before: list[str] = field(default_factory=list)  # Checkpoint.input_sha256 before it
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any]) -> CommittedPart:
@@ -91,6 +93,9 @@ class Checkpoint:
     attempts: int = 0
     done: bool = False  # every record consumed (the marker may still be missing)
     parts: list[CommittedPart] = field(default_factory=list)
+    # sha256 of each local JSONL input file read to its end, then of the current file up to
+    # ``position`` (batch.input_digest); a resume re-reads that prefix and compares
+    input_sha256: list[str] = field(default_factory=list)
 
     def to_json(self) -> bytes:
         body = _canonical({"format": FORMAT, **asdict(self)})
@@ -121,6 +126,7 @@ class Checkpoint:
         self.counts = Counts(**asdict(part.counts_before))
         self.reject_parts = self.reject_parts[: part.rejects_before]
         self.parts = [p for p in self.parts if p.seq < part.seq]
+        self.input_sha256 = list(part.input_before)
         self.done = False
 
 

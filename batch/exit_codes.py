@@ -10,3 +10,9 @@ TEMPFAIL = 75  # EX_TEMPFAIL: cache or S3 unreachable/throttled after retries; r
 CACHE_UNAVAILABLE = TEMPFAIL
 INTERRUPTED = 143  # 128 + SIGTERM: committed a checkpoint and stopped; a retry resumes
 INTERRUPTED_SIGINT = 130  # 128 + SIGINT (Ctrl-C), same semantics
+
+# What the AWS Batch job definition (cdk/batch_precompute.py) retries, and how many attempts
+# a job gets in all (the first included): a transient failure and a SIGTERM checkpoint.
+# Every other non-zero code is ours (bad input, a bug) and is not retried.
+RETRIED_BY_AWS_BATCH = (TEMPFAIL, INTERRUPTED)
+AWS_BATCH_ATTEMPTS = 5

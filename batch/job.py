@@ -27,6 +27,7 @@ from batch.exceptions import (
     ErrorBudgetExceededError,
     TransientStorageError,
 )
+from batch.input_digest import InputDigest
 from batch.interrupts import StopSignal, stop_on_signals
 from batch.interval import Committer, Interval, elapsed_since
 from batch.layout import RunLayout, run_id_of, run_identity
@@ -35,11 +36,12 @@ from batch.logs import JobLog
 from batch.marker import check_error_budget, marker_bytes, read_marker
 from batch.metrics import attempt_counts, batch_emf
 from batch.parts import decode_part, require_pyarrow
-from batch.readers import iter_records, resolve_inputs
+from batch.readers import hashes_content, iter_records, resolve_inputs
 from batch.settings import ENV_MODEL, JobSettings, JobSettingsError
 from batch.storage import storage_for
 from batch.summary import build_summary, encode_summary, format_summary
 from edge.cache import PredictionCache, open_cache
+from edge.cache.clients import batch_profile
 from edge.exceptions import ArtifactError, CacheUnavailableError, PrecastError
 from edge.manifest import read_manifest
 from edge.model import EdgeModel
@@ -112,7 +114,15 @@ class ShardRun:
         except LeaseLostError as exc:  # fenced off mid-run: write nothing more, not even a summary
             return self._fenced("lease_lost", exc)
         finally:
+            self._release_lease()
+
+    def _release_lease(self) -> None:
+        """Best effort: a lease left behind is taken over by the next attempt (same AWS Batch
+        job, or a dead process on this host) or expires."""
+        try:
             self.lease.release()
+        except TransientStorageError as exc:
+            self.log.event("lease_release_failed", error=str(exc))
 
     def _fenced(self, event: str, exc: Exception) -> int:
         code = exit_codes.TEMPFAIL
@@ -159,6 +169,9 @@ class ShardRun:
         if new > 0:
             self.unprocessed_seen = total
             self.log.event("cache_keys_unprocessed", keys=new, total=total, seq=seq)
+
+    def _note_cache_retry(self, seq: int, round_no: int, left: int, error: str) -> None:
+        self.log.event("cache_write_retry", seq=seq, round=round_no, entries=left, error=error)
 
     def _note_unfinished_runs(self) -> None:
         """A new run next to older unfinished ones (input or model changed): say so once."""
@@ -233,7 +246,7 @@ class ShardRun:
         self, ckpt: Checkpoint, resumed: bool, base_elapsed: float
     ) -> tuple[str, int]:
         cache_url = self.settings.cache_url
-        cache = open_cache(cache_url) if cache_url else None
+        cache = open_cache(cache_url, batch_profile()) if cache_url else None
         try:
             with stop_on_signals() as stop:
                 self._rewind_if_damaged(ckpt, "resume")
@@ -291,6 +304,7 @@ class ShardRun:
             model_version=self.version,
             dim=model.manifest.dim,
             recovering_seq=ckpt.seq,
+            on_retry=self._note_cache_retry,
         )
         processor = ChunkProcessor(
             model,
@@ -300,6 +314,7 @@ class ShardRun:
             skip_cached=s.skip_cached,
             ttl_s=s.ttl_s,
         )
+        digest = InputDigest() if hashes_content(self.input_format, self.files) else None
         records = iter_records(
             self.inputs,
             self.files,
@@ -308,6 +323,8 @@ class ShardRun:
             ckpt.position,
             id_field=s.id_field,
             text_field=s.text_field,
+            digest=digest,
+            expected=ckpt.input_sha256,
         )
         self.log.start_progress(s.progress, initial=ckpt.counts.read)
         first_seq = ckpt.seq
@@ -318,6 +335,7 @@ class ShardRun:
                 self.log.event("cache_read_error", error=result.cache_error, seq=interval.seq)
             self._note_unprocessed(cache, interval.seq)
             interval.add(result, next_index=chunk[-1].index + 1, position=chunk[-1].after)
+            interval.input_sha256 = digest.digests() if digest is not None else []
             self.log.advance(len(chunk))
             crashpoints.reached("after_chunk")
             if interval.full or stop.requested:
@@ -331,9 +349,26 @@ class ShardRun:
             self._commit(committer, interval, ckpt, base_elapsed)
         if self._first_damaged_part(ckpt) is not None:
             return  # not done: the caller rewinds to the damaged part and goes on
+        self._check_inputs_unchanged()
         ckpt.done = True
+        if digest is not None:
+            ckpt.input_sha256 = digest.full()  # every file, read to its end
         ckpt.elapsed_s = elapsed_since(self.started, base_elapsed)
         save_checkpoint(self.checkpoints, layout.checkpoint, ckpt)
+
+    def _check_inputs_unchanged(self) -> None:
+        """At completion: every input still has the size and tag it had when the job began
+        (an edit made while the job read it changes a local file's ctime, an object's ETag)."""
+        from batch.exceptions import InputChangedError
+
+        for obj in self.files:
+            now = self.inputs.info(obj.uri)
+            if (now.size, now.tag) != (obj.size, obj.tag):
+                raise InputChangedError(
+                    f"{obj.uri} changed while the job was reading it (size or "
+                    f"{'ETag' if obj.content_tagged else 'mtime/ctime/inode'} differ); rerun "
+                    "the job: a changed input starts a new run"
+                )
 
     def _commit(
         self, committer: Committer, interval: Interval, ckpt: Checkpoint, base_elapsed: float
@@ -377,7 +412,11 @@ class ShardRun:
                 marker = marker_bytes(self.layout, ckpt, self.identity, summary)
                 self.outputs.write_bytes(self.layout.marker, marker)
         except PrecastError as exc:
-            status, code = "failed", exit_codes.FAILED
+            # S3 unavailable: still transient (a retry writes them); anything else is ours
+            transient = isinstance(exc, TransientStorageError)
+            if not (transient and code in exit_codes.RETRIED_BY_AWS_BATCH):
+                code = exit_codes.TEMPFAIL if transient else exit_codes.FAILED
+            status = "interrupted" if code == exit_codes.INTERRUPTED else "failed"
             error = f"{error + '; ' if error else ''}could not write the summary/marker: {exc}"
             summary = summarize()
         if error:

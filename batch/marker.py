@@ -45,6 +45,8 @@ def marker_bytes(
         ],
         "verified": {"parts": len(ckpt.parts), "rows": sum(p.rows for p in ckpt.parts)},
         "rejects": [layout.rejects_name(s) for s in ckpt.reject_parts],
+        # sha256 of each local JSONL input file as read (batch.input_digest); [] otherwise
+        "input_sha256": list(ckpt.input_sha256),
         "summary": summary,
     }
     return json.dumps(body, indent=1).encode()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batch.exceptions import InputFormatError
+from batch.input_digest import InputDigest, changed, file_digest
 from batch.shards import ShardSpec
 from batch.storage import ObjectInfo, Readable, Storage
 
@@ -79,6 +80,12 @@ def resolve_inputs(storage: Storage, uri: str) -> tuple[list[ObjectInfo], str]:
     return files, formats.pop()
 
 
+def hashes_content(fmt: str, files: Sequence[ObjectInfo]) -> bool:
+    """Whether the reader hashes what it consumes (:mod:`batch.input_digest`): JSONL inputs
+    whose tags are metadata (local files); S3 ETags already change with the content."""
+    return fmt == "jsonl" and not any(o.content_tagged for o in files)
+
+
 def iter_records(
     storage: Storage,
     files: Sequence[ObjectInfo],
@@ -88,14 +95,23 @@ def iter_records(
     *,
     id_field: str,
     text_field: str,
+    digest: InputDigest | None = None,
+    expected: Sequence[str] = (),
 ) -> Iterator[RawRecord]:
+    """This shard's records from ``start``. With ``digest`` (JSONL only) the bytes consumed
+    are hashed into it, and the prefix before ``start`` is re-read and checked against
+    ``expected`` (the digests the checkpoint recorded at ``start``)."""
     if fmt == "jsonl":
-        return _iter_jsonl(storage, files, shard, start)
+        return _iter_jsonl(storage, files, shard, start, digest, expected)
     return _iter_parquet(storage, files, shard, start, id_field, text_field)
 
 
-def iter_lines(stream: Readable) -> Iterator[tuple[bytes | None, int]]:
-    """``(line without its newline, bytes consumed)``; line is None if it was too long."""
+def iter_lines(
+    stream: Readable, digest: InputDigest | None = None
+) -> Iterator[tuple[bytes | None, int]]:
+    """``(line without its newline, bytes consumed)``; line is None if it was too long.
+    With ``digest``, exactly the bytes consumed so far are hashed whenever a line is out."""
+    hashed = digest.update if digest is not None else _discard
     tail = b""
     skipping = 0  # > 0: inside an over-long line, this many bytes consumed so far
     while True:
@@ -106,33 +122,56 @@ def iter_lines(stream: Readable) -> Iterator[tuple[bytes | None, int]]:
             cut = block.find(b"\n")
             if cut < 0:
                 skipping += len(block)
+                hashed(block)
                 continue
+            hashed(block[: cut + 1])
             yield None, skipping + cut + 1
             skipping, block = 0, block[cut + 1 :]
         pieces = (tail + block).split(b"\n")
         tail = pieces.pop()
         for piece in pieces:
+            hashed(piece)
+            hashed(b"\n")
             yield piece, len(piece) + 1
         if len(tail) > MAX_LINE_BYTES:
+            hashed(tail)
             skipping, tail = len(tail), b""
     if skipping:
         yield None, skipping
     elif tail:
+        hashed(tail)
         yield tail, len(tail)
 
 
+def _discard(data: bytes) -> None:
+    """No digest: nothing to hash."""
+
+
 def _iter_jsonl(
-    storage: Storage, files: Sequence[ObjectInfo], shard: ShardSpec, start: Position
+    storage: Storage,
+    files: Sequence[ObjectInfo],
+    shard: ShardSpec,
+    start: Position,
+    digest: InputDigest | None,
+    expected: Sequence[str],
 ) -> Iterator[RawRecord]:
     record = start.record
     count, index = shard.count, shard.index
+    if digest is not None:
+        _verify_done_files(storage, files, start.file, digest, expected)
     for f in range(start.file, len(files)):
         offset = start.offset if f == start.file else 0
         line = start.line if f == start.file else 0
         uri = files[f].uri
-        stream = storage.open_stream(files[f], offset)
+        if digest is not None:  # read the consumed prefix once more, hashed, not parsed
+            digest.start_file()
+            stream = storage.open_stream(files[f], 0)
+        else:
+            stream = storage.open_stream(files[f], offset)
         try:
-            for text, consumed in iter_lines(stream):
+            if digest is not None and offset:
+                digest.verify_prefix(stream, files[f], offset, expected, f)
+            for text, consumed in iter_lines(stream, digest):
                 line += 1
                 offset += consumed
                 if text is not None and (not text or text.isspace()):
@@ -142,9 +181,30 @@ def _iter_jsonl(
                 if number % count != index:
                     continue
                 after = Position(f, offset, line, record)
+                if digest is not None:
+                    digest.mark()
                 yield RawRecord(number, number // count, uri, line, None, text, after)
         finally:
             stream.close()
+
+
+def _verify_done_files(
+    storage: Storage,
+    files: Sequence[ObjectInfo],
+    upto: int,
+    digest: InputDigest,
+    expected: Sequence[str],
+) -> None:
+    """Files an earlier attempt read to the end: hashed once more, compared, skipped."""
+    for f in range(upto):
+        stream = storage.open_stream(files[f], 0)
+        try:
+            found = file_digest(stream)
+        finally:
+            stream.close()
+        if f < len(expected) and found != expected[f]:
+            raise changed(files[f], None)
+        digest.skip_file(found)
 
 
 def _iter_parquet(

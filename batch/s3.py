@@ -1,5 +1,10 @@
 """S3 backend of :mod:`batch.storage` (boto3, imported only when an ``s3://`` URI is used).
 
+An input object is identified by its ETag, which changes with any new content (also in a
+versioned bucket, where a new version gets a new VersionId but the same content keeps its
+ETag). Reads are not pinned to a VersionId: that needs ``s3:GetObjectVersion``, which the
+job role does not have, and the ETag pin already refuses a replaced object.
+
 boto3 resolves the endpoint itself, so ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3``)
 points the job at moto_server or another S3-compatible store.
 
@@ -65,7 +70,12 @@ class S3Storage:
         head = self._call("head_object", uri, Bucket=bucket, Key=key)
         if head is None:
             raise StorageError(f"{uri} does not exist")
-        return ObjectInfo(uri=uri, size=int(head["ContentLength"]), tag=str(head["ETag"]))
+        return ObjectInfo(
+            uri=uri,
+            size=int(head["ContentLength"]),
+            tag=str(head["ETag"]),
+            content_tagged=True,
+        )
 
     def _pages(self, uri: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """``(bucket, prefix, page)`` of a delimited listing of ``uri``, page after page."""
@@ -95,6 +105,7 @@ class S3Storage:
                             int(obj["Size"]),
                             obj["ETag"],
                             modified.timestamp() if modified is not None else 0.0,
+                            content_tagged=True,
                         )
                     )
         if not found and not key.endswith("/") and key:
@@ -274,19 +285,19 @@ class _S3RangeReader(io.RawIOBase):
 
 def _make_client() -> Any:
     try:
-        import boto3
-        from botocore.config import Config
+        import boto3  # noqa: F401
     except ImportError:  # pragma: no cover - the batch image installs boto3
         raise StorageError(
             "s3:// URIs need boto3: `pip install 'precast[batch]'` (or `pip install boto3`)"
         ) from None
-    # botocore's adaptive mode: exponential backoff with jitter plus client-side rate limiting
-    # when S3 throttles; 5 attempts per call, bounded connect/read timeouts. What still
-    # fails is a TransientStorageError: the job exits 75 and AWS Batch retries it.
-    config = Config(
-        retries={"mode": "adaptive", "max_attempts": 5},
-        connect_timeout=5,
-        read_timeout=30,
-        max_pool_connections=16,
-    )
-    return boto3.session.Session().client("s3", config=config)
+    from edge.cache.clients import batch_profile, make_client
+    from edge.exceptions import CacheError
+
+    # The batch profile (edge/cache/clients.py): botocore's adaptive mode, exponential backoff
+    # with jitter plus client-side rate limiting when S3 throttles, PRECAST_BATCH_AWS_ATTEMPTS
+    # attempts per call, bounded timeouts. What still fails is a TransientStorageError: the
+    # job exits 75 and AWS Batch retries it.
+    try:
+        return make_client("s3", batch_profile(), pool=16)
+    except CacheError as exc:
+        raise StorageError(str(exc)) from None

@@ -21,14 +21,16 @@ from edge.durable_fs import write_atomic
 @dataclass(frozen=True)
 class ObjectInfo:
     """A readable input object. ``tag`` changes whenever the content does: the S3 ETag, or
-    for a local file its mtime, ctime and inode (an edit changes the ctime even when the
-    mtime is put back, and a replaced file has a new inode); ``(uri, size, tag)`` identifies
-    the input of a run. ``modified`` (epoch seconds) is for housekeeping, not identity."""
+        for a local file its mtime, ctime and inode (an edit changes the ctime even when the
+        mtime is put back, and a replaced file has a new inode); ``(uri, size, tag)`` identifies
+        the input of a run. ``modified`` (epoch seconds) is for housekeeping, not identity. A local
+    JSONL file's content is also hashed as it is read (:mod:`batch.input_digest`)."""
 
     uri: str
     size: int
     tag: str
     modified: float = 0.0
+    content_tagged: bool = False  # the tag changes with the content (S3 ETag), not metadata
 
 
 class Readable(Protocol):

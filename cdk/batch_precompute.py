@@ -6,8 +6,10 @@ job queue, a job definition running ``python -m batch run --input ... --output .
 the ``batch/Dockerfile`` image (the model's latest artifact baked in), and an EventBridge
 Scheduler schedule that submits it.
 
-Retries: a spot reclaim is not the job's fault, so it is retried; the job checkpoints on
-SIGTERM and a retry resumes. A non-zero exit from our code is a bug or bad input, so the
+Retries (``exit_codes.AWS_BATCH_ATTEMPTS`` attempts in all): a spot reclaim is not the job's
+fault, so it is retried; the job checkpoints on SIGTERM (exit 143) and a retry resumes; a
+transient storage failure (S3 or DynamoDB down, hung or throttled through botocore's
+retries, exit 75) is retried too. Any other non-zero exit is a bug or bad input, so the
 job exits at once instead of burning retries.
 """
 
@@ -37,10 +39,10 @@ from precast.config import ModelConfig
 METRICS_NAMESPACE = "precast"
 # 128 + SIGTERM: the job flushed its checkpoint and exited
 SPOT_RECLAIM_EXIT_CODE = str(exit_codes.INTERRUPTED)
-# EX_TEMPFAIL: DynamoDB throttled/unreachable; resumes
-CACHE_UNAVAILABLE_EXIT_CODE = str(exit_codes.CACHE_UNAVAILABLE)
+# EX_TEMPFAIL: S3 or DynamoDB down/hung/throttled through the client's retries; resumes
+CACHE_UNAVAILABLE_EXIT_CODE = str(exit_codes.TEMPFAIL)
 JOB_TIMEOUT = Duration.hours(6)
-RETRY_ATTEMPTS = 5
+RETRY_ATTEMPTS = exit_codes.AWS_BATCH_ATTEMPTS
 
 MAX_EVALUATE_ON_EXIT = 5  # AWS Batch accepts at most five evaluateOnExit rules
 
@@ -63,7 +65,7 @@ def retry_strategies(fargate: bool) -> list[batch.RetryStrategy]:
         batch.RetryStrategy.of(
             batch.Action.RETRY, batch.Reason.custom(on_exit_code=SPOT_RECLAIM_EXIT_CODE)
         ),
-        # The cache stayed unavailable through the job's own retries: checkpointed, resumes.
+        # S3 or the cache stayed unavailable through the client's retries: resumes.
         batch.RetryStrategy.of(
             batch.Action.RETRY, batch.Reason.custom(on_exit_code=CACHE_UNAVAILABLE_EXIT_CODE)
         ),

@@ -271,6 +271,17 @@ PRECAST_PROJECT_DIR: EnvVar[Path] = EnvVar(
     "PRECAST_PROJECT_DIR", "path", Path(),
     "where the Modal deployer image holds the project", ("deployer",), parse_path, "`.`",
 )  # fmt: skip
+PRECAST_BATCH_AWS_ATTEMPTS: EnvVar[int] = EnvVar(
+    "PRECAST_BATCH_AWS_ATTEMPTS", "int >= 1", 5,
+    "attempts per S3/DynamoDB call of the batch job (botocore standard retry mode); what still "
+    "fails exits 75",
+    ("batch",), integer(1), "`5`",
+)  # fmt: skip
+PRECAST_BATCH_AWS_TIMEOUT_S: EnvVar[float] = EnvVar(
+    "PRECAST_BATCH_AWS_TIMEOUT_S", "seconds > 0", 30.0,
+    "read timeout of each S3/DynamoDB call of the batch job (connect: at most 5 s)",
+    ("batch",), number(0.001), "`30`",
+)  # fmt: skip
 PRECAST_BATCH_CRASH_AT: EnvVar[str | None] = EnvVar(
     "PRECAST_BATCH_CRASH_AT", "`<step>:<n>`", None,
     "fault injection: SIGKILL the batch job at that step", ("tests",), parse_optional_text, "—",
@@ -309,6 +320,8 @@ VARIABLES: tuple[EnvVar[Any], ...] = (
     PRECAST_ORT_PROVIDERS,
     PRECAST_PUBLIC_KEY,
     PRECAST_PROJECT_DIR,
+    PRECAST_BATCH_AWS_ATTEMPTS,
+    PRECAST_BATCH_AWS_TIMEOUT_S,
     PRECAST_BATCH_CRASH_AT,
     PRECAST_BATCH_PAUSE_AT,
     PRECAST_BATCH_PAUSE_FIFO,

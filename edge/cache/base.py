@@ -22,6 +22,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from edge.exceptions import CacheUnavailableError
+
 F32 = npt.NDArray[np.float32]
 
 
@@ -103,3 +105,14 @@ def reads_are_local(cache: PredictionCache) -> bool:
     writer (a backend says so with a ``reads_are_local = True`` class attribute), so a
     server may run them on its event loop instead of a thread."""
     return bool(getattr(cache, "reads_are_local", False))
+
+
+class CacheWriteIncompleteError(CacheUnavailableError):
+    """Some writes of a ``put_many`` failed transiently (throttled, unreachable) after the
+    client's retries; ``written`` landed, ``failed_keys`` did not (a caller may retry them:
+    entries are immutable, so a repeat never changes one)."""
+
+    def __init__(self, message: str, *, written: int, failed_keys: list[str]) -> None:
+        super().__init__(message)
+        self.written = written
+        self.failed_keys = failed_keys

@@ -5,20 +5,26 @@ Table: partition key ``pk`` (S) = the cache key; attributes ``model_version`` (S
 seconds; the table's TTL attribute). DynamoDB deletes expired items lazily, so reads
 filter them too, and an item of another model version is never returned.
 
-- ``get_many``: BatchGetItem in chunks of 100 distinct keys; ``UnprocessedKeys`` are
-  retried with exponential backoff and full jitter (bounded); keys still unprocessed
-  after that count as misses, and are counted in ``unprocessed_misses`` (the batch job logs
+- Retries are botocore's, as the caller's :class:`~edge.cache.clients.RetryProfile` says
+  (the functions: one short try; the batch job: adaptive mode, more attempts): throttling
+  (``ProvisionedThroughputExceededException``, ``ThrottlingException``,
+  ``RequestLimitExceeded``), 5xx answers and dropped connections are retried by the client,
+  and what still fails raises :class:`CacheUnavailableError`.
+- ``get_many``: BatchGetItem in chunks of 100 distinct keys. ``UnprocessedKeys`` (an
+  answer, not an error, so botocore does not retry them) are asked again with exponential
+  backoff and full jitter, ``unprocessed_attempts`` times; keys still unprocessed after
+  that count as misses, and are counted in ``unprocessed_misses`` (the batch job logs
   and reports them: never silently).
 - ``put_many``: one conditional PutItem per entry (``attribute_not_exists(pk)``) on a small
   thread pool. Entries are immutable per key: a duplicate is a no-op and an existing
-  item, whatever its version, is never overwritten. Returns how many were new.
-- Throttling (``ProvisionedThroughputExceededException``, ``ThrottlingException``,
-  ``RequestLimitExceeded``) and 5xx answers are retried with the same backoff; botocore's
-  own retries are off so there is one retry policy, here.
+  item, whatever its version, is never overwritten. Returns how many were new; if some
+  writes fail transiently, :class:`CacheWriteIncompleteError` says which (the batch job
+  retries those).
 - A :class:`~edge.cache.circuit.CircuitBreaker` counts failed calls; once open, calls
   raise :class:`CacheUnavailableError` immediately and the hybrid path serves live.
 
-URL: ``dynamodb:TABLE[?endpoint=URL&region=R&failures=3&cooldown_s=30&timeout_s=2]``.
+URL: ``dynamodb:TABLE[?endpoint=URL&region=R&failures=3&cooldown_s=30&timeout_s=T]``
+(``timeout_s``: connect and read timeout of each try, overriding the profile's).
 Without ``endpoint`` boto3's own resolution applies (``AWS_ENDPOINT_URL_DYNAMODB``,
 ``AWS_ENDPOINT_URL``, then the regional endpoint).
 """
@@ -34,8 +40,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from edge.cache.base import CacheEntry, decode_vector, encode_vector
+from edge.cache.base import CacheEntry, CacheWriteIncompleteError, decode_vector, encode_vector
 from edge.cache.circuit import CircuitBreaker
+from edge.cache.clients import FUNCTIONS, RetryProfile, make_client
 from edge.exceptions import CacheError, CacheUnavailableError
 
 BATCH_GET_LIMIT = 100  # DynamoDB's per-request maximum for BatchGetItem
@@ -44,6 +51,7 @@ THROTTLE_CODES = frozenset(
 )
 TRANSIENT_CODES = THROTTLE_CODES | {"InternalServerError", "ServiceUnavailable"}
 CONDITION_FAILED = "ConditionalCheckFailedException"
+NEVER_OPENS = 2**62  # the failure threshold of a profile without a circuit breaker
 URL_OPTIONS = ("endpoint", "region", "failures", "cooldown_s", "timeout_s")
 
 
@@ -55,10 +63,10 @@ class DynamoDBCache:
         endpoint_url: str | None = None,
         region: str | None = None,
         client: Any = None,
-        max_attempts: int = 5,
+        retry: RetryProfile = FUNCTIONS,
+        unprocessed_attempts: int = 5,
         base_delay_s: float = 0.025,
         max_delay_s: float = 1.0,
-        timeout_s: float = 2.0,
         write_workers: int = 8,
         breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -66,20 +74,24 @@ class DynamoDBCache:
         if not table:
             raise CacheError("dynamodb cache needs a table name: dynamodb:<table>")
         self.table = table
-        self.max_attempts = max(1, max_attempts)
+        self.retry = retry
+        self.unprocessed_attempts = max(1, unprocessed_attempts)
         self.unprocessed_misses = 0  # keys DynamoDB never processed, read as misses
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
         self.write_workers = max(1, write_workers)
-        self.breaker = breaker or CircuitBreaker(name=f"DynamoDB table {table!r}")
+        self.breaker = breaker or CircuitBreaker(
+            failure_threshold=3 if retry.circuit_breaker else NEVER_OPENS,
+            name=f"DynamoDB table {table!r}",
+        )
         self._sleep = sleep
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
-        self._client_args = (endpoint_url, region, timeout_s, self.write_workers)
-        self.client = client or _make_client(*self._client_args)
+        self._endpoint_url, self._region = endpoint_url, region
+        self.client = client or self._make_client()
 
     @classmethod
-    def from_url(cls, url: str) -> DynamoDBCache:
+    def from_url(cls, url: str, retry: RetryProfile = FUNCTIONS) -> DynamoDBCache:
         """``dynamodb:TABLE?endpoint=http://127.0.0.1:5000&region=us-east-1``."""
         parts = urlsplit(url.removeprefix("dynamodb:"))
         opts = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -91,18 +103,21 @@ class DynamoDBCache:
             )
         try:
             breaker = CircuitBreaker(
-                failure_threshold=int(opts.get("failures", 3)),
+                failure_threshold=int(
+                    opts.get("failures", 3 if retry.circuit_breaker else NEVER_OPENS)
+                ),
                 cooldown_s=float(opts.get("cooldown_s", 30.0)),
                 name=f"DynamoDB table {parts.path!r}",
             )
-            timeout_s = float(opts.get("timeout_s", 2.0))
+            if "timeout_s" in opts:
+                retry = retry.with_timeout(float(opts["timeout_s"]))
         except ValueError as exc:
             raise CacheError(f"bad option in cache URL {url!r}: {exc}") from None
         return cls(
             parts.path,
             endpoint_url=opts.get("endpoint"),
             region=opts.get("region"),
-            timeout_s=timeout_s,
+            retry=retry,
             breaker=breaker,
         )
 
@@ -122,7 +137,7 @@ class DynamoDBCache:
     def _batch_get(self, keys: list[str]) -> list[dict[str, Any]]:
         request: dict[str, Any] = {self.table: {"Keys": [{"pk": {"S": k}} for k in keys]}}
         items: list[dict[str, Any]] = []
-        for attempt in range(self.max_attempts):
+        for attempt in range(self.unprocessed_attempts):
             if attempt:
                 self._sleep(self._backoff(attempt))
             response = self._call("batch_get_item", RequestItems=request)
@@ -134,7 +149,7 @@ class DynamoDBCache:
         if left:
             with self._pool_lock:
                 self.unprocessed_misses += left
-        return items  # keys still unprocessed after max_attempts are misses (counted)
+        return items  # keys still unprocessed after the bound are misses (counted)
 
     # -- writes ----------------------------------------------------------------------
 
@@ -146,12 +161,15 @@ class DynamoDBCache:
             return int(self._put(unique[0]))
         results = list(self._executor().map(self._put_capturing, unique))
         errors = [r for r in results if isinstance(r, CacheError)]
-        if errors:
-            written = sum(1 for r in results if r is True)
-            raise type(errors[0])(
-                f"{len(errors)} of {len(unique)} writes failed ({written} written): {errors[0]}"
-            )
-        return sum(1 for r in results if r is True)
+        written = sum(1 for r in results if r is True)
+        if not errors:
+            return written
+        message = f"{len(errors)} of {len(unique)} writes failed ({written} written): {errors[0]}"
+        if all(isinstance(e, CacheUnavailableError) for e in errors):
+            pairs = zip(unique, results, strict=True)
+            failed = [e.key for e, r in pairs if isinstance(r, CacheError)]
+            raise CacheWriteIncompleteError(message, written=written, failed_keys=failed)
+        raise CacheError(message)
 
     def _put_capturing(self, entry: CacheEntry) -> bool | CacheError:
         try:
@@ -189,7 +207,7 @@ class DynamoDBCache:
                 )
             return self._pool
 
-    # -- one call with retries and the breaker -------------------------------------------
+    # -- one call (botocore retries it) and the breaker ---------------------------------
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(max_delay, base * 2**attempt)]."""
@@ -199,44 +217,46 @@ class DynamoDBCache:
         from botocore.exceptions import BotoCoreError, ClientError
 
         self.breaker.before_call()
-        method = getattr(self.client, operation)
-        for attempt in range(self.max_attempts):
-            if attempt:
-                self._sleep(self._backoff(attempt))
-            try:
-                response: dict[str, Any] = method(**kwargs)
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                if code == CONDITION_FAILED:
-                    self.breaker.record_success()  # the table answered
-                    raise _ConditionFailed() from None
-                if code in TRANSIENT_CODES and attempt + 1 < self.max_attempts:
-                    continue
-                message = f"DynamoDB {operation} on {self.table!r} failed: {code}: {exc}"
-                self.breaker.record_failure(message)
-                if code in TRANSIENT_CODES:
-                    raise CacheUnavailableError(
-                        f"{message} (still failing after {self.max_attempts} attempts)"
-                    ) from None
-                raise CacheError(message) from None
-            except BotoCoreError as exc:  # connection refused, timeouts, DNS
-                message = f"DynamoDB {operation} on {self.table!r} unreachable: {exc}"
-                self.breaker.record_failure(message)
-                raise CacheUnavailableError(message) from None
-            except Exception as exc:  # anything else still must not wedge the breaker
-                message = f"DynamoDB {operation} on {self.table!r} failed: {exc!r}"
-                self.breaker.record_failure(message)
-                raise CacheError(message) from None
-            self.breaker.record_success()
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
+        retried = f"after {self.retry.max_attempts} attempt(s), botocore {self.retry.mode} mode"
+        try:
+            response: dict[str, Any] = getattr(self.client, operation)(**kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == CONDITION_FAILED:
+                self.breaker.record_success()  # the table answered
+                raise _ConditionFailed() from None
+            message = f"DynamoDB {operation} on {self.table!r} failed: {code}: {exc}"
+            self.breaker.record_failure(message)
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            if code in TRANSIENT_CODES or status >= 500:
+                raise CacheUnavailableError(f"{message} ({retried})") from None
+            raise CacheError(message) from None
+        except BotoCoreError as exc:  # connection refused, timeouts, DNS
+            message = f"DynamoDB {operation} on {self.table!r} unreachable: {exc} ({retried})"
+            self.breaker.record_failure(message)
+            raise CacheUnavailableError(message) from None
+        except Exception as exc:  # anything else still must not wedge the breaker
+            message = f"DynamoDB {operation} on {self.table!r} failed: {exc!r}"
+            self.breaker.record_failure(message)
+            raise CacheError(message) from None
+        self.breaker.record_success()
+        return response
+
+    def _make_client(self) -> Any:
+        return make_client(
+            "dynamodb",
+            self.retry,
+            endpoint_url=self._endpoint_url,
+            region=self._region,
+            pool=self.write_workers,
+        )
 
     def reconnect(self) -> None:
         """A new boto3 client (new connections, new credentials lookup), a new write pool on
         next use and a closed circuit: what an environment restored from a snapshot must not
         share with its siblings."""
         self.close()
-        self.client = _make_client(*self._client_args)
+        self.client = self._make_client()
         self.breaker.reset()
 
     def close(self) -> None:
@@ -263,25 +283,3 @@ def _decode(item: dict[str, Any]) -> CacheEntry:
         expires_at=float(expires["N"]) if expires else None,
         computed_by=item.get("computed_by", {}).get("S", ""),
     )
-
-
-def _make_client(endpoint_url: str | None, region: str | None, timeout_s: float, pool: int) -> Any:
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError
-
-    config = Config(
-        connect_timeout=timeout_s,
-        read_timeout=timeout_s,
-        retries={"total_max_attempts": 1},  # one retry policy: DynamoDBCache._call
-        max_pool_connections=max(10, pool),
-    )
-    try:
-        return boto3.session.Session().client(
-            "dynamodb", endpoint_url=endpoint_url, region_name=region, config=config
-        )
-    except BotoCoreError as exc:
-        raise CacheError(
-            f"cannot create a DynamoDB client: {exc}. Set AWS_REGION or add ?region= to the "
-            "cache URL."
-        ) from None

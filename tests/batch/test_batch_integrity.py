@@ -328,3 +328,53 @@ def test_gc_never_removes_a_run_whose_marker_it_cannot_read(tmp_path: Path) -> N
         (run / "_SUCCESS-00000.json").write_bytes(junk)
     assert batch_main(["gc", str(tmp_path / "out"), "--min-age-hours", "0", "--delete"]) == 0
     assert len(list((tmp_path / "out").iterdir())) == 2
+
+
+def test_an_input_edit_that_keeps_size_mtime_and_ctime_is_caught_on_resume(
+    artifact: Path, crash_input: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN an attempt killed after its 2nd checkpoint WHEN a byte the job had consumed is
+    edited in place (size and mtime put back) and the filesystem reports the old identity
+    (as one without ctime would: the one thing a test cannot reproduce unprivileged, so
+    LocalStorage.info keeps answering the pre-edit stat) THEN the resume re-reads the
+    consumed prefix, finds its sha256 differs from the checkpoint's, and stops with exit 1
+    (InputChangedError, no traceback) without writing a part or a marker; once the content
+    is put back the same run resumes, completes, and its marker lists the input's sha256."""
+    import hashlib
+    import io
+    import os
+    import shutil
+
+    from batch.job import run_job
+    from batch.settings import JobSettings
+    from batch.storage import LocalStorage
+
+    source = tmp_path / "in.jsonl"
+    shutil.copy(crash_input, source)
+    args = job_args(artifact, source, tmp_path)
+    killed_at(args, "after_checkpoint:2")
+    recorded = LocalStorage().info(str(source))
+    stat = source.stat()
+    parts_before = sorted(p.name for p in run_dir(tmp_path / "out").glob("part-*"))
+    data = bytearray(source.read_bytes())
+    data[data.index(b"doc-3")] = ord("D")  # a record of the first, committed interval
+    source.write_bytes(bytes(data))
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    monkeypatch.setattr(LocalStorage, "info", lambda self, uri: recorded)
+    settings = JobSettings(
+        artifact=str(artifact), input=str(source), output=str(tmp_path / "out"),
+        cache_url=f"sqlite:{tmp_path / 'cache.sqlite'}", checkpoint_every=40, chunk_size=20,
+        error_budget=0.2, progress=False,
+    )  # fmt: skip
+    log = io.StringIO()
+    assert run_job(settings, log_stream=log, out=io.StringIO()) == 1
+    events = [json.loads(line) for line in log.getvalue().splitlines()]
+    (summary,) = [e for e in events if e["event"] == "summary"]
+    assert "changed since this run read it" in summary["error"]
+    assert sorted(p.name for p in run_dir(tmp_path / "out").glob("part-*")) == parts_before
+    assert not list(run_dir(tmp_path / "out").glob("_SUCCESS-*"))
+
+    shutil.copy(crash_input, source)  # the content put back: the same run resumes and ends
+    assert run_job(settings, log_stream=io.StringIO(), out=io.StringIO()) == 0
+    marker = json.loads((run_dir(tmp_path / "out") / "_SUCCESS-00000.json").read_text())
+    assert marker["input_sha256"] == [hashlib.sha256(crash_input.read_bytes()).hexdigest()]

@@ -98,3 +98,64 @@ def test_unknown_extension_and_mixed_directory_are_rejected(tmp_path: Path) -> N
     pq.write_table(pa.table({"id": [1], "text": ["x"]}), tmp_path / "b.parquet")
     with pytest.raises(InputFormatError, match="mixes formats"):
         resolve_inputs(LocalStorage(), str(tmp_path))
+
+
+def _digest_run(
+    storage: LocalStorage, uri: str, start: Position, expected: list[str], stop_after: int
+) -> tuple[list[int], Position, list[str]]:
+    """Records from ``start`` with an InputDigest; digests and position after ``stop_after``."""
+    from batch.input_digest import InputDigest
+
+    files, fmt = resolve_inputs(storage, uri)
+    digest = InputDigest()
+    got: list[int] = []
+    position = start
+    spec = ShardSpec(1, 2)
+    records = iter_records(
+        storage, files, fmt, spec, start, id_field="id", text_field="text",
+        digest=digest, expected=expected,
+    )  # fmt: skip
+    for r in records:
+        got.append(r.number)
+        position = r.after
+        if len(got) == stop_after:
+            return got, position, digest.digests()
+    return got, position, digest.full()
+
+
+def test_the_consumed_prefix_is_hashed_as_read_and_checked_on_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN two JSONL files read by shard 1/2 (small blocks, so lines straddle them) and
+    the digests recorded after its 7th record (in the second file) WHEN the read resumes
+    there THEN it yields exactly the rest, and ends with each file's sha256; WHEN instead
+    one byte before that position was edited (size kept) THEN the resume raises
+    InputChangedError naming the file, and an edit after the position goes unnoticed until
+    it is read (it is then part of what the digest describes)."""
+    import hashlib
+
+    from batch.exceptions import InputChangedError
+
+    monkeypatch.setattr(readers, "BLOCK", 16)
+    texts = short_texts(16)
+    write_jsonl(tmp_path / "a.jsonl", [{"id": i, "text": t} for i, t in enumerate(texts[:8])])
+    write_jsonl(tmp_path / "b.jsonl", [{"id": i, "text": t} for i, t in enumerate(texts[8:])])
+    storage, uri = LocalStorage(), str(tmp_path)
+    whole, _, full = _digest_run(storage, uri, Position(), [], stop_after=-1)
+    files = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+    assert full == [hashlib.sha256(f.read_bytes()).hexdigest() for f in files]
+    first, position, recorded = _digest_run(storage, uri, Position(), [], stop_after=5)
+    assert position.file == 1 and len(recorded) == 2
+    rest, _, again = _digest_run(storage, uri, position, recorded, stop_after=-1)
+    assert first + rest == whole and again == full
+
+    b = files[1]
+    data = bytearray(b.read_bytes())
+    data[position.offset - 3] ^= 0x01  # inside the consumed prefix of b, size unchanged
+    b.write_bytes(bytes(data))
+    with pytest.raises(InputChangedError, match=r"b\.jsonl changed since this run read it"):
+        _digest_run(storage, uri, position, recorded, stop_after=-1)
+    a = files[0]
+    a.write_bytes(a.read_bytes().replace(b'"id": 0', b'"id": 9'))
+    with pytest.raises(InputChangedError, match=r"a\.jsonl changed .*its content no longer"):
+        _digest_run(storage, uri, position, recorded, stop_after=-1)

@@ -199,6 +199,7 @@ def test_half_the_keys_left_unprocessed_are_counted_and_change_no_row(
     a new output THEN the unprocessed keys are logged and counted (cache_keys_unprocessed),
     computed live, and every row is bit-identical to the first run's (per-text execution:
     a recomputed vector is the cached one)."""
+    from edge.cache.clients import RetryProfile
     from edge.cache.dynamodb import DynamoDBCache
 
     texts = short_texts(80)
@@ -210,8 +211,8 @@ def test_half_the_keys_left_unprocessed_are_counted_and_change_no_row(
 
     real_from_url = DynamoDBCache.from_url
 
-    def leaky(url: str) -> DynamoDBCache:
-        cache = real_from_url(url)
+    def leaky(url: str, retry: RetryProfile) -> DynamoDBCache:
+        cache = real_from_url(url, retry)
         cache._sleep = lambda s: None  # its backoff between retries; the count is what matters
 
         def hold_back_half(parsed: dict[str, Any], **kwargs: Any) -> None:

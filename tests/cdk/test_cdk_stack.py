@@ -263,3 +263,27 @@ def test_synth_needs_no_context_lookups(real_app: Synthesized) -> None:
 
     manifest = json.loads((real_app.outdir / "manifest.json").read_text(encoding="utf-8"))
     assert "missing" not in manifest, manifest.get("missing")
+
+
+@pytest.mark.parametrize("code", [1, 2, 3, 75, 130, 143])
+def test_batch_retry_rules_retry_exactly_the_transient_exit_codes(
+    real_app: Synthesized, code: int
+) -> None:
+    """GIVEN the synthesized job definition's RetryStrategy WHEN AWS Batch's rule evaluation
+    (first matching rule wins) is applied to each exit code of the job THEN 75 (S3/DynamoDB
+    down, hung or throttled through the client's retries) and 143 (SIGTERM checkpoint) are
+    retried, every other code exits, and the attempts are exit_codes.AWS_BATCH_ATTEMPTS
+    (the bound the fault-injection suite runs within)."""
+    import batch.exit_codes as exit_codes
+    from tests.batch.aws_batch import decide
+
+    retry = real_app.one("AWS::Batch::JobDefinition")["RetryStrategy"]
+    assert retry["Attempts"] == exit_codes.AWS_BATCH_ATTEMPTS
+    expected = "RETRY" if code in exit_codes.RETRIED_BY_AWS_BATCH else "EXIT"
+    assert decide(retry["EvaluateOnExit"], code) == expected
+    # a reclaimed Fargate Spot task (killed, no exit code of ours) is retried as well
+    reclaimed = decide(
+        retry["EvaluateOnExit"], 137, status_reason="Your Spot Task was interrupted."
+    )
+    host = decide(retry["EvaluateOnExit"], 137, status_reason="Host EC2 (instance i-1) terminated.")
+    assert "RETRY" in (reclaimed, host)

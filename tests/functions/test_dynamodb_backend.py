@@ -22,6 +22,7 @@ from function_events import load_event, response_json, with_body
 
 from edge.cache import CacheEntry, cache_key, open_cache
 from edge.cache.circuit import CLOSED, OPEN
+from edge.cache.clients import FUNCTIONS, RetryProfile
 from edge.cache.dynamodb import DynamoDBCache
 from edge.exceptions import CacheUnavailableError
 from optimize import corpus
@@ -52,7 +53,10 @@ def table(moto_reset: str) -> str:
 
 @pytest.fixture
 def cache(table: str, moto_endpoint: str) -> Iterator[DynamoDBCache]:
-    c = DynamoDBCache.from_url(f"dynamodb:{table}?endpoint={moto_endpoint}&region=us-east-1")
+    # timeout_s=5: the functions' profile (one try), with timeouts a loaded machine's
+    # moto_server always meets (production keeps the sub-second ones)
+    url = f"dynamodb:{table}?endpoint={moto_endpoint}&region=us-east-1&timeout_s=5"
+    c = DynamoDBCache.from_url(url)
     c._sleep = lambda s: None  # backoff waits are real; skip them to keep the suite fast
     yield c
     c.close()
@@ -188,51 +192,91 @@ def test_keys_still_unprocessed_after_the_bound_are_misses(cache: DynamoDBCache)
 
     cache.client.meta.events.register("after-call.dynamodb.BatchGetItem", keep_one_back)
     got = cache.get_many("v1", [e.key for e in entries])
-    assert len(calls) == cache.max_attempts
+    assert len(calls) == cache.unprocessed_attempts
     assert set(got) == {e.key for e in entries[1:]}
     assert cache.unprocessed_misses == 1
 
 
-def _throttle(code: str) -> tuple[AWSResponse, dict[str, Any]]:
-    http = AWSResponse("http://moto", 400, {}, None)
-    return http, {"Error": {"Code": code, "Message": "Rate exceeded"}, "ResponseMetadata": {}}
+def _throttled(code: str) -> AWSResponse:
+    """What DynamoDB answers when it throttles: HTTP 400 with the error's type in the body."""
+    http = AWSResponse("http://moto", 400, {"x-amzn-requestid": "throttled"}, None)
+    http._content = json.dumps(
+        {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "Rate exceeded"}
+    ).encode()
+    return http
+
+
+def _patient(table: str, endpoint: str) -> DynamoDBCache:
+    """A cache with the batch job's kind of profile: botocore standard retries, 3 attempts."""
+    profile = RetryProfile("test", "standard", 3, 5.0, 5.0)
+    return DynamoDBCache.from_url(f"dynamodb:{table}?endpoint={endpoint}&region=us-east-1", profile)
 
 
 @pytest.mark.parametrize(
     "code",
     ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"],
 )
-def test_throttling_is_retried_with_backoff(cache: DynamoDBCache, code: str) -> None:
-    """GIVEN the first two PutItem calls are throttled WHEN writing THEN it backs off, retries
-    over HTTP and the write lands; the breaker stays closed."""
-    waits: list[float] = []
-    cache._sleep = waits.append
-    attempts: list[int] = []
+def test_throttling_is_retried_by_botocore(table: str, moto_endpoint: str, code: str) -> None:
+    """GIVEN a cache whose profile allows 3 attempts and the first two PutItem answers are
+    DynamoDB's throttling error WHEN writing THEN botocore retries over HTTP and the write
+    lands; the breaker stays closed (one call, not three failures)."""
+    cache = _patient(table, moto_endpoint)
+    sent: list[int] = []
 
-    def throttle_twice(**kwargs: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-        attempts.append(1)
-        return _throttle(code) if len(attempts) <= 2 else None
+    def throttle_twice(**kwargs: Any) -> AWSResponse | None:
+        sent.append(1)
+        return _throttled(code) if len(sent) <= 2 else None
 
-    cache.client.meta.events.register("before-call.dynamodb.PutItem", throttle_twice)
-    entry = CacheEntry.make("v1", "throttled text", _vec(7))
-    assert cache.put_many([entry]) == 1
-    assert len(attempts) == 3 and len(waits) == 2
-    assert all(0 <= w <= cache.max_delay_s for w in waits)
-    assert cache.breaker.state == CLOSED
-    assert set(cache.get_many("v1", [entry.key])) == {entry.key}
+    cache.client.meta.events.register("before-send.dynamodb.PutItem", throttle_twice)
+    try:
+        entry = CacheEntry.make("v1", "throttled text", _vec(7))
+        assert cache.put_many([entry]) == 1
+        assert len(sent) == 3
+        assert cache.breaker.state == CLOSED
+        assert set(cache.get_many("v1", [entry.key])) == {entry.key}
+    finally:
+        cache.close()
 
 
-def test_throttling_beyond_the_retries_is_cache_unavailable(cache: DynamoDBCache) -> None:
-    """GIVEN every BatchGetItem is throttled WHEN reading THEN CacheUnavailableError after
-    max_attempts, and repeated failures open the breaker."""
-    cache.client.meta.events.register(
-        "before-call.dynamodb.BatchGetItem",
-        lambda **kw: _throttle("ProvisionedThroughputExceededException"),
-    )
-    for _ in range(cache.breaker.failure_threshold):
-        with pytest.raises(CacheUnavailableError, match="after 5 attempts"):
-            cache.get_many("v1", ["k"])
-    assert cache.breaker.state == OPEN
+def test_throttling_beyond_the_retries_is_cache_unavailable(table: str, moto_endpoint: str) -> None:
+    """GIVEN every BatchGetItem is throttled WHEN reading THEN CacheUnavailableError after the
+    profile's attempts (botocore's), and repeated failures open the breaker."""
+    cache = _patient(table, moto_endpoint)
+    sent: list[int] = []
+
+    def throttle(**kwargs: Any) -> AWSResponse:
+        sent.append(1)
+        return _throttled("ProvisionedThroughputExceededException")
+
+    cache.client.meta.events.register("before-send.dynamodb.BatchGetItem", throttle)
+    try:
+        for _ in range(cache.breaker.failure_threshold):
+            with pytest.raises(CacheUnavailableError, match="after 3 attempt"):
+                cache.get_many("v1", ["k"])
+        assert len(sent) == 3 * cache.breaker.failure_threshold
+        assert cache.breaker.state == OPEN
+    finally:
+        cache.close()
+
+
+def test_the_functions_profile_tries_once_with_a_sub_second_worst_case(
+    cache: DynamoDBCache,
+) -> None:
+    """GIVEN the default (functions) profile WHEN one PutItem is throttled THEN it is not
+    retried (the breaker and live inference cover it), and the worst case of one call,
+    every timeout and backoff included, is under a second."""
+    sent: list[int] = []
+
+    def throttle(**kwargs: Any) -> AWSResponse:
+        sent.append(1)
+        return _throttled("ThrottlingException")
+
+    cache.client.meta.events.register("before-send.dynamodb.PutItem", throttle)
+    with pytest.raises(CacheUnavailableError, match="ThrottlingException"):
+        cache.put_many([CacheEntry.make("v1", "once", _vec(9))])
+    assert sent == [1]
+    assert (cache.retry.mode, cache.retry.max_attempts) == ("standard", 1)
+    assert FUNCTIONS.worst_case_s < 1.0
 
 
 def _closed_port() -> int:
@@ -301,3 +345,24 @@ def test_app_serves_live_when_the_cache_is_down(
             assert blob["CacheUnavailable"] == [1.0]
     finally:
         registry.close()
+
+
+def test_a_partly_failed_batch_of_writes_says_which_keys_failed(cache: DynamoDBCache) -> None:
+    """GIVEN three entries and DynamoDB throttling the PutItem of one of them (beyond the
+    profile's tries) WHEN put_many writes them THEN the other two land and
+    CacheWriteIncompleteError (a CacheUnavailableError) names the one that did not, so a
+    caller can retry just that one."""
+    from edge.cache.base import CacheWriteIncompleteError
+
+    batch = _entries("v1", 3, offset=500)
+    victim = batch[1].key
+
+    def throttle_victim(request: Any, **kwargs: Any) -> AWSResponse | None:
+        body = json.loads(request.body)
+        return _throttled("ThrottlingException") if body["Item"]["pk"]["S"] == victim else None
+
+    cache.client.meta.events.register("before-send.dynamodb.PutItem", throttle_victim)
+    with pytest.raises(CacheWriteIncompleteError) as raised:
+        cache.put_many(batch)
+    assert raised.value.written == 2 and raised.value.failed_keys == [victim]
+    assert set(cache.get_many("v1", [e.key for e in batch])) == {batch[0].key, batch[2].key}

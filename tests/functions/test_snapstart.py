@@ -112,7 +112,9 @@ def dynamodb_handler(sample_artifact: Path, moto_server: MotoServer) -> Iterator
         mp.setenv("AWS_ACCESS_KEY_ID", "testing")
         mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         moto_server.create_table(table)
-        query = f"endpoint={moto_server.url}&region=us-east-1&failures=1&cooldown_s=3600"
+        query = (
+            f"endpoint={moto_server.url}&region=us-east-1&failures=1&cooldown_s=3600&timeout_s=5"
+        )
         module = _import_handler(
             mp,
             {
