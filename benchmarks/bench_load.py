@@ -3,9 +3,10 @@
 Each client posts one text per request, in a closed loop (next request when the last one
 is answered; aiohttp on uvloop, one keep-alive connection per client: httpx cost more CPU
 per request than the server's cache hit): a cached text (warmed into the SQLite cache
-first) or a never-seen stdlib docstring (a miss: live inference), 50/50 by a seeded draw. Reported: requests/s, p50/p99
-client-side latency for hits and misses separately, status counts (any non-200 is an
-error), and the server's RSS at the start and end of the measured window.
+first) or a never-seen stdlib docstring (a miss: live inference), 50/50 by a seeded draw.
+Reported: requests/s, p50/p99 client-side latency for hits and misses separately, status
+counts (any non-200 is an error), and the server's RSS at the start and end of the
+measured window.
 
 ``--compare-ref REF`` runs the same load first against the server code of git ref REF
 (exported with `git archive` to a temp dir, served by this venv), so "before" and
