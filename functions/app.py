@@ -82,6 +82,8 @@ def create_app(
         Route("/v1/models/{model}/predict", ep.predict, methods=["POST"]),
         Route("/v1/embeddings", compat.openai_embeddings, methods=["POST"]),
         Route("/embed", compat.tei_embed, methods=["POST"]),
+        Route("/predict", compat.tei_predict, methods=["POST"]),
+        Route("/rerank", compat.tei_rerank, methods=["POST"]),
         Route("/info", compat.tei_info, methods=["GET"]),
         *(extra_routes or []),
     ]

@@ -8,9 +8,16 @@
   Errors carry OpenAI's ``message``, ``type``, ``param`` and ``code`` (plus precast's
   fields), so the SDK raises its usual ``BadRequestError`` / ``NotFoundError``.
 - text-embeddings-inference ``POST /embed`` (``inputs``: a string or a list; ``normalize``
-  and ``truncate`` accepted when they match the artifact) and ``GET /info``: what
-  ``huggingface_hub.InferenceClient.feature_extraction`` and TEI clients call. TEI serves
-  one model: with several served, ``?model=NAME`` picks one.
+  and ``truncate`` accepted when they match the artifact; ``prompt_name``: one of the
+  model's prompts) and ``GET /info``: what ``huggingface_hub.InferenceClient.feature_extraction``
+  and TEI clients call. TEI serves one model: with several served, ``?model=NAME`` picks one.
+- TEI ``POST /predict`` (text-classification): ``inputs`` a string -> ``[{label, score}]``
+  best first, a list -> one such list per text; ``raw_scores`` only ``false`` (artifacts
+  give probabilities). A body with ``parameters`` (``top_k``, ``function_to_apply``) is
+  the Hugging Face Inference API's shape, what ``InferenceClient.text_classification``
+  sends: it gets a list per input, as that API answers.
+- TEI ``POST /rerank`` (text-ranking): ``query`` + ``texts`` -> ``[{index, score}]`` best
+  first (``return_text`` adds the text); scores are the cross-encoder's sigmoid.
 
 Every route goes through the same hybrid path as ``/v1/models/{model}/predict`` (cache
 first, the same bit-identical vectors, the same limits with the same 4xx).
@@ -19,6 +26,7 @@ first, the same bit-identical vectors, the same limits with the same 4xx).
 from __future__ import annotations
 
 import base64
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,12 +34,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from edge.exceptions import InputLimitError
+from edge.labels import top_labels
 from edge.limits import check_texts
 from functions.body import check_content_type, check_unicode, parse_json, read_body
 from functions.errors import request_error_body
 from functions.exceptions import ModelNotFoundError, RequestError, RequestValidationError
 
 if TYPE_CHECKING:
+    from edge.manifest import Manifest
     from edge.model import EdgeModel
     from functions.routes import Endpoints
 
@@ -83,10 +93,44 @@ class CompatEndpoints:
             raise RequestValidationError("the request body must be a JSON object")
         return payload
 
-    async def _vectors(self, model: EdgeModel, texts: list[str]) -> np.ndarray:
-        checked = check_unicode(check_texts(texts, model.limits))
+    async def _vectors(
+        self, model: EdgeModel, texts: list[str], prompt_name: str | None = None
+    ) -> np.ndarray:
+        checked = model.prompted(check_unicode(check_texts(texts, model.limits)), prompt_name)
         result = await self.ep._predict(model.name, checked)
         return np.asarray(result.vectors, dtype=np.float32)
+
+    @staticmethod
+    def _require_task(model: EdgeModel, task: str, route: str) -> None:
+        if model.manifest.task != task:
+            raise RequestValidationError(
+                f"{route} needs a {task} model; {model.name!r} is {model.manifest.task}",
+                limit="task",
+                allowed=task,
+                actual=model.manifest.task,
+            )
+
+    @staticmethod
+    def _check_truncate(model: EdgeModel, payload: dict[str, Any]) -> None:
+        truncate = payload.get("truncate")
+        if truncate is not None and truncate is not model.manifest.truncate:
+            raise RequestValidationError(
+                f"model {model.name!r} {'truncates' if model.manifest.truncate else 'rejects'}"
+                f" texts over {model.manifest.max_tokens} tokens; omit 'truncate'",
+                limit="truncate",
+                allowed=model.manifest.truncate,
+                actual=truncate,
+            )
+
+    @staticmethod
+    def _no_raw_scores(payload: dict[str, Any]) -> None:
+        if payload.get("raw_scores") not in (None, False):
+            raise RequestValidationError(
+                "raw_scores: this artifact returns probabilities only; omit it or send false",
+                limit="raw_scores",
+                allowed=False,
+                actual=payload.get("raw_scores"),
+            )
 
     # -- OpenAI ----------------------------------------------------------------------
 
@@ -161,7 +205,7 @@ class CompatEndpoints:
     async def tei_embed(self, request: Request) -> Response:
         model = self._tei_model(request)
         payload = await self._json_object(request)
-        normalize, truncate = payload.get("normalize"), payload.get("truncate")
+        normalize = payload.get("normalize")
         if normalize is not None and normalize is not model.manifest.normalize:
             raise RequestValidationError(
                 f"model {model.name!r} returns {'' if model.manifest.normalize else 'un'}"
@@ -170,16 +214,72 @@ class CompatEndpoints:
                 allowed=model.manifest.normalize,
                 actual=normalize,
             )
-        if truncate is not None and truncate is not model.manifest.truncate:
-            raise RequestValidationError(
-                f"model {model.name!r} {'truncates' if model.manifest.truncate else 'rejects'}"
-                f" texts over {model.manifest.max_tokens} tokens; omit 'truncate'",
-                limit="truncate",
-                allowed=model.manifest.truncate,
-                actual=truncate,
-            )
-        vectors = await self._vectors(model, _texts(payload.get("inputs"), "inputs"))
+        self._check_truncate(model, payload)
+        prompt = payload.get("prompt_name")
+        if prompt is not None and not isinstance(prompt, str):
+            raise RequestValidationError("'prompt_name' must be a string", limit="prompt_name")
+        vectors = await self._vectors(model, _texts(payload.get("inputs"), "inputs"), prompt)
         return JSONResponse(vectors.tolist())
+
+    async def tei_predict(self, request: Request) -> Response:
+        model = self._tei_model(request)
+        self._require_task(model, "text-classification", "/predict")
+        payload = await self._json_object(request)
+        self._check_truncate(model, payload)
+        self._no_raw_scores(payload)
+        params = payload.get("parameters", {})
+        if not isinstance(params, dict):
+            raise RequestValidationError("'parameters' must be an object", limit="parameters")
+        applied = params.get("function_to_apply")
+        expected = "sigmoid" if model.manifest.multi_label else "softmax"
+        if applied is not None and applied != expected:
+            raise RequestValidationError(
+                f"function_to_apply {applied!r}: model {model.name!r} gives {expected} "
+                "probabilities only",
+                limit="function_to_apply",
+                allowed=expected,
+                actual=applied,
+            )
+        top_k = params.get("top_k")
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise RequestValidationError(
+                "'top_k' must be a positive integer", limit="top_k", actual=repr(top_k)
+            )
+        inputs = payload.get("inputs")
+        probs = await self._vectors(model, _texts(inputs, "inputs"))
+        labelled = [top_labels(model.manifest.labels, row, top_k) for row in probs]
+        if isinstance(inputs, str) and "parameters" not in payload:
+            return JSONResponse(labelled[0])
+        return JSONResponse(labelled)
+
+    async def tei_rerank(self, request: Request) -> Response:
+        model = self._tei_model(request)
+        self._require_task(model, "text-ranking", "/rerank")
+        payload = await self._json_object(request)
+        self._check_truncate(model, payload)
+        self._no_raw_scores(payload)
+        query = payload.get("query")
+        if not isinstance(query, str):
+            raise RequestValidationError("'query' must be a string", limit="query")
+        texts = payload.get("texts")
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            raise RequestValidationError(
+                "'texts' must be a non-empty list of strings", limit="texts"
+            )
+        # the query counts against max_batch as one more text, and is checked like one
+        checked = check_unicode(check_texts([query, *texts], model.limits_for(len(texts) + 1)))
+        check_texts(texts, model.limits)
+        pairs = [(checked[0], t) for t in checked[1:]]
+        scores = await self.ep.inference.run(partial(model.score_pairs, pairs))
+        order = np.argsort(-scores, kind="stable")
+        with_text = payload.get("return_text") is True
+        return JSONResponse(
+            [
+                {"index": int(i), "score": float(scores[i])}
+                | ({"text": texts[i]} if with_text else {})
+                for i in order
+            ]
+        )
 
     async def tei_info(self, request: Request) -> Response:
         model = self._tei_model(request)
@@ -190,7 +290,7 @@ class CompatEndpoints:
                 "model_id": m.name,
                 "model_sha": m.version,
                 "model_dtype": "int8" if "int8" in str(recipe) else "float32",
-                "model_type": {"embedding": {"pooling": m.pooling}},
+                "model_type": _model_type(m),
                 "max_concurrent_requests": self.ep.settings.max_queue,
                 "max_input_length": m.max_tokens,
                 "max_batch_tokens": m.max_tokens * m.max_batch,
@@ -201,3 +301,13 @@ class CompatEndpoints:
                 "execution": model.plan.describe(),
             }
         )
+
+
+def _model_type(m: Manifest) -> dict[str, Any]:
+    """TEI's ``model_type``: embedding (with its pooling), classifier or reranker."""
+    if m.task == "text-classification":
+        id2label = dict(enumerate(m.labels))
+        return {"classifier": {"id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}}
+    if m.task == "text-ranking":
+        return {"reranker": {"id2label": {0: "score"}, "label2id": {"score": 0}}}
+    return {"embedding": {"pooling": m.pooling}}
