@@ -266,7 +266,7 @@ class CompatEndpoints:
             raise RequestValidationError(
                 "'texts' must be a non-empty list of strings", limit="texts"
             )
-        # the query counts against max_batch as one more text, and is checked like one
+        # max_batch bounds the passages; the query is checked like any text
         checked = check_unicode(check_texts([query, *texts], model.limits_for(len(texts) + 1)))
         check_texts(texts, model.limits)
         pairs = [(checked[0], t) for t in checked[1:]]

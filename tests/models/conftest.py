@@ -55,3 +55,16 @@ def tiny_artifacts(tiny_project: Path) -> dict[str, Path]:
         ).directory
         for name in config.models
     }
+
+
+@pytest.fixture(scope="session")
+def tiny_registry(tiny_artifacts: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Every tiny artifact served by one registry with a SQLite cache."""
+    import edge
+    from edge.cache import SQLiteCache
+    from functions.registry import ModelRegistry
+
+    cache = SQLiteCache(tmp_path_factory.mktemp("tiny-cache") / "cache.sqlite")
+    registry = ModelRegistry({n: edge.load(p) for n, p in tiny_artifacts.items()}, cache)
+    yield registry
+    registry.close()
