@@ -210,6 +210,11 @@ def inspect_source(directory: Path) -> SourceModel:
                 path=where,
             )
     st = _sentence_transformers(directory) if task == "feature-extraction" else {}
+    if "max_seq_length" not in st and (directory / "tokenizer_config.json").is_file():
+        tc = json.loads((directory / "tokenizer_config.json").read_text(encoding="utf-8"))
+        limit = tc.get("model_max_length")
+        if isinstance(limit, int) and 0 < limit < 1_000_000:  # unset is a huge sentinel
+            st["max_seq_length"] = limit
     archs = config.get("architectures") or [model_type]
     return SourceModel(
         path=directory,
