@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -92,8 +93,7 @@ class EdgeModel:
         if name not in prompts:
             choices = "|".join(sorted(prompts)) or "(this model defines none)"
             raise InputLimitError(
-                f"prompt_name {name!r} is not one of this model's prompts. Choices are: "
-                f"{choices}",
+                f"prompt_name {name!r} is not one of this model's prompts. Choices are: {choices}",
                 limit="prompt_name",
                 allowed=sorted(prompts),
                 actual=name,
@@ -102,23 +102,20 @@ class EdgeModel:
         return [prefix + t for t in texts]
 
     def predict(
-        self, texts: Sequence[str], *, enforce_limits: bool = True, prompt_name: str | None = None
+        self, texts: Sequence[str], *, enforce_limits: bool = False, prompt_name: str | None = None
     ) -> F32:
         """One row per text, in the caller's order: embeddings (n, dim) for
         feature-extraction, label probabilities (n, labels) for text-classification.
 
-        ``enforce_limits=False`` skips the per-call ``max_batch`` check (batch jobs feed
-        larger chunks); type, empty and length checks always apply. ``prompt_name`` picks
-        one of the manifest's prompts (default: its ``default_prompt_name``).
+        Any number of texts of any length, like sentence-transformers' ``encode``: they run
+        in the runtime's own batches, and a text over ``max_tokens`` is cut by tokens (or
+        refused, when the manifest says ``truncate = false``). ``enforce_limits=True``
+        applies the per-request limits a server enforces (``max_batch``, ``max_chars``);
+        type and blank checks always apply. ``prompt_name`` picks one of the manifest's
+        prompts (default: its ``default_prompt_name``).
         """
-        limits = self.limits
-        if not enforce_limits:
-            limits = InputLimits(
-                max_batch=max(len(texts), 1) if isinstance(texts, Sequence) else 1,
-                max_chars=limits.max_chars,
-                max_tokens=limits.max_tokens,
-                truncate=limits.truncate,
-            )
+        n = len(texts) if isinstance(texts, Sequence) else 1
+        limits = self.limits if enforce_limits else self.limits_for(n, max_chars=sys.maxsize)
         checked = self.prompted(check_texts(texts, limits), prompt_name)
         encoded = self.tokenizer.encode(checked)
         return self.predict_encoded(encoded)
@@ -128,16 +125,17 @@ class EdgeModel:
         logit, as sentence-transformers' CrossEncoder) per (query, passage) pair."""
         if self.manifest.task != "text-ranking":
             raise ArtifactError(f"model {self.name!r} is {self.manifest.task}, not text-ranking")
-        flat = check_texts([t for pair in pairs for t in pair], self.limits_for(2 * len(pairs)))
+        limits = self.limits_for(2 * len(pairs), max_chars=sys.maxsize)
+        flat = check_texts([t for pair in pairs for t in pair], limits)
         checked = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
         scores = self.predict_encoded(self.tokenizer.encode_pairs(checked))
         return np.ascontiguousarray(scores[:, 0])
 
-    def limits_for(self, n: int) -> InputLimits:
+    def limits_for(self, n: int, *, max_chars: int | None = None) -> InputLimits:
         """This model's limits with room for ``n`` texts in one call."""
         return InputLimits(
             max_batch=max(n, 1),
-            max_chars=self.limits.max_chars,
+            max_chars=self.limits.max_chars if max_chars is None else max_chars,
             max_tokens=self.limits.max_tokens,
             truncate=self.limits.truncate,
         )

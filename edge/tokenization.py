@@ -53,7 +53,8 @@ class TextTokenizer:
         self.truncate = truncate
 
     def token_to_id(self, token: str) -> int | None:
-        return self._tok.token_to_id(token)
+        found = self._tok.token_to_id(token)
+        return None if found is None else int(found)
 
     def encode(self, texts: list[str]) -> list[Encoded]:
         return self._checked(self._tok.encode_batch(texts), pair=False)
@@ -87,5 +88,5 @@ class TextTokenizer:
 
     def _untruncated_length(self, enc: Encoding, *, pair: bool) -> int:
         """The text's full length: each overflow piece repeats the special tokens."""
-        specials = self._tok.num_special_tokens_to_add(pair)
+        specials = int(self._tok.num_special_tokens_to_add(pair))
         return len(enc.ids) + sum(len(o.ids) - specials for o in enc.overflowing)

@@ -241,7 +241,9 @@ class CompatEndpoints:
                 actual=applied,
             )
         top_k = params.get("top_k")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        if top_k is not None and (
+            isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1
+        ):
             raise RequestValidationError(
                 "'top_k' must be a positive integer", limit="top_k", actual=repr(top_k)
             )
@@ -307,7 +309,9 @@ def _model_type(m: Manifest) -> dict[str, Any]:
     """TEI's ``model_type``: embedding (with its pooling), classifier or reranker."""
     if m.task == "text-classification":
         id2label = dict(enumerate(m.labels))
-        return {"classifier": {"id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}}
+        return {
+            "classifier": {"id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}
+        }
     if m.task == "text-ranking":
         return {"reranker": {"id2label": {0: "score"}, "label2id": {"score": 0}}}
     return {"embedding": {"pooling": m.pooling}}

@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from edge.host import host_kind
-from edge.labels import top_labels
 from edge.hybrid import HybridResult
+from edge.labels import top_labels
 from edge.limits import check_texts
 from functions.batcher import MicroBatcher
 from functions.body import (

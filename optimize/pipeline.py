@@ -77,7 +77,9 @@ def fingerprint(model: ModelConfig, source: Path) -> str:
             acc.min_kendall_tau,
         ]
     if model.optimize.eval_file:
-        settings["eval_file"] = hashlib.sha256(Path(model.optimize.eval_file).read_bytes()).hexdigest()
+        settings["eval_file"] = hashlib.sha256(
+            Path(model.optimize.eval_file).read_bytes()
+        ).hexdigest()
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()[:24]
 

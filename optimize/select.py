@@ -53,10 +53,12 @@ class Budget:
         if self.task == "text-classification" and (
             change is None or change > self.max_probability_change
         ):
-            out.append(f"probability change {change} > {self.max_probability_change}")
+            shown = "unmeasured" if change is None else f"{change:.4f}"
+            out.append(f"probability change {shown} > {self.max_probability_change}")
         tau = s.kendall_tau
         if self.task == "text-ranking" and (tau is None or tau < self.min_kendall_tau):
-            out.append(f"Kendall tau {tau} < {self.min_kendall_tau}")
+            shown = "unmeasured" if tau is None else f"{tau:.3f}"
+            out.append(f"Kendall tau {shown} < {self.min_kendall_tau}")
         return out
 
 

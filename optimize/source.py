@@ -139,7 +139,9 @@ def _sentence_transformers(directory: Path) -> dict[str, Any]:
         if kind == "Pooling":
             cfg = _json(directory / module["path"] / "config.json", "the Pooling module's config")
             mode = cfg.get("pooling_mode")
-            modes = [mode] if isinstance(mode, str) else [n for f, n in _ST_FLAGS.items() if cfg.get(f)]
+            modes = (
+                [mode] if isinstance(mode, str) else [n for f, n in _ST_FLAGS.items() if cfg.get(f)]
+            )
             if len(modes) != 1 or modes[0] not in POOLINGS:
                 raise ModelSourceError(
                     f"{module['path']}/config.json pools with {modes or 'nothing'}; precast "
@@ -188,8 +190,11 @@ def inspect_source(directory: Path) -> SourceModel:
             f"model_type {model_type!r} is not supported. Choices are: {'|'.join(ARCHITECTURES)}",
             path=where,
         )
-    tokenizer = _json(directory / TOKENIZER, "a fast tokenizer file; save the tokenizer with "
-                      "a transformers fast tokenizer's save_pretrained")
+    tokenizer = _json(
+        directory / TOKENIZER,
+        "a fast tokenizer file; save the tokenizer with "
+        "a transformers fast tokenizer's save_pretrained",
+    )
     task = _task(config, where)
     pad_token, pad_id = _pad(directory, config, tokenizer)
     positions = int(config.get("max_position_embeddings", 512))

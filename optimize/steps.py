@@ -190,9 +190,7 @@ def reference(build: Build, exported: Exported) -> Reference:
         held_out = corpus.read_eval_file(Path(settings.eval_file))
         eval_set = f"{len(held_out)} texts of {Path(settings.eval_file).name}"
     task = build.model.task
-    eval_inputs: EvalInputs = (
-        corpus.ranking_pairs(held_out) if task == "text-ranking" else held_out
-    )
+    eval_inputs: EvalInputs = corpus.ranking_pairs(held_out) if task == "text-ranking" else held_out
     ref_dir = build.work / "reference"
     # a placeholder dim and labels until the graph has been run once
     first = base_manifest(build.model, 0, exported.inputs, exported.source)

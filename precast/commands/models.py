@@ -54,12 +54,18 @@ def entry(name: str, source: str, found: Any, eval_file: str | None) -> str:
         f"source = {_toml(source)}",
         f"task = {_toml(found.task)}  # detected: {found.architecture}",
         f"max_tokens = {max_tokens}  # the model embeds {found.max_positions} positions"
-        + (f"; sentence-transformers max_seq_length {found.max_seq_length}" if found.max_seq_length else ""),
+        + (
+            f"; sentence-transformers max_seq_length {found.max_seq_length}"
+            if found.max_seq_length
+            else ""
+        ),
         "truncate = true  # false: refuse texts over max_tokens (422) instead of cutting them",
     ]
     if found.task == "feature-extraction":
         origin = "1_Pooling/config.json" if found.pooling else "no sentence-transformers modules"
-        lines.append(f"# pooling = {_toml(found.pooling or 'mean')}  # from {origin}; set to override")
+        lines.append(
+            f"# pooling = {_toml(found.pooling or 'mean')}  # from {origin}; set to override"
+        )
         lines.append(
             f"# normalize = {_toml(bool(found.normalize))}  # "
             + ("a Normalize module" if found.normalize else "no Normalize module")

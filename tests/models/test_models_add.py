@@ -29,11 +29,18 @@ def test_an_embedder_with_prompts_is_detected_and_written(
     config = tmp_path / "precast.toml"
     assert add(config, "e5", "--source", str(tiny_sources["xlm-roberta"])) == 0
     out = capsys.readouterr().out
-    for fact in ("xlm-roberta (XLMRobertaModel)", "feature-extraction", "Unigram", "'<pad>'",
-                 "pooling: mean", "normalize: True", "query='query: '"):
+    for fact in (
+        "xlm-roberta (XLMRobertaModel)",
+        "feature-extraction",
+        "Unigram",
+        "'<pad>'",
+        "pooling: mean",
+        "normalize: True",
+        "query='query: '",
+    ):
         assert fact in out, fact
     text = config.read_text()
-    assert "# pooling = \"mean\"  # from 1_Pooling/config.json" in text
+    assert '# pooling = "mean"  # from 1_Pooling/config.json' in text
     model = load_config(config).model("e5")
     assert (model.task, model.max_tokens, model.pooling) == ("feature-extraction", 128, None)
     assert model.source_dir() == tiny_sources["xlm-roberta"].resolve()
@@ -64,16 +71,17 @@ def test_task_heads_are_detected(
     assert load_config(config).model("m").task == task
 
 
-def test_eval_file_feeds_the_accuracy_gate(
-    tiny_sources: dict[str, Path], tmp_path: Path
-) -> None:
+def test_eval_file_feeds_the_accuracy_gate(tiny_sources: dict[str, Path], tmp_path: Path) -> None:
     """GIVEN --eval-file with the user's own texts WHEN the written entry is optimized
     THEN the gate scored the recipes on those texts (the manifest's eval_set says so)."""
     from optimize.pipeline import run_optimize
 
     texts = tmp_path / "domain.jsonl"
-    texts.write_text("".join(json.dumps({"text": f"invoice {i} is overdue by {i} days"}) + "\n"
-                             for i in range(20)))
+    texts.write_text(
+        "".join(
+            json.dumps({"text": f"invoice {i} is overdue by {i} days"}) + "\n" for i in range(20)
+        )
+    )
     config = tmp_path / "precast.toml"
     assert add(config, "b", "--source", str(tiny_sources["bert"]), "--eval-file", str(texts)) == 0
     assert 'eval_file = "domain.jsonl"' in config.read_text()
@@ -83,7 +91,9 @@ def test_eval_file_feeds_the_accuracy_gate(
     assert built.manifest["smoke"]["texts"][0].startswith("invoice")
 
 
-def broken(source: Path, tmp_path: Path, *, drop: str = "", config: dict[str, str] | None = None) -> Path:
+def broken(
+    source: Path, tmp_path: Path, *, drop: str = "", config: dict[str, str] | None = None
+) -> Path:
     copy = tmp_path / "broken"
     shutil.copytree(source, copy)
     if drop:

@@ -4,6 +4,7 @@ parity with sentence-transformers fp32, keeping each model's own special tokens.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +69,11 @@ def test_truncation_keeps_each_models_end_token_and_pads_with_its_pad(
     assert enc.truncated and len(enc.ids) == model.manifest.max_tokens
     assert enc.ids.tolist() == expected
     assert enc.ids[-1] == hf.sep_token_id and enc.ids[0] == hf.cls_token_id
-    assert model.tokenizer.pad_id == hf.pad_token_id == tiny_models.describe(
-        tiny_sources[name]
-    )["pad_token_id"]
+    assert (
+        model.tokenizer.pad_id
+        == hf.pad_token_id
+        == tiny_models.describe(tiny_sources[name])["pad_token_id"]
+    )
 
 
 @pytest.mark.parametrize("name", EMBEDDERS)
@@ -149,7 +152,9 @@ def test_named_prompts_are_recorded_and_selectable(
         ours = model.predict(texts, prompt_name=prompt)
         theirs = st.encode(texts, prompt_name=prompt, convert_to_numpy=True)
         assert cosine_rows(ours, theirs.astype(np.float32)).min() >= 0.9999
-    assert cosine_rows(model.predict(texts, prompt_name="query"), model.predict(texts)).max() < 0.9999
-    with pytest.raises(InputLimitError, match="Choices are: passage|query") as info:
+    assert (
+        cosine_rows(model.predict(texts, prompt_name="query"), model.predict(texts)).max() < 0.9999
+    )
+    with pytest.raises(InputLimitError, match=re.escape("Choices are: passage|query")) as info:
         model.predict(texts, prompt_name="document")
     assert info.value.limit == "prompt_name"

@@ -200,7 +200,9 @@ def test_the_task_routes_through_the_lambda_handler(
     from functions.settings import Settings
 
     app = create_app(tiny_registry, settings=Settings(artifact_dirs=tuple(tiny_artifacts.values())))
-    handler = build_handler(Mangum(app, lifespan="off"), logger=make_logger(), metrics=make_metrics())
+    handler = build_handler(
+        Mangum(app, lifespan="off"), logger=make_logger(), metrics=make_metrics()
+    )
     http = httpx.Client(transport=LambdaTransport(handler), base_url="https://lambda-url.aws")
     text = corpus.sample(1, offset=5800)[0]
     labels = http.post("/predict?model=bert-sentiment", json={"inputs": text}).json()

@@ -83,8 +83,15 @@ def _texts() -> list[str]:
 def _fast_tokenizer(spec: Spec) -> Any:
     """A transformers fast tokenizer around a ``tokenizers`` model trained on local text."""
     import transformers
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from tokenizers import trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
 
     texts = _texts()
     roberta_like = spec.model_type in ("roberta", "xlm-roberta", "mpnet")
@@ -118,7 +125,9 @@ def _fast_tokenizer(spec: Spec) -> Any:
     if spec.tokenizer == "bpe":
         tok.post_processor = processors.RobertaProcessing((eos, ids[eos]), (bos, ids[bos]))
     else:
-        pair = f"{bos} $A {eos} {eos} $B:1 {eos}:1" if roberta_like else f"{bos} $A {eos} $B:1 {eos}:1"
+        pair = (
+            f"{bos} $A {eos} {eos} $B:1 {eos}:1" if roberta_like else f"{bos} $A {eos} $B:1 {eos}:1"
+        )
         tok.post_processor = processors.TemplateProcessing(
             single=f"{bos} $A {eos}",
             pair=pair,
@@ -132,11 +141,23 @@ def _fast_tokenizer(spec: Spec) -> Any:
         "mpnet": transformers.MPNetTokenizerFast,
     }[spec.model_type]
     kwargs: dict[str, Any] = (
-        {"bos_token": bos, "eos_token": eos, "sep_token": eos, "cls_token": bos,
-         "pad_token": specials[1], "unk_token": specials[3], "mask_token": specials[4]}
+        {
+            "bos_token": bos,
+            "eos_token": eos,
+            "sep_token": eos,
+            "cls_token": bos,
+            "pad_token": specials[1],
+            "unk_token": specials[3],
+            "mask_token": specials[4],
+        }
         if roberta_like
-        else {"cls_token": bos, "sep_token": eos, "pad_token": specials[0],
-              "unk_token": specials[1], "mask_token": specials[4]}
+        else {
+            "cls_token": bos,
+            "sep_token": eos,
+            "pad_token": specials[0],
+            "unk_token": specials[1],
+            "mask_token": specials[4],
+        }
     )
     return cls(tokenizer_object=tok, model_max_length=POSITIONS, **kwargs)
 
@@ -156,8 +177,12 @@ def _config(spec: Spec, tokenizer: Any) -> Any:
             common["problem_type"] = spec.problem_type
     if spec.model_type == "distilbert":
         return transformers.DistilBertConfig(
-            dim=HIDDEN, n_layers=LAYERS, n_heads=HEADS, hidden_dim=2 * HIDDEN,
-            max_position_embeddings=positions, **common,
+            dim=HIDDEN,
+            n_layers=LAYERS,
+            n_heads=HEADS,
+            hidden_dim=2 * HIDDEN,
+            max_position_embeddings=positions,
+            **common,
         )
     cls = {
         "bert": transformers.BertConfig,
@@ -167,9 +192,13 @@ def _config(spec: Spec, tokenizer: Any) -> Any:
     }[spec.model_type]
     extra = {"bos_token_id": 0, "eos_token_id": 2} if roberta_like else {}
     return cls(
-        hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
-        intermediate_size=2 * HIDDEN, max_position_embeddings=positions,
-        **extra, **common,
+        hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        intermediate_size=2 * HIDDEN,
+        max_position_embeddings=positions,
+        **extra,
+        **common,
     )
 
 
