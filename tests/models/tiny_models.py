@@ -219,14 +219,15 @@ def build(spec: Spec, out: Path) -> Path:
     tokenizer.save_pretrained(hf_dir)
     if spec.task != "feature-extraction":
         return out
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
     modules: list[Any] = [
-        models.Transformer(str(hf_dir), max_seq_length=POSITIONS),
-        models.Pooling(HIDDEN, pooling_mode=spec.pooling),
+        Transformer(str(hf_dir), max_seq_length=POSITIONS),
+        Pooling(HIDDEN, pooling_mode=spec.pooling),
     ]
     if spec.normalize:
-        modules.append(models.Normalize())
+        modules.append(Normalize())
     st = SentenceTransformer(modules=modules, prompts=spec.prompts, device="cpu")
     st.save(str(out))
     shutil.rmtree(hf_dir)
