@@ -11,13 +11,7 @@
   and ``truncate`` accepted when they match the artifact; ``prompt_name``: one of the
   model's prompts) and ``GET /info``: what ``huggingface_hub.InferenceClient.feature_extraction``
   and TEI clients call. TEI serves one model: with several served, ``?model=NAME`` picks one.
-- TEI ``POST /predict`` (text-classification): ``inputs`` a string -> ``[{label, score}]``
-  best first, a list -> one such list per text; ``raw_scores`` only ``false`` (artifacts
-  give probabilities). A body with ``parameters`` (``top_k``, ``function_to_apply``) is
-  the Hugging Face Inference API's shape, what ``InferenceClient.text_classification``
-  sends: it gets a list per input, as that API answers.
-- TEI ``POST /rerank`` (text-ranking): ``query`` + ``texts`` -> ``[{index, score}]`` best
-  first (``return_text`` adds the text); scores are the cross-encoder's sigmoid.
+- TEI ``POST /predict`` and ``POST /rerank``, the task routes: :mod:`functions.compat_tasks`.
 
 Every route goes through the same hybrid path as ``/v1/models/{model}/predict`` (cache
 first, the same bit-identical vectors, the same limits with the same 4xx).
@@ -26,7 +20,6 @@ first, the same bit-identical vectors, the same limits with the same 4xx).
 from __future__ import annotations
 
 import base64
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,7 +27,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from edge.exceptions import InputLimitError
-from edge.labels import top_labels
 from edge.limits import check_texts
 from functions.body import check_content_type, check_unicode, parse_json, read_body
 from functions.errors import request_error_body
@@ -64,7 +56,7 @@ def _openai_error(exc: RequestError | InputLimitError, param: str | None) -> JSO
     return JSONResponse(body, status_code=status)
 
 
-def _texts(value: Any, field: str) -> list[str]:
+def texts_of(value: Any, field: str) -> list[str]:
     if isinstance(value, str):
         return [value]
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
@@ -84,7 +76,7 @@ class CompatEndpoints:
     def __init__(self, endpoints: Endpoints) -> None:
         self.ep = endpoints
 
-    async def _json_object(self, request: Request) -> dict[str, Any]:
+    async def json_object(self, request: Request) -> dict[str, Any]:
         check_content_type(request)
         settings = self.ep.settings
         body = await read_body(request, settings.max_body_bytes, timeout_s=settings.body_timeout_s)
@@ -93,7 +85,7 @@ class CompatEndpoints:
             raise RequestValidationError("the request body must be a JSON object")
         return payload
 
-    async def _vectors(
+    async def vectors(
         self, model: EdgeModel, texts: list[str], prompt_name: str | None = None
     ) -> np.ndarray:
         checked = model.prompted(check_unicode(check_texts(texts, model.limits)), prompt_name)
@@ -101,17 +93,7 @@ class CompatEndpoints:
         return np.asarray(result.vectors, dtype=np.float32)
 
     @staticmethod
-    def _require_task(model: EdgeModel, task: str, route: str) -> None:
-        if model.manifest.task != task:
-            raise RequestValidationError(
-                f"{route} needs a {task} model; {model.name!r} is {model.manifest.task}",
-                limit="task",
-                allowed=task,
-                actual=model.manifest.task,
-            )
-
-    @staticmethod
-    def _check_truncate(model: EdgeModel, payload: dict[str, Any]) -> None:
+    def check_truncate(model: EdgeModel, payload: dict[str, Any]) -> None:
         truncate = payload.get("truncate")
         if truncate is not None and truncate is not model.manifest.truncate:
             raise RequestValidationError(
@@ -122,22 +104,12 @@ class CompatEndpoints:
                 actual=truncate,
             )
 
-    @staticmethod
-    def _no_raw_scores(payload: dict[str, Any]) -> None:
-        if payload.get("raw_scores") not in (None, False):
-            raise RequestValidationError(
-                "raw_scores: this artifact returns probabilities only; omit it or send false",
-                limit="raw_scores",
-                allowed=False,
-                actual=payload.get("raw_scores"),
-            )
-
     # -- OpenAI ----------------------------------------------------------------------
 
     async def openai_embeddings(self, request: Request) -> Response:
         param: str | None = None
         try:
-            payload = await self._json_object(request)
+            payload = await self.json_object(request)
             param = "model"
             name = payload.get("model")
             if not isinstance(name, str):
@@ -162,8 +134,8 @@ class CompatEndpoints:
                     actual=dims,
                 )
             param = "input"
-            texts = _texts(payload.get("input"), "input")
-            vectors = await self._vectors(model, texts)
+            texts = texts_of(payload.get("input"), "input")
+            vectors = await self.vectors(model, texts)
         except (RequestError, InputLimitError) as exc:
             return _openai_error(exc, param)
         tokens = sum(len(e.ids) for e in model.tokenizer.encode(texts))
@@ -190,7 +162,7 @@ class CompatEndpoints:
 
     # -- text-embeddings-inference -----------------------------------------------------
 
-    def _tei_model(self, request: Request) -> EdgeModel:
+    def tei_model(self, request: Request) -> EdgeModel:
         names = self.ep.registry.names()
         wanted = request.query_params.get("model")
         if wanted is None and len(names) == 1:
@@ -203,8 +175,8 @@ class CompatEndpoints:
         return self.ep.registry.get(wanted)
 
     async def tei_embed(self, request: Request) -> Response:
-        model = self._tei_model(request)
-        payload = await self._json_object(request)
+        model = self.tei_model(request)
+        payload = await self.json_object(request)
         normalize = payload.get("normalize")
         if normalize is not None and normalize is not model.manifest.normalize:
             raise RequestValidationError(
@@ -214,77 +186,15 @@ class CompatEndpoints:
                 allowed=model.manifest.normalize,
                 actual=normalize,
             )
-        self._check_truncate(model, payload)
+        self.check_truncate(model, payload)
         prompt = payload.get("prompt_name")
         if prompt is not None and not isinstance(prompt, str):
             raise RequestValidationError("'prompt_name' must be a string", limit="prompt_name")
-        vectors = await self._vectors(model, _texts(payload.get("inputs"), "inputs"), prompt)
+        vectors = await self.vectors(model, texts_of(payload.get("inputs"), "inputs"), prompt)
         return JSONResponse(vectors.tolist())
 
-    async def tei_predict(self, request: Request) -> Response:
-        model = self._tei_model(request)
-        self._require_task(model, "text-classification", "/predict")
-        payload = await self._json_object(request)
-        self._check_truncate(model, payload)
-        self._no_raw_scores(payload)
-        params = payload.get("parameters", {})
-        if not isinstance(params, dict):
-            raise RequestValidationError("'parameters' must be an object", limit="parameters")
-        applied = params.get("function_to_apply")
-        expected = "sigmoid" if model.manifest.multi_label else "softmax"
-        if applied is not None and applied != expected:
-            raise RequestValidationError(
-                f"function_to_apply {applied!r}: model {model.name!r} gives {expected} "
-                "probabilities only",
-                limit="function_to_apply",
-                allowed=expected,
-                actual=applied,
-            )
-        top_k = params.get("top_k")
-        if top_k is not None and (
-            isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1
-        ):
-            raise RequestValidationError(
-                "'top_k' must be a positive integer", limit="top_k", actual=repr(top_k)
-            )
-        inputs = payload.get("inputs")
-        probs = await self._vectors(model, _texts(inputs, "inputs"))
-        labelled = [top_labels(model.manifest.labels, row, top_k) for row in probs]
-        if isinstance(inputs, str) and "parameters" not in payload:
-            return JSONResponse(labelled[0])
-        return JSONResponse(labelled)
-
-    async def tei_rerank(self, request: Request) -> Response:
-        model = self._tei_model(request)
-        self._require_task(model, "text-ranking", "/rerank")
-        payload = await self._json_object(request)
-        self._check_truncate(model, payload)
-        self._no_raw_scores(payload)
-        query = payload.get("query")
-        if not isinstance(query, str):
-            raise RequestValidationError("'query' must be a string", limit="query")
-        texts = payload.get("texts")
-        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-            raise RequestValidationError(
-                "'texts' must be a non-empty list of strings", limit="texts"
-            )
-        # max_batch bounds the passages; the query is checked like any text
-        checked = check_unicode(check_texts([query, *texts], model.limits_for(len(texts) + 1)))
-        check_texts(texts, model.limits)
-        pairs = [(checked[0], t) for t in checked[1:]]
-        scores = await self.ep.inference.run(partial(model.score_pairs, pairs))
-        order = np.argsort(-scores, kind="stable")
-        with_text = payload.get("return_text") is True
-        return JSONResponse(
-            [
-                {"index": int(i), "score": float(scores[i])}
-                | ({"text": texts[i]} if with_text else {})
-                for i in order
-            ]
-        )
-
     async def tei_info(self, request: Request) -> Response:
-        model = self._tei_model(request)
+        model = self.tei_model(request)
         m = model.manifest
         recipe = m.quantization.get("recipe", "")
         return JSONResponse(

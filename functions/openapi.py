@@ -211,7 +211,12 @@ def _compat_paths(registry: ModelRegistry, settings: Settings) -> dict[str, Any]
         "required": ["query", "texts"],
         "properties": {
             "query": text,
-            "texts": {"type": "array", "items": text, "minItems": 1},
+            "texts": {
+                "type": "array",
+                "items": text,
+                "minItems": 1,
+                "maxItems": first.limits.max_batch,
+            },
             "truncate": truncate,
             "raw_scores": {"type": "boolean", "const": False},
             "return_text": {"type": "boolean"},

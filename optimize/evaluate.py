@@ -111,9 +111,28 @@ def score(
     if task == "text-ranking":
         top1, tau = rank_agreement(vectors, reference)
         change = float(np.abs(vectors - reference).max())
-        return Scores(1.0, 1.0, top1, tps, size_bytes, top1, change, tau), vectors
+        scores = Scores(
+            mean_cosine=1.0,  # cosine does not apply to one score per pair
+            min_cosine=1.0,
+            neighbour_agreement=top1,
+            texts_per_s=tps,
+            size_bytes=size_bytes,
+            top1_agreement=top1,
+            max_probability_change=change,
+            kendall_tau=tau,
+        )
+        return scores, vectors
     mean_cos, min_cos, agree = accuracy(vectors, reference)
     if task == "text-classification":
         top1, change = label_agreement(vectors, reference)
-        return Scores(mean_cos, min_cos, top1, tps, size_bytes, top1, change), vectors
+        scores = Scores(
+            mean_cosine=mean_cos,
+            min_cosine=min_cos,
+            neighbour_agreement=top1,
+            texts_per_s=tps,
+            size_bytes=size_bytes,
+            top1_agreement=top1,
+            max_probability_change=change,
+        )
+        return scores, vectors
     return Scores(mean_cos, min_cos, agree, tps, size_bytes), vectors

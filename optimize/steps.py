@@ -200,7 +200,15 @@ def reference(build: Build, exported: Exported) -> Reference:
     dim = int(model.predict(held_out[:1], enforce_limits=False).shape[1])
     build.done(started, f"dim={dim}")
     base = base_manifest(build.model, dim, exported.inputs, exported.source)
-    return Reference(model, vectors, held_out, calibration, base, eval_inputs, eval_set)
+    return Reference(
+        model,
+        vectors,
+        eval_texts=held_out,
+        calibration_texts=calibration,
+        base=base,
+        eval_inputs=eval_inputs,
+        eval_set=eval_set,
+    )
 
 
 def calibration_feeds(ref: Reference, inputs: list[str]) -> Feeds:
