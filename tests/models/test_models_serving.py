@@ -111,7 +111,7 @@ def test_classifiers_answer_label_and_score_like_transformers(
     """GIVEN a single-label (softmax) and a multi-label (sigmoid) classifier WHEN
     InferenceClient.text_classification, TEI /predict and our route ask THEN each gives
     labels from id2label, best first, with transformers fp32's probabilities (top label
-    equal, |delta p| < 1e-4); top_k keeps the best k."""
+    equal, |delta p| < 1e-4); top_k keeps the best k; /info lists id2label."""
     from huggingface_hub import InferenceClient
 
     texts = corpus.sample(4, offset=5600)
@@ -134,6 +134,10 @@ def test_classifiers_answer_label_and_score_like_transformers(
             assert abs(sum(got.values()) - 1.0) < 1e-5
     single = httpx.post(f"{server.url}/predict?model={name}", json={"inputs": texts[0]}).json()
     assert single == tei[0]  # TEI: one string in, one list of labels out
+    info = httpx.get(f"{server.url}/info?model={name}").json()
+    assert info["model_type"]["classifier"]["id2label"] == {
+        str(i): lab for i, lab in enumerate(labels)
+    }
 
 
 def test_rerank_orders_passages_like_the_cross_encoder(
@@ -155,6 +159,7 @@ def test_rerank_orders_passages_like_the_cross_encoder(
     assert [g["index"] for g in got] == list(np.argsort(-expected, kind="stable"))
     np.testing.assert_allclose([g["score"] for g in got], np.sort(expected)[::-1], atol=1e-5)
     assert all(g["text"] == passages[g["index"]] for g in got)
+    assert "reranker" in httpx.get(f"{server.url}/info?model=xlmr-reranker").json()["model_type"]
     wrong = httpx.post(f"{server.url}/predict?model=xlmr-reranker", json={"inputs": "x"})
     assert wrong.status_code == 422 and "text-classification" in wrong.json()["error"]["message"]
     too_many = httpx.post(
