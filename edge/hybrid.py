@@ -20,7 +20,7 @@ import numpy.typing as npt
 from edge.cache.base import CacheEntry, PredictionCache, cache_key
 from edge.exceptions import CacheError
 from edge.limits import check_texts
-from edge.model import EdgeModel
+from edge.model import NO_PROMPT, EdgeModel
 
 F32 = npt.NDArray[np.float32]
 
@@ -98,13 +98,18 @@ def predict_with_cache(
     ttl_s: float | None = None,
     enforce_limits: bool = True,
     read: CacheRead | None = None,
+    prompt_name: str | None = None,
 ) -> HybridResult:
     """Cache first, live for the misses, write-back. ``read``: a lookup of these very texts
-    made already (:func:`read_cache`); with no misses in it nothing blocks or infers."""
+    made already (:func:`read_cache`); with no misses in it nothing blocks or infers.
+    ``prompt_name`` (default: the manifest's default prompt) is prefixed before the cache
+    keys are computed, so ``query: x`` and ``passage: x`` are different entries; a caller
+    whose texts carry their prompt already passes :data:`edge.model.NO_PROMPT`."""
     if enforce_limits:
         checked = check_texts(texts, model.limits)
     else:
         checked = list(texts)
+    checked = model.prompted(checked, prompt_name)
     version = model.version
     if read is None:
         read = read_cache(version, cache, checked, model)
@@ -115,7 +120,9 @@ def predict_with_cache(
     dim = model.manifest.dim or 0
     live: F32 | None = None
     if miss_idx:
-        live = model.predict([checked[i] for i in miss_idx], enforce_limits=False)
+        live = model.predict(
+            [checked[i] for i in miss_idx], enforce_limits=False, prompt_name=NO_PROMPT
+        )
         dim = live.shape[1]
     elif found:
         dim = next(iter(found.values())).vector.shape[0]

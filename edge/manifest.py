@@ -17,6 +17,7 @@ from edge.exceptions import ArtifactError, ArtifactIntegrityError
 from edge.manifest_model import (
     FORMAT_VERSION,
     POOLINGS,
+    PROBLEM_TYPES,
     SUPPORTED_FORMAT_VERSIONS,
     TASKS,
     UNVERSIONED_FIELDS,
@@ -32,6 +33,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_NAME",
     "POOLINGS",
+    "PROBLEM_TYPES",
     "SUPPORTED_FORMAT_VERSIONS",
     "TASKS",
     "UNVERSIONED_FIELDS",
@@ -102,6 +104,26 @@ class Manifest:
         return c if isinstance(c, dict) else {}
 
     @property
+    def prompts(self) -> dict[str, str]:
+        """Named prompts (``query`` -> ``"query: "``), prepended to a text before tokenizing."""
+        return dict(self.document.prompts) if self.document else {}
+
+    @property
+    def default_prompt_name(self) -> str:
+        return self.document.default_prompt_name if self.document else ""
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Class names by index (text-classification), from the model's ``id2label``."""
+        return self.document.labels if self.document else ()
+
+    @property
+    def multi_label(self) -> bool:
+        """Sigmoid per label (multi-label) instead of softmax over labels."""
+        doc = self.document
+        return doc is not None and doc.problem_type == "multi_label_classification"
+
+    @property
     def smoke(self) -> dict[str, Any]:
         """Known inputs and their expected outputs, used as a post-update health check."""
         s = self.raw.get("smoke", {})
@@ -118,6 +140,8 @@ class Manifest:
             "normalize": self.normalize,
             "max_tokens": self.max_tokens,
             "truncate": self.truncate,
+            **({"prompts": self.prompts} if self.prompts else {}),
+            **({"labels": list(self.labels)} if self.labels else {}),
             "limits": {"max_batch": self.max_batch, "max_chars": self.max_chars},
             "quantization": self.quantization.get("recipe"),
             "metrics": self.metrics,

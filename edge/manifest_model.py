@@ -18,8 +18,11 @@ from edge.exceptions import ArtifactError
 
 FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = (1,)
-TASKS = ("feature-extraction", "text-classification")
-POOLINGS = ("mean", "cls")
+TASKS = ("feature-extraction", "text-classification", "text-ranking")
+# sentence-transformers' pooling_mode names (1_Pooling/config.json), one spelling each
+POOLINGS = ("mean", "cls", "max", "lasttoken")
+# how a text-classification head's logits become probabilities (transformers' problem_type)
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification")
 REQUIRED_FILES = ("model.onnx", "tokenizer.json")
 # What the version cannot hash: itself, and the moment of writing.
 UNVERSIONED_FIELDS = ("version", "created_at")
@@ -144,6 +147,12 @@ class ArtifactManifest:
     precast_version: str = ""
     version: str = ""
     format_version: int = FORMAT_VERSION
+    # feature-extraction: named prompts (sentence-transformers' config) and the default one
+    prompts: dict[str, str] = field(default_factory=dict)
+    default_prompt_name: str = ""
+    # text-classification: label names by class index, and softmax vs sigmoid
+    labels: tuple[str, ...] = ()
+    problem_type: str = ""
 
     def content(self) -> dict[str, Any]:
         """The JSON document without ``version`` (what the version hashes, plus created_at)."""
@@ -169,8 +178,13 @@ class ArtifactManifest:
             "certified",
             "created_at",
             "precast_version",
+            "prompts",
+            "default_prompt_name",
+            "problem_type",
         )
         doc.update({k: getattr(self, k) for k in optional if getattr(self, k)})
+        if self.labels:
+            doc["labels"] = list(self.labels)
         return doc
 
     def versioned(self) -> ArtifactManifest:
@@ -223,4 +237,40 @@ class ArtifactManifest:
             created_at=str(raw.get("created_at", "")),
             precast_version=str(raw.get("precast_version", "")),
             format_version=fmt,
+            prompts=_prompts(raw, where),
+            default_prompt_name=str(raw.get("default_prompt_name", "")),
+            labels=_labels(raw, where),
+            problem_type=_problem_type(raw, task, where),
         )
+
+
+def _prompts(raw: dict[str, Any], where: str) -> dict[str, str]:
+    prompts = raw.get("prompts", {})
+    if not isinstance(prompts, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()
+    ):
+        raise ArtifactError(f"{where}: manifest 'prompts' must map names to strings")
+    default = raw.get("default_prompt_name", "")
+    if default and default not in prompts:
+        raise ArtifactError(f"{where}: default_prompt_name {default!r} is not in 'prompts'")
+    return dict(prompts)
+
+
+def _labels(raw: dict[str, Any], where: str) -> tuple[str, ...]:
+    labels = raw.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise ArtifactError(f"{where}: manifest 'labels' must be a list of strings")
+    if raw.get("task") == "text-classification" and not labels:
+        raise ArtifactError(f"{where}: a text-classification manifest needs 'labels'")
+    return tuple(labels)
+
+
+def _problem_type(raw: dict[str, Any], task: str, where: str) -> str:
+    if task != "text-classification":
+        return ""
+    return _choice(
+        {"problem_type": raw.get("problem_type", PROBLEM_TYPES[0])},
+        "problem_type",
+        PROBLEM_TYPES,
+        where,
+    )

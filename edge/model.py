@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,11 +13,11 @@ import numpy.typing as npt
 from edge.batching import DEFAULT_MAX_BATCH, DEFAULT_TOKEN_BUDGET, plan_batches
 from edge.certification import certification, require_certified
 from edge.environment import PRECAST_REQUIRE_CERTIFIED
-from edge.exceptions import ArtifactError
+from edge.exceptions import ArtifactError, InputLimitError
 from edge.execution import PER_TEXT, ExecutionPlan, ParallelRunner
 from edge.limits import InputLimits, check_texts
 from edge.manifest import Manifest, read_manifest, verify_files
-from edge.pooling import l2_normalize, pool
+from edge.pooling import l2_normalize, pool, sigmoid, softmax
 from edge.session import SessionConfig, create_session
 from edge.tokenization import Encoded, TextTokenizer
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from edge.smoke import SmokeResult
 
 F32 = npt.NDArray[np.float32]
+NO_PROMPT = ""  # prompt_name for texts that carry their prompt already (or want none)
 
 
 class EdgeModel:
@@ -81,23 +83,62 @@ class EdgeModel:
     def providers(self) -> list[str]:
         return list(self.session.get_providers())
 
-    def predict(self, texts: Sequence[str], *, enforce_limits: bool = True) -> F32:
-        """Embeddings (n, dim) float32, in the caller's order.
-
-        ``enforce_limits=False`` skips the per-call ``max_batch`` check (batch jobs feed
-        larger chunks); type, empty and length checks always apply.
-        """
-        limits = self.limits
-        if not enforce_limits:
-            limits = InputLimits(
-                max_batch=max(len(texts), 1) if isinstance(texts, Sequence) else 1,
-                max_chars=limits.max_chars,
-                max_tokens=limits.max_tokens,
-                truncate=limits.truncate,
+    def prompted(self, texts: list[str], prompt_name: str | None = None) -> list[str]:
+        """``texts`` with the named prompt prefixed, as sentence-transformers does. ``None``:
+        the manifest's default prompt (if any); :data:`NO_PROMPT`: none."""
+        name = self.manifest.default_prompt_name if prompt_name is None else prompt_name
+        if not name:
+            return texts
+        prompts = self.manifest.prompts
+        if name not in prompts:
+            choices = "|".join(sorted(prompts)) or "(this model defines none)"
+            raise InputLimitError(
+                f"prompt_name {name!r} is not one of this model's prompts. Choices are: {choices}",
+                limit="prompt_name",
+                allowed=sorted(prompts),
+                actual=name,
             )
-        checked = check_texts(texts, limits)
+        prefix = prompts[name]
+        return [prefix + t for t in texts]
+
+    def predict(
+        self, texts: Sequence[str], *, enforce_limits: bool = False, prompt_name: str | None = None
+    ) -> F32:
+        """One row per text, in the caller's order: embeddings (n, dim) for
+        feature-extraction, label probabilities (n, labels) for text-classification.
+
+        Any number of texts of any length, like sentence-transformers' ``encode``: they run
+        in the runtime's own batches, and a text over ``max_tokens`` is cut by tokens (or
+        refused, when the manifest says ``truncate = false``). ``enforce_limits=True``
+        applies the per-request limits a server enforces (``max_batch``, ``max_chars``);
+        type and blank checks always apply. ``prompt_name`` picks one of the manifest's
+        prompts (default: its ``default_prompt_name``).
+        """
+        n = len(texts) if isinstance(texts, Sequence) else 1
+        limits = self.limits if enforce_limits else self.limits_for(n, max_chars=sys.maxsize)
+        checked = self.prompted(check_texts(texts, limits), prompt_name)
         encoded = self.tokenizer.encode(checked)
         return self.predict_encoded(encoded)
+
+    def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> F32:
+        """text-ranking: a relevance score (n,) in [0, 1] (sigmoid of the cross-encoder's
+        logit, as sentence-transformers' CrossEncoder) per (query, passage) pair."""
+        if self.manifest.task != "text-ranking":
+            raise ArtifactError(f"model {self.name!r} is {self.manifest.task}, not text-ranking")
+        limits = self.limits_for(2 * len(pairs), max_chars=sys.maxsize)
+        flat = check_texts([t for pair in pairs for t in pair], limits)
+        checked = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+        scores = self.predict_encoded(self.tokenizer.encode_pairs(checked))
+        return np.ascontiguousarray(scores[:, 0])
+
+    def limits_for(self, n: int, *, max_chars: int | None = None) -> InputLimits:
+        """This model's limits with room for ``n`` texts in one call."""
+        return InputLimits(
+            max_batch=max(n, 1),
+            max_chars=self.limits.max_chars if max_chars is None else max_chars,
+            max_tokens=self.limits.max_tokens,
+            truncate=self.limits.truncate,
+        )
 
     def predict_encoded(self, encoded: list[Encoded]) -> F32:
         """Rows in ``encoded``'s order. On CPU each text runs alone (batch-invariant, see
@@ -128,14 +169,19 @@ class EdgeModel:
             ids[row, : len(enc.ids)] = enc.ids
             mask[row, : len(enc.ids)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self._input_names:
-            feeds["token_type_ids"] = np.zeros_like(ids)
+        if "token_type_ids" in self._input_names:  # only what the graph declares
+            types = np.zeros_like(ids)
+            for row, enc in enumerate(batch):
+                if enc.type_ids is not None:
+                    types[row, : len(enc.type_ids)] = enc.type_ids
+            feeds["token_type_ids"] = types
         (hidden,) = self.session.run([self.manifest.output], feeds)
-        if self.manifest.task == "text-classification":
+        task = self.manifest.task
+        if task != "feature-extraction":
             logits = np.asarray(hidden, dtype=np.float32)
-            exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-            probs: F32 = (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
-            return probs
+            if task == "text-classification" and not self.manifest.multi_label:
+                return softmax(logits)
+            return sigmoid(logits)
         pooled = pool(np.asarray(hidden, dtype=np.float32), mask, self.manifest.pooling)
         return l2_normalize(pooled) if self.manifest.normalize else pooled
 

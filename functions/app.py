@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from functions.batcher import MicroBatcher
 from functions.compat import CompatEndpoints
+from functions.compat_tasks import TaskEndpoints
 from functions.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
 from functions.lanes import CacheLane, InferenceLane, favour_event_loop
 from functions.registry import ModelRegistry
@@ -74,6 +75,7 @@ def create_app(
         metrics_route=metrics is not None,
     )
     compat = CompatEndpoints(ep)
+    tasks = TaskEndpoints(compat)
     routes = [
         Route("/healthz", ep.healthz, methods=["GET"]),
         Route("/openapi.json", ep.openapi, methods=["GET"]),
@@ -82,6 +84,8 @@ def create_app(
         Route("/v1/models/{model}/predict", ep.predict, methods=["POST"]),
         Route("/v1/embeddings", compat.openai_embeddings, methods=["POST"]),
         Route("/embed", compat.tei_embed, methods=["POST"]),
+        Route("/predict", tasks.predict, methods=["POST"]),
+        Route("/rerank", tasks.rerank, methods=["POST"]),
         Route("/info", compat.tei_info, methods=["GET"]),
         *(extra_routes or []),
     ]

@@ -26,7 +26,7 @@ from functions.exceptions import (
     UnsupportedMediaTypeError,
 )
 
-PREDICT_KEYS = ("inputs", "input")
+PREDICT_KEYS = ("inputs", "input", "prompt_name", "top_k")
 
 
 def _too_large(allowed: int, actual: int, *, declared: bool) -> BodyTooLargeError:
@@ -134,7 +134,7 @@ def predict_texts(payload: Any) -> object:
     if unknown:
         raise RequestValidationError(
             f"unknown field {unknown[0]!r}. Allowed fields: inputs (list of strings) or "
-            "input (one string)",
+            "input (one string), prompt_name (string), top_k (integer)",
             allowed=list(PREDICT_KEYS),
             actual=unknown,
         )
@@ -167,6 +167,27 @@ def predict_texts(payload: Any) -> object:
             actual=_json_type(inputs),
         )
     return inputs
+
+
+def predict_options(payload: dict[str, Any]) -> tuple[str | None, int | None]:
+    """``prompt_name`` (one of the model's prompts) and ``top_k`` (labels per text), both
+    optional; their values are checked against the model by the caller."""
+    prompt, top_k = payload.get("prompt_name"), payload.get("top_k")
+    if prompt is not None and not isinstance(prompt, str):
+        raise RequestValidationError(
+            f"'prompt_name' must be a string, got {_json_type(prompt)}",
+            limit="prompt_name",
+            allowed="string",
+            actual=_json_type(prompt),
+        )
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise RequestValidationError(
+            f"'top_k' must be a positive integer, got {top_k!r}",
+            limit="top_k",
+            allowed=">= 1",
+            actual=repr(top_k),
+        )
+    return prompt, top_k
 
 
 def check_unicode(texts: list[str]) -> list[str]:

@@ -8,9 +8,10 @@
   Errors carry OpenAI's ``message``, ``type``, ``param`` and ``code`` (plus precast's
   fields), so the SDK raises its usual ``BadRequestError`` / ``NotFoundError``.
 - text-embeddings-inference ``POST /embed`` (``inputs``: a string or a list; ``normalize``
-  and ``truncate`` accepted when they match the artifact) and ``GET /info``: what
-  ``huggingface_hub.InferenceClient.feature_extraction`` and TEI clients call. TEI serves
-  one model: with several served, ``?model=NAME`` picks one.
+  and ``truncate`` accepted when they match the artifact; ``prompt_name``: one of the
+  model's prompts) and ``GET /info``: what ``huggingface_hub.InferenceClient.feature_extraction``
+  and TEI clients call. TEI serves one model: with several served, ``?model=NAME`` picks one.
+- TEI ``POST /predict`` and ``POST /rerank``, the task routes: :mod:`functions.compat_tasks`.
 
 Every route goes through the same hybrid path as ``/v1/models/{model}/predict`` (cache
 first, the same bit-identical vectors, the same limits with the same 4xx).
@@ -32,6 +33,7 @@ from functions.errors import request_error_body
 from functions.exceptions import ModelNotFoundError, RequestError, RequestValidationError
 
 if TYPE_CHECKING:
+    from edge.manifest import Manifest
     from edge.model import EdgeModel
     from functions.routes import Endpoints
 
@@ -54,7 +56,7 @@ def _openai_error(exc: RequestError | InputLimitError, param: str | None) -> JSO
     return JSONResponse(body, status_code=status)
 
 
-def _texts(value: Any, field: str) -> list[str]:
+def texts_of(value: Any, field: str) -> list[str]:
     if isinstance(value, str):
         return [value]
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
@@ -74,7 +76,7 @@ class CompatEndpoints:
     def __init__(self, endpoints: Endpoints) -> None:
         self.ep = endpoints
 
-    async def _json_object(self, request: Request) -> dict[str, Any]:
+    async def json_object(self, request: Request) -> dict[str, Any]:
         check_content_type(request)
         settings = self.ep.settings
         body = await read_body(request, settings.max_body_bytes, timeout_s=settings.body_timeout_s)
@@ -83,17 +85,31 @@ class CompatEndpoints:
             raise RequestValidationError("the request body must be a JSON object")
         return payload
 
-    async def _vectors(self, model: EdgeModel, texts: list[str]) -> np.ndarray:
-        checked = check_unicode(check_texts(texts, model.limits))
+    async def vectors(
+        self, model: EdgeModel, texts: list[str], prompt_name: str | None = None
+    ) -> np.ndarray:
+        checked = model.prompted(check_unicode(check_texts(texts, model.limits)), prompt_name)
         result = await self.ep._predict(model.name, checked)
         return np.asarray(result.vectors, dtype=np.float32)
+
+    @staticmethod
+    def check_truncate(model: EdgeModel, payload: dict[str, Any]) -> None:
+        truncate = payload.get("truncate")
+        if truncate is not None and truncate is not model.manifest.truncate:
+            raise RequestValidationError(
+                f"model {model.name!r} {'truncates' if model.manifest.truncate else 'rejects'}"
+                f" texts over {model.manifest.max_tokens} tokens; omit 'truncate'",
+                limit="truncate",
+                allowed=model.manifest.truncate,
+                actual=truncate,
+            )
 
     # -- OpenAI ----------------------------------------------------------------------
 
     async def openai_embeddings(self, request: Request) -> Response:
         param: str | None = None
         try:
-            payload = await self._json_object(request)
+            payload = await self.json_object(request)
             param = "model"
             name = payload.get("model")
             if not isinstance(name, str):
@@ -118,8 +134,8 @@ class CompatEndpoints:
                     actual=dims,
                 )
             param = "input"
-            texts = _texts(payload.get("input"), "input")
-            vectors = await self._vectors(model, texts)
+            texts = texts_of(payload.get("input"), "input")
+            vectors = await self.vectors(model, texts)
         except (RequestError, InputLimitError) as exc:
             return _openai_error(exc, param)
         tokens = sum(len(e.ids) for e in model.tokenizer.encode(texts))
@@ -146,7 +162,7 @@ class CompatEndpoints:
 
     # -- text-embeddings-inference -----------------------------------------------------
 
-    def _tei_model(self, request: Request) -> EdgeModel:
+    def tei_model(self, request: Request) -> EdgeModel:
         names = self.ep.registry.names()
         wanted = request.query_params.get("model")
         if wanted is None and len(names) == 1:
@@ -159,9 +175,9 @@ class CompatEndpoints:
         return self.ep.registry.get(wanted)
 
     async def tei_embed(self, request: Request) -> Response:
-        model = self._tei_model(request)
-        payload = await self._json_object(request)
-        normalize, truncate = payload.get("normalize"), payload.get("truncate")
+        model = self.tei_model(request)
+        payload = await self.json_object(request)
+        normalize = payload.get("normalize")
         if normalize is not None and normalize is not model.manifest.normalize:
             raise RequestValidationError(
                 f"model {model.name!r} returns {'' if model.manifest.normalize else 'un'}"
@@ -170,19 +186,15 @@ class CompatEndpoints:
                 allowed=model.manifest.normalize,
                 actual=normalize,
             )
-        if truncate is not None and truncate is not model.manifest.truncate:
-            raise RequestValidationError(
-                f"model {model.name!r} {'truncates' if model.manifest.truncate else 'rejects'}"
-                f" texts over {model.manifest.max_tokens} tokens; omit 'truncate'",
-                limit="truncate",
-                allowed=model.manifest.truncate,
-                actual=truncate,
-            )
-        vectors = await self._vectors(model, _texts(payload.get("inputs"), "inputs"))
+        self.check_truncate(model, payload)
+        prompt = payload.get("prompt_name")
+        if prompt is not None and not isinstance(prompt, str):
+            raise RequestValidationError("'prompt_name' must be a string", limit="prompt_name")
+        vectors = await self.vectors(model, texts_of(payload.get("inputs"), "inputs"), prompt)
         return JSONResponse(vectors.tolist())
 
     async def tei_info(self, request: Request) -> Response:
-        model = self._tei_model(request)
+        model = self.tei_model(request)
         m = model.manifest
         recipe = m.quantization.get("recipe", "")
         return JSONResponse(
@@ -190,7 +202,7 @@ class CompatEndpoints:
                 "model_id": m.name,
                 "model_sha": m.version,
                 "model_dtype": "int8" if "int8" in str(recipe) else "float32",
-                "model_type": {"embedding": {"pooling": m.pooling}},
+                "model_type": _model_type(m),
                 "max_concurrent_requests": self.ep.settings.max_queue,
                 "max_input_length": m.max_tokens,
                 "max_batch_tokens": m.max_tokens * m.max_batch,
@@ -201,3 +213,15 @@ class CompatEndpoints:
                 "execution": model.plan.describe(),
             }
         )
+
+
+def _model_type(m: Manifest) -> dict[str, Any]:
+    """TEI's ``model_type``: embedding (with its pooling), classifier or reranker."""
+    if m.task == "text-classification":
+        id2label = dict(enumerate(m.labels))
+        return {
+            "classifier": {"id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}
+        }
+    if m.task == "text-ranking":
+        return {"reranker": {"id2label": {0: "score"}, "label2id": {"score": 0}}}
+    return {"embedding": {"pooling": m.pooling}}

@@ -108,7 +108,8 @@ class Embedder:
         limits = model.limits
         for text in texts:  # each call is one text: check it alone, not the batch size
             check_texts([text], limits)
-        result = self.registry.predict(self.model_name, texts, enforce_limits=False)
+        prompted = model.prompted(texts)  # the manifest's default prompt, as every host
+        result = self.registry.predict(self.model_name, prompted, enforce_limits=False)
         vectors: list[list[float]] = result.vectors.tolist()
         return vectors
 

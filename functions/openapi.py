@@ -48,19 +48,21 @@ def _predict_request(model: EdgeModel, max_body: int) -> dict[str, Any]:
         "maxLength": lim.max_chars,
         "pattern": NON_BLANK_PATTERN,
     }
+    options = _options(model)
     many = {
         "type": "object",
         "required": ["inputs"],
         "additionalProperties": False,
         "properties": {
-            "inputs": {"type": "array", "items": text, "minItems": 1, "maxItems": lim.max_batch}
+            "inputs": {"type": "array", "items": text, "minItems": 1, "maxItems": lim.max_batch},
+            **options,
         },
     }
     one = {
         "type": "object",
         "required": ["input"],
         "additionalProperties": False,
-        "properties": {"input": text},
+        "properties": {"input": text, **options},
     }
     return {
         "required": True,
@@ -73,11 +75,33 @@ def _predict_request(model: EdgeModel, max_body: int) -> dict[str, Any]:
     }
 
 
+def _options(model: EdgeModel) -> dict[str, Any]:
+    """``prompt_name`` (an embedder with prompts) and ``top_k`` (a classifier)."""
+    out: dict[str, Any] = {}
+    if model.manifest.prompts:
+        out["prompt_name"] = {"type": "string", "enum": sorted(model.manifest.prompts)}
+    if model.manifest.task == "text-classification":
+        out["top_k"] = {"type": "integer", "minimum": 1}
+    return out
+
+
+_LABELLED = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["label", "score"],
+        "properties": {"label": {"type": "string"}, "score": {"type": "number"}},
+    },
+}
+
+
 def _predict_response(model: EdgeModel) -> dict[str, Any]:
     dim = model.manifest.dim or None
     vector: dict[str, Any] = {"type": "array", "items": {"type": "number"}}
     if dim:
         vector.update(minItems=dim, maxItems=dim)
+    if model.manifest.task == "text-classification":
+        vector = _LABELLED
     return {
         "type": "object",
         "required": ["model", "model_version", "predictions", "cached", "cache"],
@@ -161,6 +185,49 @@ def _compat_paths(registry: ModelRegistry, settings: Settings) -> dict[str, Any]
             "inputs": _texts_schema(first),
             "normalize": {"type": "boolean", "const": first.manifest.normalize},
             "truncate": {"type": "boolean", "const": first.manifest.truncate},
+            **{k: v for k, v in _options(first).items() if k == "prompt_name"},
+        },
+    }
+    truncate = {"type": "boolean", "const": first.manifest.truncate}
+    tei_predict_request = {
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {
+            "inputs": _texts_schema(first),
+            "truncate": truncate,
+            "raw_scores": {"type": "boolean", "const": False},
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "top_k": {"type": ["integer", "null"], "minimum": 1},
+                    "function_to_apply": {"type": ["string", "null"]},
+                },
+            },
+        },
+    }
+    text = _texts_schema(first)["oneOf"][0]
+    rerank_request = {
+        "type": "object",
+        "required": ["query", "texts"],
+        "properties": {
+            "query": text,
+            "texts": {
+                "type": "array",
+                "items": text,
+                "minItems": 1,
+                "maxItems": first.limits.max_batch,
+            },
+            "truncate": truncate,
+            "raw_scores": {"type": "boolean", "const": False},
+            "return_text": {"type": "boolean"},
+        },
+    }
+    ranked = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["index", "score"],
+            "properties": {"index": {"type": "integer"}, "score": {"type": "number"}},
         },
     }
     model_query = [{"name": "model", "in": "query", "required": False, "schema": {"enum": names}}]
@@ -194,6 +261,38 @@ def _compat_paths(registry: ModelRegistry, settings: Settings) -> dict[str, Any]
                     }
                 }
                 | errors,
+            }
+        },
+        "/predict": {
+            "post": {
+                "summary": "text-embeddings-inference /predict: label + score, best first "
+                "(text-classification models; InferenceClient.text_classification)",
+                "parameters": model_query,
+                "requestBody": {
+                    "required": True,
+                    "x-max-body-bytes": max_body,
+                    **_json(tei_predict_request),
+                },
+                "responses": {
+                    "200": {
+                        "description": "labels per input (a list per input for a list)",
+                        **_json({"oneOf": [_LABELLED, {"type": "array", "items": _LABELLED}]}),
+                    }
+                }
+                | errors,
+            }
+        },
+        "/rerank": {
+            "post": {
+                "summary": "text-embeddings-inference /rerank: passages by relevance to the "
+                "query (text-ranking models)",
+                "parameters": model_query,
+                "requestBody": {
+                    "required": True,
+                    "x-max-body-bytes": max_body,
+                    **_json(rerank_request),
+                },
+                "responses": {"200": {"description": "best first", **_json(ranked)}} | errors,
             }
         },
         "/info": {

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 import edge
 from edge.cache import PredictionCache, open_cache
 from edge.hybrid import CacheRead, HybridResult, predict_with_cache, read_cache
-from edge.model import EdgeModel, with_session
+from edge.model import NO_PROMPT, EdgeModel, with_session
 from edge.session import SessionConfig, resolved_providers
 from functions.batcher import MicroBatcher
 from functions.exceptions import ModelNotFoundError, SettingsError
@@ -85,7 +85,9 @@ class ModelRegistry:
         enforce_limits: bool = True,
         read: CacheRead | None = None,
     ) -> HybridResult:
-        """Blocking hybrid prediction; run it in a worker thread from async code.
+        """Blocking hybrid prediction; run it in a worker thread from async code. The
+        routes prefix a request's prompt (``EdgeModel.prompted``) before the cache lookup,
+        so ``texts`` arrive final here.
 
         With ``read`` (from :meth:`read`) the lookup is not repeated; when it has no
         misses this only assembles the cached vectors and is safe on the event loop.
@@ -98,6 +100,7 @@ class ModelRegistry:
             ttl_s=self.cache_ttl_s,
             enforce_limits=enforce_limits,
             read=read,
+            prompt_name=NO_PROMPT,
         )
 
     def batchers(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,12 +20,14 @@ from starlette.responses import JSONResponse, Response
 from edge.cache.base import reads_are_local
 from edge.host import host_kind
 from edge.hybrid import HybridResult
+from edge.labels import top_labels
 from edge.limits import check_texts
 from functions.batcher import MicroBatcher
 from functions.body import (
     check_content_type,
     check_unicode,
     parse_json,
+    predict_options,
     predict_texts,
     read_body,
 )
@@ -34,6 +36,9 @@ from functions.lanes import CacheLane, InferenceLane
 from functions.openapi import build_openapi
 from functions.registry import ModelRegistry
 from functions.settings import Settings
+
+if TYPE_CHECKING:
+    from edge.model import EdgeModel
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,14 @@ class PredictStats:
 
 PredictObserver = Callable[[PredictStats], None]
 BatchObserver = Callable[[str, int], None]  # (model, texts in one inference call)
+
+
+def predictions(model: EdgeModel, rows: Any, top_k: int | None) -> list[Any]:
+    """Embeddings as lists of floats; a classifier's probabilities as label + score, best
+    first (``top_k`` of them)."""
+    if model.manifest.task != "text-classification":
+        return list(rows.tolist())
+    return [top_labels(model.manifest.labels, row, top_k) for row in rows]
 
 
 class Endpoints:
@@ -114,8 +127,10 @@ class Endpoints:
         body = await read_body(
             request, self.settings.max_body_bytes, timeout_s=self.settings.body_timeout_s
         )
-        texts = check_unicode(check_texts(predict_texts(parse_json(body)), model.limits))
-        result = await self._predict(name, texts)
+        payload = parse_json(body)
+        texts = check_unicode(check_texts(predict_texts(payload), model.limits))
+        prompt_name, top_k = predict_options(payload)
+        result = await self._predict(name, model.prompted(texts, prompt_name))
         misses = len(result.cached) - result.hits
         if result.cache_error is not None:
             self.cache_failures(name, result.cache_error)
@@ -126,7 +141,7 @@ class Endpoints:
             {
                 "model": name,
                 "model_version": result.model_version,
-                "predictions": result.vectors.tolist(),
+                "predictions": predictions(model, result.vectors, top_k),
                 "cached": result.cached,
                 "cache": {"hits": result.hits, "misses": misses, "error": result.cache_error},
             }

@@ -81,8 +81,7 @@ def manifest_for(
         quantization=quantization(build, scored, choice),
         metrics={
             **scored[choice.winner].as_dict(),
-            "eval_set": f"{len(ref.eval_texts)} Python stdlib docstrings (held out from "
-            "calibration)",
+            "eval_set": ref.eval_set,
             "reference": "fp32 ONNX export of the source model",
             "measured_on": cpu_info(),
         },

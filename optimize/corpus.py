@@ -58,3 +58,41 @@ def sample(n: int, *, offset: int = 0) -> list[str]:
     """``n`` texts (cycled if the stdlib has fewer), starting at ``offset``."""
     texts = stdlib_docstrings()
     return [texts[(offset + i) % len(texts)] for i in range(n)]
+
+
+def read_eval_file(path: Path) -> list[str]:
+    """The ``text`` of each JSON line of ``path`` (``--eval-file``: the user's own domain)."""
+    import json
+
+    from precast.exceptions import ConfigError
+
+    texts: list[str] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"eval_file is unreadable: {exc}", path=str(path)) from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"line {n} is not JSON: {exc}", path=str(path)) from None
+        text = record.get("text") if isinstance(record, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError(f'line {n} needs a non-empty "text" string', path=str(path))
+        texts.append(text)
+    if len(texts) < 16:
+        raise ConfigError(f"has {len(texts)} texts; the accuracy gate needs >= 16", path=str(path))
+    return texts
+
+
+def ranking_pairs(texts: list[str], group: int = 4) -> list[tuple[str, str]]:
+    """(query, passage) pairs for the text-ranking gate: each text's first words as a
+    query, against the text itself and the next ``group - 1`` texts, ``group`` per query."""
+    pairs: list[tuple[str, str]] = []
+    for i in range(len(texts) // group):
+        passages = texts[i * group : (i + 1) * group]
+        query = " ".join(passages[i % group].split()[:6])
+        pairs.extend((query, p) for p in passages)
+    return pairs

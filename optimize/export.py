@@ -1,12 +1,24 @@
-"""Step 1: export the model directory to ONNX with optimum, offline."""
+"""Step 1: export the model directory to ONNX with optimum, offline.
+
+The artifact's ``tokenizer.json`` is the source's, with the model's own pad token
+(:mod:`optimize.source`) and ``max_tokens`` written into its padding and truncation
+settings, so :mod:`edge.tokenization` needs nothing else to tokenize as the model expects.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
+from optimize.source import SourceModel
+
 TOKENIZER_FILE = "tokenizer.json"
+# our task -> optimum's export task (a cross-encoder is a one-label classifier)
+OPTIMUM_TASKS = {
+    "feature-extraction": "feature-extraction",
+    "text-classification": "text-classification",
+    "text-ranking": "text-classification",
+}
 
 
 def export_onnx(source: Path, out_dir: Path, *, task: str) -> Path:
@@ -22,7 +34,7 @@ def export_onnx(source: Path, out_dir: Path, *, task: str) -> Path:
     main_export(
         str(source),
         output=str(out_dir),
-        task=task,
+        task=OPTIMUM_TASKS[task],
         library_name="transformers",
         opset=18,
         do_validation=False,
@@ -31,11 +43,16 @@ def export_onnx(source: Path, out_dir: Path, *, task: str) -> Path:
     model = out_dir / "model.onnx"
     if not model.exists():
         raise RuntimeError(f"optimum export produced no model.onnx in {out_dir}")
-    tokenizer = source / TOKENIZER_FILE
-    if not tokenizer.exists():
-        tokenizer = out_dir / TOKENIZER_FILE
-    if not tokenizer.exists():
-        raise RuntimeError(f"{source} has no {TOKENIZER_FILE}; precast needs a fast tokenizer file")
-    if tokenizer.parent != out_dir:
-        shutil.copyfile(tokenizer, out_dir / TOKENIZER_FILE)
     return model
+
+
+def write_tokenizer(source: SourceModel, out_dir: Path, *, max_tokens: int) -> Path:
+    """The source's tokenizer.json with its pad token and truncation set (``tokenizers``)."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(source.path / TOKENIZER_FILE))
+    tok.enable_padding(pad_id=source.pad_id, pad_token=source.pad_token)
+    tok.enable_truncation(max_length=max_tokens)
+    out = out_dir / TOKENIZER_FILE
+    tok.save(str(out))
+    return out

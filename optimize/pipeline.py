@@ -69,6 +69,17 @@ def fingerprint(model: ModelConfig, source: Path) -> str:
         "tools": {p: tool_version(p) for p in TOOLS},
         "format": FORMAT_VERSION,
     }
+    acc = model.accuracy
+    if model.task != "feature-extraction":  # only what a task reads (keeps older fingerprints)
+        settings["task_budget"] = [
+            acc.min_top1_agreement,
+            acc.max_probability_change,
+            acc.min_kendall_tau,
+        ]
+    if model.optimize.eval_file:
+        settings["eval_file"] = hashlib.sha256(
+            Path(model.optimize.eval_file).read_bytes()
+        ).hexdigest()
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()[:24]
 

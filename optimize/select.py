@@ -21,20 +21,44 @@ class Budget:
     min_cosine: float
     min_neighbour_agreement: float
     max_size_mb: float
+    task: str = "feature-extraction"
+    min_top1_agreement: float = 0.95
+    max_probability_change: float = 0.05
+    min_kendall_tau: float = 0.90
 
     def failures(self, s: Scores) -> list[str]:
-        out = []
-        if s.mean_cosine < self.min_mean_cosine:
+        out = [] if self.task == "feature-extraction" else self._task_failures(s)
+        if self.task == "feature-extraction" and s.mean_cosine < self.min_mean_cosine:
             out.append(f"mean cosine {s.mean_cosine:.4f} < {self.min_mean_cosine}")
-        if s.min_cosine < self.min_cosine:
+        if self.task == "feature-extraction" and s.min_cosine < self.min_cosine:
             out.append(f"min cosine {s.min_cosine:.4f} < {self.min_cosine}")
-        if s.neighbour_agreement < self.min_neighbour_agreement:
+        if self.task == "feature-extraction" and (
+            s.neighbour_agreement < self.min_neighbour_agreement
+        ):
             out.append(
                 f"neighbour agreement {s.neighbour_agreement:.3f} < {self.min_neighbour_agreement}"
             )
         size_mb = s.size_bytes / 1e6
         if size_mb > self.max_size_mb:
             out.append(f"size {size_mb:.1f} MB > {self.max_size_mb} MB")
+        return out
+
+    def _task_failures(self, s: Scores) -> list[str]:
+        """text-classification / text-ranking: top-1 agreement, then the task's measure."""
+        out = []
+        top1 = s.top1_agreement if s.top1_agreement is not None else 0.0
+        if top1 < self.min_top1_agreement:
+            out.append(f"top-1 agreement {top1:.3f} < {self.min_top1_agreement}")
+        change = s.max_probability_change
+        if self.task == "text-classification" and (
+            change is None or change > self.max_probability_change
+        ):
+            shown = "unmeasured" if change is None else f"{change:.4f}"
+            out.append(f"probability change {shown} > {self.max_probability_change}")
+        tau = s.kendall_tau
+        if self.task == "text-ranking" and (tau is None or tau < self.min_kendall_tau):
+            shown = "unmeasured" if tau is None else f"{tau:.3f}"
+            out.append(f"Kendall tau {shown} < {self.min_kendall_tau}")
         return out
 
 

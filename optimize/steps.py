@@ -28,13 +28,14 @@ from edge.manifest import (
 )
 from edge.model import EdgeModel
 from optimize import corpus
-from optimize.evaluate import Scores, score
-from optimize.export import TOKENIZER_FILE, export_onnx
+from optimize.evaluate import EvalInputs, Scores, run_task, score
+from optimize.export import TOKENIZER_FILE, export_onnx, write_tokenizer
 from optimize.graph import count_ops, optimize_graph
 from optimize.recipes import apply_recipe, preset
 from optimize.select import Budget, select
+from optimize.source import SourceModel, inspect_source
 from precast.config import ModelConfig
-from precast.exceptions import AccuracyBudgetError
+from precast.exceptions import AccuracyBudgetError, ModelSourceError
 
 Progress = Callable[[str], None]
 Feeds = list[dict[str, np.ndarray]]
@@ -69,6 +70,7 @@ class Exported:
     onnx: Path
     tokenizer: Path
     inputs: list[str]
+    source: SourceModel
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ class Reference:
     eval_texts: list[str]
     calibration_texts: list[str]
     base: ArtifactManifest
+    eval_inputs: EvalInputs = ()  # what candidates run: eval_texts, or (query, passage) pairs
+    eval_set: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,18 +94,34 @@ class Choice:
     failures: dict[str, list[str]]
 
 
-def base_manifest(model: ModelConfig, dim: int, inputs: list[str]) -> ArtifactManifest:
-    """The manifest fields that come from the config and the exported graph."""
+def base_manifest(
+    model: ModelConfig, dim: int, inputs: list[str], source: SourceModel
+) -> ArtifactManifest:
+    """The manifest fields that come from the config, the model's files and the graph.
+    The config wins where it sets pooling / normalize; ``max_tokens`` is capped by the
+    positions the model can embed."""
+    embeds = model.task == "feature-extraction"
+    output = (
+        TensorSpec("last_hidden_state", "float32", ("batch", "sequence", dim))
+        if embeds
+        else TensorSpec("logits", "float32", ("batch", dim))
+    )
+    pooling = model.pooling or source.pooling or "mean"
+    normalize = model.normalize if model.normalize is not None else source.normalize
     return ArtifactManifest(
         name=model.name,
         task=model.task,
         dim=dim,
         inputs=tuple(TensorSpec(n, "int64", ("batch", "sequence")) for n in inputs),
-        outputs=(TensorSpec("last_hidden_state", "float32", ("batch", "sequence", dim)),),
-        pooling=model.pooling,
-        normalize=model.normalize,
-        max_tokens=model.max_tokens,
+        outputs=(output,),
+        pooling=pooling,
+        normalize=embeds and (normalize is None or normalize),
+        max_tokens=min(model.max_tokens, source.max_positions),
         limits=LimitsSpec(model.limits.max_batch, model.limits.max_chars, model.truncate),
+        prompts=source.prompts if embeds else {},
+        default_prompt_name=source.default_prompt_name if embeds else "",
+        labels=source.labels,
+        problem_type=source.problem_type,
     )
 
 
@@ -129,10 +149,20 @@ def export(build: Build) -> Exported:
     import onnx
 
     started = build.tick(f"export {build.source.name} -> ONNX (optimum, offline)")
+    source = inspect_source(build.source)
+    if source.task != build.model.task:
+        raise ModelSourceError(
+            f"is a {source.task} model ({source.architecture}) but [models."
+            f"{build.model.name}] says task = {build.model.task!r}; set task = "
+            f"{source.task!r}",
+            path=str(build.source),
+        )
     exported = export_onnx(build.source, build.work / "export", task=build.model.task)
+    max_tokens = min(build.model.max_tokens, source.max_positions)
+    tokenizer = write_tokenizer(source, build.work / "export", max_tokens=max_tokens)
     graph = onnx.load(str(exported), load_external_data=False).graph
     build.done(started, f"{exported.stat().st_size / 1e6:.1f} MB")
-    return Exported(exported, build.work / "export" / TOKENIZER_FILE, [i.name for i in graph.input])
+    return Exported(exported, tokenizer, [i.name for i in graph.input], source)
 
 
 def graphs(build: Build, exported: Exported) -> dict[str, Path]:
@@ -153,18 +183,32 @@ def graphs(build: Build, exported: Exported) -> dict[str, Path]:
 def reference(build: Build, exported: Exported) -> Reference:
     """Step 3: the fp32 export's vectors on the held-out texts (what candidates match)."""
     settings = build.model.optimize
-    started = build.tick(f"reference embeddings: fp32 export on {settings.eval_texts} texts")
+    started = build.tick(f"reference outputs: fp32 export on {settings.eval_texts} texts")
     calibration, held_out = corpus.split(settings.calibration_texts, settings.eval_texts)
+    eval_set = f"{len(held_out)} Python stdlib docstrings (held out from calibration)"
+    if settings.eval_file:
+        held_out = corpus.read_eval_file(Path(settings.eval_file))
+        eval_set = f"{len(held_out)} texts of {Path(settings.eval_file).name}"
+    task = build.model.task
+    eval_inputs: EvalInputs = corpus.ranking_pairs(held_out) if task == "text-ranking" else held_out
     ref_dir = build.work / "reference"
-    stage(
-        ref_dir, exported.onnx, exported.tokenizer, base_manifest(build.model, 0, exported.inputs)
-    )
+    # a placeholder dim and labels until the graph has been run once
+    first = base_manifest(build.model, 0, exported.inputs, exported.source)
+    stage(ref_dir, exported.onnx, exported.tokenizer, first)
     model = edge.load(ref_dir)
-    vectors = model.predict(held_out, enforce_limits=False)
-    dim = int(vectors.shape[1])
+    vectors = run_task(model, eval_inputs)
+    dim = int(model.predict(held_out[:1], enforce_limits=False).shape[1])
     build.done(started, f"dim={dim}")
-    base = base_manifest(build.model, dim, exported.inputs)
-    return Reference(model, vectors, held_out, calibration, base)
+    base = base_manifest(build.model, dim, exported.inputs, exported.source)
+    return Reference(
+        model,
+        vectors,
+        eval_texts=held_out,
+        calibration_texts=calibration,
+        base=base,
+        eval_inputs=eval_inputs,
+        eval_set=eval_set,
+    )
 
 
 def calibration_feeds(ref: Reference, inputs: list[str]) -> Feeds:
@@ -194,7 +238,9 @@ def candidate(build: Build, name: str, graph: Path, ref: Reference, tokenizer: P
     stage(cand, out, tokenizer, ref.base)
     size = (cand / "model.onnx").stat().st_size
     timing = min(len(ref.eval_texts), TIMING_TEXTS)
-    s, _ = score(edge.load(cand), ref.vectors, ref.eval_texts, size, timing_texts=timing)
+    s, _ = score(
+        edge.load(cand), ref.vectors, ref.eval_inputs, size, timing_texts=timing, task=ref.base.task
+    )
     build.done(
         started,
         f"mean cos {s.mean_cosine:.4f}  min cos {s.min_cosine:.4f}  "
@@ -206,7 +252,14 @@ def candidate(build: Build, name: str, graph: Path, ref: Reference, tokenizer: P
 def budget_of(model: ModelConfig) -> Budget:
     acc = model.accuracy
     return Budget(
-        acc.min_mean_cosine, acc.min_cosine, acc.min_neighbour_agreement, model.optimize.max_size_mb
+        acc.min_mean_cosine,
+        acc.min_cosine,
+        acc.min_neighbour_agreement,
+        model.optimize.max_size_mb,
+        task=model.task,
+        min_top1_agreement=acc.min_top1_agreement,
+        max_probability_change=acc.max_probability_change,
+        min_kendall_tau=acc.min_kendall_tau,
     )
 
 

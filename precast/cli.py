@@ -16,6 +16,7 @@ from edge.exceptions import PrecastError
 # Order here is the order in --help.
 COMMAND_MODULES = [
     "precast.commands.demo",
+    "precast.commands.models",
     "precast.commands.optimize",
     "precast.commands.keys",
     "precast.commands.bundle",

@@ -105,6 +105,11 @@ class AccuracyBudget:
     min_mean_cosine: Cosine = 0.99
     min_cosine: Cosine = 0.90
     min_neighbour_agreement: Cosine = 0.90
+    # text-classification: the fp32 reference's top label kept, and how far any
+    # probability may move; text-ranking: the best passage kept, and Kendall's tau
+    min_top1_agreement: Fraction = 0.95
+    max_probability_change: Fraction = 0.05
+    min_kendall_tau: Cosine = 0.90
 
 
 @dataclass(frozen=True, config=_TABLE)
@@ -117,6 +122,9 @@ class OptimizeSettings:
     max_size_mb: Annotated[float, Field(gt=0)] = 25.0
     calibration_texts: Positive = 128
     eval_texts: Annotated[int, Field(ge=16)] = 512
+    # JSONL ({"text": ...} per line, relative to precast.toml): score recipes on your own
+    # domain text instead of the built-in corpus (stdlib docstrings)
+    eval_file: str = ""
 
 
 @dataclass(frozen=True, config=_TABLE)
@@ -192,8 +200,10 @@ class ModelConfig:
     ]
     name: SkipJsonSchema[str] = Field(default="", exclude=True)
     task: Task = "feature-extraction"
-    pooling: Pooling = "mean"
-    normalize: bool = True
+    # unset: what the model directory's sentence-transformers files say (else mean / true)
+    pooling: Pooling | None = None
+    normalize: bool | None = None
+    # capped by the model's own max_position_embeddings when the artifact is built
     max_tokens: Annotated[int, Field(gt=0, le=8192)] = 256
     truncate: bool = True
     targets: tuple[Target, ...] = ("lambda", "edge")
@@ -322,7 +332,10 @@ def _named(name: str, model: ModelConfig, root: Path) -> ModelConfig:
     source = model.source
     if not source.startswith("package:") and not Path(source).expanduser().is_absolute():
         source = str(root / source)
-    return replace(model, name=name, source=source)
+    opt = model.optimize
+    if opt.eval_file and not Path(opt.eval_file).expanduser().is_absolute():
+        opt = replace(opt, eval_file=str(root / opt.eval_file))
+    return replace(model, name=name, source=source, optimize=opt)
 
 
 def json_schema() -> dict[str, Any]:

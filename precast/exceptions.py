@@ -25,3 +25,11 @@ class AccuracyBudgetError(PrecastError):
     def __init__(self, message: str, *, report: list[dict[str, object]]) -> None:
         super().__init__(message)
         self.report = report
+
+
+class ModelSourceError(PrecastError):
+    """A model directory precast cannot build: the message names the missing file or field."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path

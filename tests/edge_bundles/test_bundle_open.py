@@ -212,7 +212,7 @@ def test_unsupported_format_version_is_refused(
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda m: m.update(pooling="max"), "pooling"),
+        (lambda m: m.update(pooling="weighted"), "pooling"),
         (lambda m: m.pop("task"), "task"),
         (lambda m: m.update(version="other"), "bundle.json says"),
         (lambda m: m["files"]["model.onnx"].update(sha256="0" * 64), "differs"),

@@ -42,14 +42,14 @@ def test_empty_or_mistyped_input_is_refused(
 
 
 def test_oversized_input_is_refused_with_limit_and_value(bundled_model: edge.EdgeModel) -> None:
-    """GIVEN the manifest's limits (max_chars, max_batch)
-    WHEN a text is one character too long, or the batch one text too large
-    THEN InputLimitError carries limit, allowed and actual, and the message states both
-    numbers; with enforce_limits=False the large batch is accepted (batch jobs)."""
+    """GIVEN the manifest's per-request limits (max_chars, max_batch) and enforce_limits=True
+    (what a server applies) WHEN a text is one character too long, or the batch one text
+    too large THEN InputLimitError carries limit, allowed and actual, and the message states
+    both numbers; the library default accepts both (any number of texts, cut by tokens)."""
     limits = bundled_model.limits
     too_long = ["x" * (limits.max_chars + 1)]
     with pytest.raises(InputLimitError) as info:
-        bundled_model.predict(too_long)
+        bundled_model.predict(too_long, enforce_limits=True)
     err = info.value
     assert (err.limit, err.allowed, err.actual, err.index) == (
         "max_chars",
@@ -61,10 +61,12 @@ def test_oversized_input_is_refused_with_limit_and_value(bundled_model: edge.Edg
     smoke = bundled_model.manifest.smoke["texts"]  # real docstrings, short
     batch = [smoke[i % len(smoke)] for i in range(limits.max_batch + 1)]
     with pytest.raises(InputLimitError, match=f"max_batch={limits.max_batch}") as info:
-        bundled_model.predict(batch)
+        bundled_model.predict(batch, enforce_limits=True)
     assert (info.value.allowed, info.value.actual) == (limits.max_batch, limits.max_batch + 1)
-    out = bundled_model.predict(batch, enforce_limits=False)
+    out = bundled_model.predict(batch)
     assert out.shape == (len(batch), bundled_model.manifest.dim)
+    (long_one,) = bundled_model.predict(too_long)
+    np.testing.assert_allclose(np.linalg.norm(long_one), 1.0, atol=1e-3)
 
 
 def test_text_longer_than_max_tokens_is_truncated_not_refused(

@@ -38,6 +38,8 @@ def test_schema_is_valid_openapi_3_1(schema: dict[str, Any]) -> None:
         "/v1/models/minilm/predict",
         "/v1/embeddings",
         "/embed",
+        "/predict",
+        "/rerank",
         "/info",
     }
 

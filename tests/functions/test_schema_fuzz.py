@@ -21,7 +21,7 @@ from functions.app import create_app
 from functions.registry import ModelRegistry
 from functions.settings import Settings
 
-MAX_EXAMPLES = 100  # per operation and mode: 1,300 requests (schemathesis skips the schema path)
+MAX_EXAMPLES = 100  # per operation and mode: 1,700 requests (schemathesis skips the schema path)
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,8 @@ OPERATIONS = [
     "POST /v1/models/minilm/predict",
     "POST /v1/embeddings",
     "POST /embed",
+    "POST /predict",
+    "POST /rerank",
     "GET /info",
 ]
 POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
@@ -55,6 +57,8 @@ CASES = [(label, POSITIVE) for label in OPERATIONS] + [
     ("POST /v1/models/minilm/predict", NEGATIVE),
     ("POST /v1/embeddings", NEGATIVE),
     ("POST /embed", NEGATIVE),
+    ("POST /predict", NEGATIVE),
+    ("POST /rerank", NEGATIVE),
     ("GET /info", NEGATIVE),
 ]
 

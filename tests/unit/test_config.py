@@ -45,7 +45,11 @@ def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "key", "fragment"),
     [
-        (GOOD + "pooling = 'max'\n", "models.m.pooling", "Choices are: mean|cls"),
+        (
+            GOOD + "pooling = 'weighted'\n",
+            "models.m.pooling",
+            "Choices are: mean|cls|max|lasttoken",
+        ),
         (GOOD + "max_tokens = 'many'\n", "models.m.max_tokens", "must be int"),
         (GOOD + "max_tokens = true\n", "models.m.max_tokens", "must be int"),
         (GOOD + "colour = 'red'\n", "models.m", "unknown key 'colour'"),

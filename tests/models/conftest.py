@@ -1,0 +1,70 @@
+"""The tiny models (built once, cached under .precast/test-models/) and their artifacts.
+
+Every artifact is built by the real pipeline (optimum export, ORT fusions, the fp32
+recipe, the gate) into one session directory, so each test sees what ``precast optimize``
+makes. Nothing comes from a model hub: the suite runs with ``HF_HUB_OFFLINE=1``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import tiny_models
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+REPO = Path(__file__).resolve().parents[2]
+BY_NAME = {s.name: s for s in tiny_models.ALL}
+
+
+@pytest.fixture(scope="session")
+def tiny_sources() -> dict[str, Path]:
+    return tiny_models.build_all(REPO / ".precast" / "test-models")
+
+
+def toml_entry(name: str, source: Path, task: str) -> str:
+    return (
+        f'[models.{name}]\nsource = "{source}"\ntask = "{task}"\n'
+        f'[models.{name}.optimize]\nrecipes = ["fp32-optimized"]\n'
+        "calibration_texts = 8\neval_texts = 16\n"
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_project(tiny_sources: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A precast.toml with one fp32 entry per tiny model."""
+    root = tmp_path_factory.mktemp("tiny-project")
+    entries = [toml_entry(n, p.resolve(), BY_NAME[n].task) for n, p in tiny_sources.items()]
+    (root / "precast.toml").write_text("\n".join(entries))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_artifacts(tiny_project: Path) -> dict[str, Path]:
+    """name -> artifact directory, built with run_optimize (the fp32 recipe)."""
+    from optimize.pipeline import run_optimize
+    from precast.config import load_config
+
+    config = load_config(tiny_project / "precast.toml")
+    return {
+        name: run_optimize(
+            config.model(name), config.artifacts_dir, progress=lambda _m: None
+        ).directory
+        for name in config.models
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_registry(tiny_artifacts: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Every tiny artifact served by one registry with a SQLite cache."""
+    import edge
+    from edge.cache import SQLiteCache
+    from functions.registry import ModelRegistry
+
+    cache = SQLiteCache(tmp_path_factory.mktemp("tiny-cache") / "cache.sqlite")
+    registry = ModelRegistry({n: edge.load(p) for n, p in tiny_artifacts.items()}, cache)
+    yield registry
+    registry.close()
