@@ -17,6 +17,7 @@ from edge.exceptions import PrecastError
 COMMAND_MODULES = [
     "precast.commands.demo",
     "precast.commands.optimize",
+    "precast.commands.info",
     "precast.commands.keys",
     "precast.commands.bundle",
     "precast.commands.batch",
