@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge.engines import INSTALL_HINT, installed_engines, open_engine
+from edge.engines import INSTALL_HINT, ONNXRUNTIME, installed_engines, open_engine
 from edge.environment import PRECAST_ORT_PROVIDERS, PRECAST_VARIANT
 from edge.exceptions import ArtifactError
 from edge.host import CUDA, host_kind
@@ -55,10 +55,18 @@ class HostFacts:
         wanted = PRECAST_ORT_PROVIDERS.read() if requested == "auto" else tuple(requested)
         return cls(host_kind(), tuple(ort.get_available_providers()), wanted, installed_engines())
 
-    def active(self, provider: str) -> bool:
-        return provider == CPU or (
-            provider in self.available_providers and provider in self.requested_providers
-        )
+    def active(self, variant: VariantSpec) -> bool:
+        if on_cpu(variant):
+            return True
+        provider = variant.provider
+        return provider in self.available_providers and provider in self.requested_providers
+
+
+def on_cpu(variant: VariantSpec) -> bool:
+    """ORT's CPU provider, or another engine's CPU device (the only one edge drives)."""
+    if variant.engine == ONNXRUNTIME:
+        return variant.provider == CPU
+    return variant.provider.upper() == "CPU"
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,8 @@ def certifications(manifest: Manifest, variant: VariantSpec) -> dict[str, dict[s
 
 
 def kind_for(variant: VariantSpec, facts: HostFacts) -> str:
+    """The host kind a variant's certification is read under: :data:`CUDA` for a CUDA
+    variant (its answers depend on the GPU's kernels), else this CPU's kind."""
     return CUDA if variant.provider == "CUDAExecutionProvider" else facts.kind
 
 
@@ -125,7 +135,7 @@ def _unavailable(variant: VariantSpec, facts: HostFacts, present: set[str]) -> s
     if variant.engine not in facts.engines:
         hint = INSTALL_HINT.get(variant.engine, "unknown to this runtime")
         return f"engine {variant.engine} is not installed ({hint})"
-    if not facts.active(variant.provider):
+    if not facts.active(variant):
         if variant.provider not in facts.available_providers:
             here = ", ".join(facts.available_providers)
             return f"{variant.provider} is not available here ({here})"
@@ -159,7 +169,7 @@ def rank(
         speed = _texts_per_s(measured)
         if forced == v.name:
             runnable.append(((0, 0.0), v, f"forced by {PRECAST_VARIANT.name}"))
-        elif v.provider != CPU:
+        elif not on_cpu(v):
             runnable.append(((1, -speed), v, f"{v.provider} is active here"))
         elif measured is not None and not (v.is_default and forced is not None):
             why = f"certified on {kind}"
