@@ -182,7 +182,9 @@ def _variants(
         raise ArtifactError(f"{where}: variant names must be unique ({names})")
     for v in variants:
         if v.file in files and files[v.file].sha256 != v.sha256:
-            raise ArtifactError(f"{where}: variant {v.name!r} and files[{v.file!r}] disagree")
+            raise ArtifactError(
+                f"{where}: variant {v.name!r} sha256 differs from files[{v.file!r}]"
+            )
     if variants and not any(v.is_default for v in variants):
         raise ArtifactError(f"{where}: variants list none for {DEFAULT_MODEL_FILE!r}")
     return variants

@@ -9,8 +9,8 @@ deploy; each container restores that memory and creates the CUDA session (CPU fa
 and the cache connections in ``@modal.enter(snap=False)``; with CUDA active that session
 runs the artifact's CUDA fp16 variant, which the image carries (:mod:`edge.variants`).
 With snapshots off both hooks run at every container start, in that order (Modal runs a
-class's enter hooks in definition order). ``Web`` serves the HTTP API (concurrent requests, coalesced
-by the app's micro-batcher); ``Embedder.embed`` is for Python callers
+class's enter hooks in definition order). ``Web`` serves the HTTP API (concurrent
+requests, coalesced by the app's micro-batcher); ``Embedder.embed`` is for Python callers
 (``Embedder().embed.remote(text)``), batched by Modal. Settings come from the deploy
 tooling's environment (``PRECAST_MODAL_GPU`` from ``[models.X.modal] gpu``), read through
 the one contract in :mod:`edge.environment`.

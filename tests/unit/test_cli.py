@@ -10,7 +10,8 @@ import pytest
 from precast.cli import COMMAND_MODULES, build_parser, main
 
 EXPECTED_COMMANDS = {
-    *("demo", "optimize", "keys", "bundle", "batch", "edge", "serve", "package", "cost", "config"),
+    *("demo", "optimize", "info", "keys", "bundle", "batch", "edge", "serve", "package", "cost"),
+    "config",
 }
 
 

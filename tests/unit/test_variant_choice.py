@@ -66,8 +66,12 @@ THREE = [
 ]  # fmt: skip
 
 
-def facts(kind: str, providers: tuple[str, ...] = (CPU,), engines: tuple[str, ...] = ("onnxruntime",),
-          requested: tuple[str, ...] = (CUDA_EP,)) -> HostFacts:  # fmt: skip
+def facts(
+    kind: str,
+    providers: tuple[str, ...] = (CPU,),
+    engines: tuple[str, ...] = ("onnxruntime",),
+    requested: tuple[str, ...] = (CUDA_EP,),
+) -> HostFacts:
     return HostFacts(kind, providers, requested, frozenset(engines))
 
 
@@ -169,7 +173,7 @@ def test_a_single_file_manifest_has_one_implied_default_variant() -> None:
         ([variant("x", "model.cuda-fp16.onnx")], "variants list none for 'model.onnx'"),
         ([variant("a", "model.onnx"), variant("a", "b.onnx")], "variant names must be unique"),
         ([variant("a", "model.onnx"), variant("b", "../b.onnx")], "must be a plain name"),
-        ([{**variant("a", "model.onnx"), "sha256": "f" * 64}], "disagree"),
+        ([{**variant("a", "model.onnx"), "sha256": "f" * 64}], "differs from files"),
     ],
 )
 def test_malformed_variants_are_refused_naming_the_problem(
