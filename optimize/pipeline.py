@@ -139,23 +139,10 @@ def _build(build: Build, *, force: bool) -> OptimizeResult:
         for name in recipes
     }
     choice = steps.choose(build.model, scored, force=force)
-    built = []
-    if variants.CUDA_VARIANT in extra:
-        gpu = variants.cuda_fp16(
-            build, graphs["fused"], ref, exported.tokenizer, steps.budget_of(build.model)
-        )
-        built = [gpu] if gpu is not None else []
-    sources = {
-        variants.OPENVINO_INT8: build.work / "candidates" / variants.STATIC_RECIPE / "model.onnx",
-        variants.OPENVINO_BF16: build.work / "reference" / "model.onnx",  # the fp32 export
-    }
-    for name in (n for n in extra if n in sources):
-        tps = scored[choice.winner].texts_per_s
-        budget = steps.budget_of(build.model)
-        ov = variants.openvino_variant(
-            build, name, sources[name], ref, exported.tokenizer, budget, tps
-        )
-        built += [ov] if ov is not None else []
+    built = variants.build_extra(
+        build, ref, fused=graphs.get("fused"), tokenizer=exported.tokenizer,
+        winner_tps=scored[choice.winner].texts_per_s,
+    )  # fmt: skip
     build.tick(f"write artifact (winner: {choice.winner})")
     return write_artifact(build, ref, scored, choice, built)
 

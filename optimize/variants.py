@@ -139,7 +139,7 @@ def _stage_on_openvino(build: Build, name: str, onnx_file: Path, ref: Reference,
         name, DEFAULT_MODEL_FILE, sha256_file(path), path.stat().st_size,
         engine="openvino", provider="CPU",
         precision="int8" if name == OPENVINO_INT8 else "bf16",
-        recipe=onnx_file.parent.name,
+        recipe=STATIC_RECIPE if name == OPENVINO_INT8 else "fp32 export",
     )  # fmt: skip
     doc = read_manifest(cand).document
     if doc is None:  # pragma: no cover - read_manifest always parses the document
@@ -153,6 +153,7 @@ def openvino_variant(
     name: str,
     onnx_file: Path,
     ref: Reference,
+    *,
     tokenizer: Path,
     budget: Budget,
     default_tps: float,
@@ -196,3 +197,39 @@ def openvino_variant(
     path = build.work / f"model.{name}.onnx"
     shutil.move(str(cand / spec.file), path)
     return BuiltVariant(replace(spec, file=path.name, certified={host_kind(): entry}), path)
+
+
+def build_extra(
+    build: Build,
+    ref: Reference,
+    *,
+    fused: Path | None,
+    tokenizer: Path,
+    winner_tps: float,
+) -> list[BuiltVariant]:
+    """Every variant :func:`planned` names that passes its gate (CUDA first)."""
+    from optimize.steps import budget_of
+
+    budget = budget_of(build.model)
+    out: list[BuiltVariant | None] = []
+    for name in planned(build.model):
+        if name == CUDA_VARIANT and fused is not None:
+            out.append(cuda_fp16(build, fused, ref, tokenizer, budget))
+        elif name in (OPENVINO_INT8, OPENVINO_BF16):
+            source = (
+                build.work / "candidates" / STATIC_RECIPE / "model.onnx"
+                if name == OPENVINO_INT8
+                else build.work / "reference" / "model.onnx"  # the fp32 export
+            )
+            out.append(
+                openvino_variant(
+                    build,
+                    name,
+                    source,
+                    ref,
+                    tokenizer=tokenizer,
+                    budget=budget,
+                    default_tps=winner_tps,
+                )  # fmt: skip
+            )
+    return [b for b in out if b is not None]

@@ -173,3 +173,36 @@ def test_edge_bundle_and_lambda_asset_leave_the_cuda_variant_out(
     assert (big.directory / CUDA_FILE).is_file()
     assert modal.stat().st_size > default.stat().st_size + 20e6
     np.testing.assert_array_equal(small.predict(["same answer"]), big.predict(["same answer"]))
+
+
+def test_an_openvino_variant_certified_fastest_here_runs_on_openvino(
+    artifact_copy: Path, sample_model: Any
+) -> None:
+    """GIVEN OpenVINO installed (the dev lock pins it) and a variant on the OpenVINO engine
+    certified here as the fastest WHEN edge.load THEN it runs on OpenVINO's CPU plugin, one
+    text per infer request, passes its own smoke check and agrees with the ORT int8 default."""
+    cuda = read_manifest(artifact_copy).variants[1]
+    shutil.copyfile(artifact_copy / CUDA_FILE, artifact_copy / "model.ov.onnx")
+    spec = cpu_variant(artifact_copy, "openvino-fp16", "model.ov.onnx", {})
+    fast = {host_kind(): {"mean_cosine": 1.0, "texts_per_s": 1e9}}
+    spec = replace(spec, engine="openvino", provider="CPU", precision="fp16", certified=fast,
+                   smoke=cuda.smoke)  # fmt: skip
+    add_variant(artifact_copy, spec)
+    model = edge.load(artifact_copy)
+    assert model.variant is not None and model.variant.name == "openvino-fp16"
+    assert model.providers == ["OpenVINO/CPU"] and model.plan.mode == "per-text"
+    assert model.smoke is not None and model.smoke.passed and model.certified
+    texts = ["an embedding on another engine", "short", "a somewhat longer text " * 20]
+    cos = (model.predict(texts) * sample_model.predict(texts)).sum(axis=1)
+    assert cos.min() > 0.98
+
+
+def test_the_modal_image_carries_the_cuda_variant(sample_artifact: Path) -> None:
+    """GIVEN the deploy environment naming the sample WHEN the Modal image's file list is
+    computed THEN it holds the manifest, the CPU int8 file, the tokenizer and the CUDA file."""
+    from functions.modal_settings import DeploySettings
+
+    settings = DeploySettings.from_env({"PRECAST_ARTIFACT_DIR": str(sample_artifact)})
+    assert settings.artifact_files() == [
+        "manifest.json", CUDA_FILE, "model.onnx", "tokenizer.json",
+    ]  # fmt: skip

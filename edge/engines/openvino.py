@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 DEVICE = "CPU"
 # variant precision -> the CPU plugin's INFERENCE_PRECISION_HINT
-PRECISION_HINTS = {"fp32": "f32", "int8": "f32", "bf16": "bf16"}
+# (an fp16 file is computed in f32; an int8 QDQ file runs int8 kernels whatever the hint)
+PRECISION_HINTS = {"fp32": "f32", "fp16": "f32", "int8": "f32", "bf16": "bf16"}
 
 
 @dataclass(frozen=True)
