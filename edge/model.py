@@ -171,13 +171,41 @@ def load_directory(
     model = EdgeModel(
         directory, manifest, session, plan=plan, token_budget=token_budget, variant=variant
     )
+    if smoke_test:
+        model = _smoke_checked(model, session_config)
     if PRECAST_REQUIRE_CERTIFIED.read():
         require_certified(manifest, model.certification)
-    if smoke_test:
-        from edge.smoke import require_smoke
-
-        model.smoke = require_smoke(model)
     return model
+
+
+def _smoke_checked(model: EdgeModel, session_config: SessionConfig | None) -> EdgeModel:
+    """The start-up smoke check (:mod:`edge.smoke`). A non-default variant that fails it
+    gives way to the default ORT CPU variant, which must pass."""
+    from dataclasses import replace
+
+    from edge.smoke import require_smoke
+
+    try:
+        model.smoke = require_smoke(model)
+        return model
+    except ArtifactError as exc:
+        failed, why = model.variant, str(exc)
+        if failed is None or failed.variant.is_default:
+            raise
+    default = next(v for v in model.manifest.variants if v.is_default)
+    cfg = replace(session_config or SessionConfig(), variant=default.name)
+    session, plan, choice = open_best(model.directory, model.manifest, cfg)
+    choice = replace(
+        choice,
+        reason=f"fallback: {failed.name} failed its start-up check",
+        skipped=(*failed.skipped, (failed.name, f"failed its start-up check: {why}")),
+    )
+    fresh = EdgeModel(
+        model.directory, model.manifest, session, plan=plan,
+        token_budget=model.token_budget, variant=choice,
+    )  # fmt: skip
+    fresh.smoke = require_smoke(fresh)
+    return fresh
 
 
 def with_session(
@@ -196,8 +224,4 @@ def with_session(
         token_budget=model.token_budget,
         variant=variant,
     )
-    if smoke_test:
-        from edge.smoke import require_smoke
-
-        fresh.smoke = require_smoke(fresh)
-    return fresh
+    return _smoke_checked(fresh, session_config) if smoke_test else fresh

@@ -14,7 +14,8 @@ artifact (a bundle or Lambda asset carries only what its target runs), its engin
 installed, its provider is absent, or ``PRECAST_VARIANT`` names another one.
 :func:`open_best` then opens the first that loads; one that fails to load (or whose
 provider does not initialize) is skipped in turn, so the default ORT CPU variant is the
-fallback. :class:`VariantChoice` says which ran and why (``model.variant``, ``precast info``).
+fallback (also when another variant fails its start-up smoke check: :mod:`edge.model`).
+:class:`VariantChoice` says which ran and why (``model.variant``, ``precast info``).
 """
 
 from __future__ import annotations

@@ -206,3 +206,24 @@ def test_the_modal_image_carries_the_cuda_variant(sample_artifact: Path) -> None
     assert settings.artifact_files() == [
         "manifest.json", CUDA_FILE, "model.onnx", "tokenizer.json",
     ]  # fmt: skip
+
+
+def test_a_variant_that_fails_its_start_up_check_gives_way_to_the_default(
+    artifact_copy: Path,
+) -> None:
+    """GIVEN a variant certified fastest here whose recorded smoke answers this host does
+    not reproduce WHEN edge.load THEN the default ORT CPU variant serves (its own smoke
+    check passes) and the choice says the other one failed its start-up check."""
+    shutil.copyfile(artifact_copy / "model.onnx", artifact_copy / "model.wrong.onnx")
+    fast = {host_kind(): {"mean_cosine": 1.0, "texts_per_s": 1e9}}
+    smoke = read_manifest(artifact_copy).smoke["vectors"]
+    spec = replace(
+        cpu_variant(artifact_copy, "cpu-wrong", "model.wrong.onnx", fast),
+        smoke=tuple(tuple(-x for x in row) for row in smoke),  # what this host will not give
+    )
+    add_variant(artifact_copy, spec)
+    model = edge.load(artifact_copy)
+    assert model.variant is not None and model.variant.name == "cpu-int8"
+    assert model.variant.reason == "fallback: cpu-wrong failed its start-up check"
+    assert "min smoke cosine -1.0000" in dict(model.variant.skipped)["cpu-wrong"]
+    assert model.smoke is not None and model.smoke.passed
