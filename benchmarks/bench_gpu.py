@@ -6,10 +6,11 @@ first, CPU fallback, length-bucketed batches), then:
 
 * throughput: N real texts (stdlib docstrings) in one ``predict`` call, best of 3;
 * latency: one text per call, p50/p99 over 200 calls;
-* node placement: a profiled session runs a few batches and every ``Node`` event of the
-  ONNX Runtime profile is counted by the provider it ran on (by count and by time). A
-  dynamic int8 artifact has ops CUDA does not implement (``DynamicQuantizeLinear``,
-  ``MatMulInteger``...): they fall back to the CPU, and this share says how much.
+* node placement: a profiled session on the chosen variant's file runs a few batches and
+  every ``Node`` event of the ONNX Runtime profile is counted by the provider it ran on (by
+  count and by time). With CUDA active ``edge`` runs the artifact's ``cuda-fp16`` variant;
+  the CPU int8 file has ops CUDA does not implement (``DynamicQuantizeLinear``,
+  ``MatMulInteger``...), and this share says how much of it would fall back.
 
 Writes ``benchmarks/results/gpu.json`` (which ``precast cost`` reads) only when the CUDA
 provider is active; ``--allow-cpu`` runs the same steps on CPU as a smoke test and writes
@@ -113,6 +114,8 @@ def measure(artifact: Path, n_texts: int, *, providers: tuple[str, ...]) -> dict
     from optimize import corpus
 
     model = edge.load(artifact, session_config=SessionConfig(providers=providers))
+    # the variant edge chose here: the CUDA fp16 one when CUDA is active, else the CPU one
+    variant = model.variant.variant if model.variant is not None else model.manifest.variants[0]
     texts = corpus.sample(n_texts, offset=3000)
     model.predict(texts[:32], enforce_limits=False)  # warm-up: CUDA kernels, arena
     best = float("inf")
@@ -131,9 +134,10 @@ def measure(artifact: Path, n_texts: int, *, providers: tuple[str, ...]) -> dict
         "single_text": percentiles(singles),
         "plan": model.plan.describe(),
         "placement": node_placement(
-            artifact / "model.onnx", model.providers, feeds_for(model, texts[:64])
+            artifact / variant.file, model.providers, feeds_for(model, texts[:64])
         ),
-        "recipe": model.manifest.quantization.get("recipe"),
+        "variant": model.variant.as_dict() if model.variant is not None else None,
+        "recipe": variant.recipe or model.manifest.quantization.get("recipe"),
     }
 
 

@@ -186,8 +186,25 @@ def _load_rows(d: dict[str, Any], rows: list[Row]) -> None:
                  "", "flat"))  # fmt: skip
 
 
+def _engines_rows(e: dict[str, Any], rows: list[Row]) -> None:
+    r = e["results"]
+    ours_name = next(k for k in r if k.startswith("precast"))
+    ours = r[ours_name]
+    pairs = e.get("pairs")
+    for name, peer in r.items():
+        if name == ours_name:
+            continue
+        rows.append((f"engines, {pairs} docs (texts/s) vs {name}; recall@1 "
+                     f"{ours['recall_at_1']:.3f} vs {peer['recall_at_1']:.3f}",
+                     _num(ours["texts_per_s"]), _num(peer["texts_per_s"]),
+                     _ratio(ours["texts_per_s"], peer["texts_per_s"]),
+                     "≥ 1× the fastest peer within 0.5 pt recall of fp32"
+                     if name == e.get("fastest_peer_within_half_point") else ""))  # fmt: skip
+
+
 ROWS = {
     "throughput": _throughput_rows,
+    "engines": _engines_rows,
     "edge": _edge_rows,
     "functions": _functions_rows,
     "batch": _batch_rows,

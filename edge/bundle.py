@@ -315,7 +315,12 @@ def _check_manifest(directory: Path, info: BundleInfo, where: str) -> None:
         member = info.members.get(name)
         if member is None or member.sha256 != entry.sha256:
             raise _schema(where, f"manifest file {name} is missing or differs from bundle.json")
-    extra = set(info.members) - set(manifest.files) - {MANIFEST_NAME}
+    variants = {v.file: v.sha256 for v in manifest.variants if v.file not in manifest.files}
+    for name, sha in variants.items():  # a variant a bundle carries must be the listed file
+        member = info.members.get(name)
+        if member is not None and member.sha256 != sha:
+            raise _schema(where, f"variant file {name} differs from the manifest's")
+    extra = set(info.members) - set(manifest.files) - set(variants) - {MANIFEST_NAME}
     if extra:
         raise _schema(where, f"members not described by the manifest: {sorted(extra)}")
 

@@ -23,7 +23,15 @@ from edge.bundle_format import (
     signature_document,
 )
 from edge.durable_fs import atomic_file
-from edge.manifest import MANIFEST_NAME, FileEntry, read_manifest, sha256_file, verify_files
+from edge.manifest import (
+    MANIFEST_NAME,
+    FileEntry,
+    read_manifest,
+    sha256_file,
+    verify_files,
+    verify_variant_file,
+)
+from edge.variant_targets import carried_variants, files_for_target
 
 if TYPE_CHECKING:
     from securesystemslib.signer import Signer
@@ -42,13 +50,20 @@ def build_bundle(
     *,
     created_at: str | None = None,
     compresslevel: int = DEFAULT_COMPRESSLEVEL,
+    target: str = "edge",
 ) -> Path:
     """Sign ``artifact_dir`` (verified first) into ``out_dir/<model>-<version>.pcb`` with
-    ``signer`` (the channel's targets key)."""
+    ``signer`` (the channel's targets key). The bundle carries the variants ``target`` can
+    run (:mod:`edge.variant_targets`; ``edge``: ONNX Runtime CPU only)."""
     manifest = read_manifest(artifact_dir)
     verify_files(artifact_dir, manifest)
+    carried = carried_variants(manifest, target)
+    for variant in carried:
+        if not variant.is_default:
+            verify_variant_file(artifact_dir, variant)
     names = sorted(
-        [MANIFEST_NAME, *manifest.files], key=lambda n: (artifact_dir / n).stat().st_size
+        [MANIFEST_NAME, *files_for_target(manifest, target)],
+        key=lambda n: (artifact_dir / n).stat().st_size,
     )
     members = {
         n: FileEntry(sha256=sha256_file(artifact_dir / n), size=(artifact_dir / n).stat().st_size)

@@ -28,12 +28,17 @@ class Certification:
     certified: bool
     certified_kinds: tuple[str, ...]
     measured: dict[str, Any] | None  # what the manifest says was measured on this kind
+    variant: str = ""  # the manifest variant this is about (edge.variants); "" before variants
 
     def describe(self) -> str:
         kinds = ", ".join(self.certified_kinds) or "none"
+        which = f"variant {self.variant} " if self.variant else ""
         if self.certified:
-            return f"certified for {self.host_kind} (certified kinds: {kinds})"
-        return f"NOT certified for {self.host_kind}; certified kinds: {kinds}"
+            return f"{which}certified for {self.host_kind} (certified kinds: {kinds})"
+        return (
+            f"{which}NOT certified for {self.host_kind} (never measured there); "
+            f"certified kinds: {kinds}"
+        )
 
 
 def certified_kinds(manifest: Manifest) -> dict[str, dict[str, Any]]:

@@ -261,6 +261,12 @@ PRECAST_ORT_PROVIDERS: EnvVar[tuple[str, ...]] = EnvVar(
     "execution providers tried before the CPU when `providers=\"auto\"`",
     ("edge",), parse_providers, "`CUDAExecutionProvider`",
 )  # fmt: skip
+PRECAST_VARIANT: EnvVar[str | None] = EnvVar(
+    "PRECAST_VARIANT", "variant name", None,
+    "run this variant of the manifest (`precast info` lists them) instead of the one chosen "
+    "for this host; it still falls back to ONNX Runtime CPU when it cannot run here",
+    ("edge",), parse_optional_text, "— (chosen per host)",
+)  # fmt: skip
 PRECAST_PUBLIC_KEY: EnvVar[str | None] = EnvVar(
     "PRECAST_PUBLIC_KEY", "path or base64", None,
     "the channel's targets public key (Ed25519) a bundle is verified with when the caller "
@@ -318,6 +324,7 @@ VARIABLES: tuple[EnvVar[Any], ...] = (
     PRECAST_ORT_THREADS,
     PRECAST_REQUIRE_CERTIFIED,
     PRECAST_ORT_PROVIDERS,
+    PRECAST_VARIANT,
     PRECAST_PUBLIC_KEY,
     PRECAST_PROJECT_DIR,
     PRECAST_BATCH_AWS_ATTEMPTS,

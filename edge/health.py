@@ -16,6 +16,7 @@ import numpy as np
 
 from edge.model import EdgeModel, load_directory
 from edge.session import SessionConfig
+from edge.smoke import expected_smoke
 
 DEFAULT_MIN_COSINE = 0.99
 _FALLBACK_TEXT = "precast health check"
@@ -52,17 +53,17 @@ def smoke_check(directory: Path, session_config: SessionConfig | None = None) ->
         model = load_directory(directory, session_config=session_config, smoke_test=False)
     except Exception as exc:  # any failure to load is an unhealthy version
         return HealthReport(None, False, None, DEFAULT_MIN_COSINE, 0, f"does not load: {exc}")
-    smoke = model.manifest.smoke
-    texts, vectors = smoke.get("texts"), smoke.get("vectors")
-    required = float(smoke.get("min_cosine", DEFAULT_MIN_COSINE))
+    required = float(model.manifest.smoke.get("min_cosine", DEFAULT_MIN_COSINE))
     version = model.version
-    if not isinstance(texts, list) or not isinstance(vectors, list) or not texts:
+    found = expected_smoke(model)
+    if found is None:
         out = model.predict([_FALLBACK_TEXT], enforce_limits=False)
         ok = bool(np.isfinite(out).all()) and out.shape[0] == 1
         note = "manifest has no smoke set; checked that it loads and returns finite output"
         return HealthReport(version, ok, None, required, 1, note if ok else "non-finite output")
+    texts, vectors = found
     try:
-        got = smoke_vectors(model, [str(t) for t in texts])
+        got = smoke_vectors(model, texts)
         expected = np.asarray(vectors, dtype=np.float32)
     except Exception as exc:  # a smoke text the model cannot run is a failure
         return HealthReport(version, False, None, required, len(texts), f"smoke failed: {exc}")

@@ -17,6 +17,8 @@ X86_AVX512_VNNI = "x86_64-avx512-vnni"
 X86_AVX2 = "x86_64-avx2"
 X86_OTHER = "x86_64"
 AARCH64 = "aarch64"
+# the kind a CUDA variant is certified under: its answers depend on the GPU kernels, not the CPU
+CUDA = "cuda"
 
 
 @functools.cache

@@ -15,6 +15,7 @@ from typing import Any
 
 from edge.exceptions import ArtifactError, ArtifactIntegrityError
 from edge.manifest_model import (
+    DEFAULT_MODEL_FILE,
     FORMAT_VERSION,
     POOLINGS,
     PROBLEM_TYPES,
@@ -25,11 +26,13 @@ from edge.manifest_model import (
     FileEntry,
     LimitsSpec,
     TensorSpec,
+    VariantSpec,
     canonical_json,
     manifest_version,
 )
 
 __all__ = [
+    "DEFAULT_MODEL_FILE",
     "FORMAT_VERSION",
     "MANIFEST_NAME",
     "POOLINGS",
@@ -42,13 +45,16 @@ __all__ = [
     "LimitsSpec",
     "Manifest",
     "TensorSpec",
+    "VariantSpec",
     "canonical_json",
+    "default_variant_name",
     "file_entries",
     "manifest_version",
     "parse_manifest",
     "read_manifest",
     "sha256_file",
     "verify_files",
+    "verify_variant_file",
     "version_matches",
 ]
 
@@ -124,6 +130,26 @@ class Manifest:
         return doc is not None and doc.problem_type == "multi_label_classification"
 
     @property
+    def variants(self) -> tuple[VariantSpec, ...]:
+        """The listed variants; a single-file manifest has one, ONNX Runtime CPU on
+        ``model.onnx`` (its precision from the quantization recipe)."""
+        if self.document is not None and self.document.variants:
+            return self.document.variants
+        entry = self.files[DEFAULT_MODEL_FILE]
+        recipe = str(self.quantization.get("recipe", ""))
+        precision = "fp32" if recipe.startswith("fp32") else "int8"
+        return (
+            VariantSpec(
+                default_variant_name(precision),
+                DEFAULT_MODEL_FILE,
+                entry.sha256,
+                entry.size,
+                precision=precision,
+                recipe=recipe,
+            ),
+        )
+
+    @property
     def smoke(self) -> dict[str, Any]:
         """Known inputs and their expected outputs, used as a post-update health check."""
         s = self.raw.get("smoke", {})
@@ -146,8 +172,13 @@ class Manifest:
             "quantization": self.quantization.get("recipe"),
             "metrics": self.metrics,
             "certified_hosts": sorted(self.certified),
+            "variants": [v.name for v in self.variants],
             "created_at": self.raw.get("created_at"),
         }
+
+
+def default_variant_name(precision: str) -> str:
+    return f"cpu-{precision}"
 
 
 def parse_manifest(raw: Any, where: str = "manifest.json") -> Manifest:
@@ -187,7 +218,7 @@ def read_manifest(directory: Path) -> Manifest:
     return parse_manifest(raw, str(path))
 
 
-def verify_files(directory: Path, manifest: Manifest) -> None:
+def verify_files(directory: Path, manifest: Manifest | _FileList) -> None:
     """Check size and sha256 of every listed file. Raises :class:`ArtifactIntegrityError`."""
     for name, entry in manifest.files.items():
         path = directory / name
@@ -205,6 +236,17 @@ def verify_files(directory: Path, manifest: Manifest) -> None:
                 f"{path}: sha256 {actual[:12]}… does not match the manifest's "
                 f"{entry.sha256[:12]}…; the file was altered. Rebuild or re-download it."
             )
+
+
+def verify_variant_file(directory: Path, variant: VariantSpec) -> None:
+    """Size and sha256 of one variant's file (the default one is in ``files``, checked by
+    :func:`verify_files`); checked before its session is created."""
+    verify_files(directory, _FileList({variant.file: FileEntry(variant.sha256, variant.size)}))
+
+
+@dataclass(frozen=True)
+class _FileList:
+    files: dict[str, FileEntry]
 
 
 def file_entries(directory: Path, names: list[str]) -> dict[str, dict[str, Any]]:

@@ -24,6 +24,7 @@ POOLINGS = ("mean", "cls", "max", "lasttoken")
 # how a text-classification head's logits become probabilities (transformers' problem_type)
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification")
 REQUIRED_FILES = ("model.onnx", "tokenizer.json")
+DEFAULT_MODEL_FILE = REQUIRED_FILES[0]  # the ORT CPU variant every copy of an artifact carries
 # What the version cannot hash: itself, and the moment of writing.
 UNVERSIONED_FIELDS = ("version", "created_at")
 Shape = tuple[str | int, ...]
@@ -101,12 +102,103 @@ class LimitsSpec:
         )
 
 
+def _plain_name(name: str) -> bool:
+    return not ("/" in name or "\\" in name or name.startswith("."))
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """One model file of an artifact and how it runs: engine, provider, precision, and per
+    host kind (:mod:`edge.host`) what was measured there (accuracy vs fp32, texts/s).
+
+    The default variant (``file == "model.onnx"``, ONNX Runtime on the CPU) is listed in
+    ``files`` and is certified by the manifest's top-level ``certified``; its ``certified``
+    here stays empty so that fact lives once. Other variants' files are listed here only,
+    with their own sha256: a copy of the artifact (bundle, Lambda asset) may leave them out.
+    """
+
+    name: str
+    file: str
+    sha256: str
+    size: int
+    engine: str = "onnxruntime"  # edge.engines: onnxruntime | openvino
+    provider: str = "CPUExecutionProvider"  # ORT provider, or the engine's device ("CPU")
+    precision: str = "int8"  # fp32 | fp16 | bf16 | int8
+    recipe: str = ""
+    certified: dict[str, Any] = field(default_factory=dict)
+    # this variant's answers to manifest.smoke's texts (the default's are in manifest.smoke)
+    smoke: tuple[tuple[float, ...], ...] = ()
+
+    @property
+    def is_default(self) -> bool:
+        return self.file == DEFAULT_MODEL_FILE
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "name": self.name,
+            "file": self.file,
+            "sha256": self.sha256,
+            "size": self.size,
+            "engine": self.engine,
+            "provider": self.provider,
+            "precision": self.precision,
+            "recipe": self.recipe,
+        }
+        if self.certified:
+            doc["certified"] = self.certified
+        if self.smoke:
+            doc["smoke"] = [list(row) for row in self.smoke]
+        return doc
+
+    @classmethod
+    def from_json(cls, raw: Any, where: str) -> VariantSpec:
+        if not isinstance(raw, dict):
+            raise ArtifactError(f"{where}: each of manifest 'variants' must be an object")
+        name = _require(raw, "name", str, where)
+        file = _require(raw, "file", str, where)
+        if not _plain_name(file):
+            raise ArtifactError(f"{where}: variant {name!r} file {file!r} must be a plain name")
+        return cls(
+            name=name,
+            file=file,
+            sha256=_require(raw, "sha256", str, where),
+            size=int(raw.get("size", -1)),
+            engine=str(raw.get("engine", "onnxruntime")),
+            provider=str(raw.get("provider", "CPUExecutionProvider")),
+            precision=str(raw.get("precision", "int8")),
+            recipe=str(raw.get("recipe", "")),
+            certified=_section(raw, "certified"),
+            smoke=tuple(tuple(float(x) for x in row) for row in raw.get("smoke", [])),
+        )
+
+
+def _variants(
+    raw: dict[str, Any], files: dict[str, FileEntry], where: str
+) -> tuple[VariantSpec, ...]:
+    """The ``variants`` list (absent in single-file manifests: empty)."""
+    listed = raw.get("variants", [])
+    if not isinstance(listed, list):
+        raise ArtifactError(f"{where}: manifest 'variants' must be a list")
+    variants = tuple(VariantSpec.from_json(v, where) for v in listed)
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise ArtifactError(f"{where}: variant names must be unique ({names})")
+    for v in variants:
+        if v.file in files and files[v.file].sha256 != v.sha256:
+            raise ArtifactError(
+                f"{where}: variant {v.name!r} sha256 differs from files[{v.file!r}]"
+            )
+    if variants and not any(v.is_default for v in variants):
+        raise ArtifactError(f"{where}: variants list none for {DEFAULT_MODEL_FILE!r}")
+    return variants
+
+
 def _files(raw: dict[str, Any], where: str) -> dict[str, FileEntry]:
     files: dict[str, FileEntry] = {}
     for name, entry in _require(raw, "files", dict, where).items():
         if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
             raise ArtifactError(f"{where}: files[{name!r}] needs sha256 and size")
-        if "/" in name or "\\" in name or name.startswith("."):
+        if not _plain_name(name):
             raise ArtifactError(f"{where}: files[{name!r}] must be a plain file name")
         files[name] = FileEntry(sha256=entry["sha256"], size=int(entry.get("size", -1)))
     for needed in REQUIRED_FILES:
@@ -143,6 +235,8 @@ class ArtifactManifest:
     source: dict[str, Any] = field(default_factory=dict)
     # host kind (edge.host) -> the accuracy measured there and its deviation from the others
     certified: dict[str, Any] = field(default_factory=dict)
+    # model files and how they run (edge.variants picks one per host); empty: model.onnx only
+    variants: tuple[VariantSpec, ...] = ()
     created_at: str = ""
     precast_version: str = ""
     version: str = ""
@@ -185,6 +279,8 @@ class ArtifactManifest:
         doc.update({k: getattr(self, k) for k in optional if getattr(self, k)})
         if self.labels:
             doc["labels"] = list(self.labels)
+        if self.variants:
+            doc["variants"] = [v.to_json() for v in self.variants]
         return doc
 
     def versioned(self) -> ArtifactManifest:
@@ -234,6 +330,7 @@ class ArtifactManifest:
             smoke=_section(raw, "smoke"),
             source=_section(raw, "source"),
             certified=_section(raw, "certified"),
+            variants=_variants(raw, files, where),
             created_at=str(raw.get("created_at", "")),
             precast_version=str(raw.get("precast_version", "")),
             format_version=fmt,

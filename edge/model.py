@@ -11,19 +11,19 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.batching import DEFAULT_MAX_BATCH, DEFAULT_TOKEN_BUDGET, plan_batches
-from edge.certification import certification, require_certified
+from edge.certification import Certification, certification, require_certified
 from edge.environment import PRECAST_REQUIRE_CERTIFIED
 from edge.exceptions import ArtifactError, InputLimitError
 from edge.execution import PER_TEXT, ExecutionPlan, ParallelRunner
 from edge.limits import InputLimits, check_texts
 from edge.manifest import Manifest, read_manifest, verify_files
 from edge.pooling import l2_normalize, pool, sigmoid, softmax
-from edge.session import SessionConfig, create_session
+from edge.session import SessionConfig
 from edge.tokenization import Encoded, TextTokenizer
+from edge.variants import VariantChoice, certifications, open_best
 
 if TYPE_CHECKING:
-    import onnxruntime as ort
-
+    from edge.engines import EngineSession
     from edge.smoke import SmokeResult
 
 F32 = npt.NDArray[np.float32]
@@ -37,10 +37,11 @@ class EdgeModel:
         self,
         directory: Path,
         manifest: Manifest,
-        session: ort.InferenceSession,
+        session: EngineSession,
         *,
         plan: ExecutionPlan | None = None,
         token_budget: int = DEFAULT_TOKEN_BUDGET,
+        variant: VariantChoice | None = None,
     ) -> None:
         self.directory = directory
         self.manifest = manifest
@@ -49,7 +50,13 @@ class EdgeModel:
         self._runner = ParallelRunner(self.plan.workers)
         self.token_budget = token_budget
         self.smoke: SmokeResult | None = None  # set by load_directory's start-up check
+        self.variant = variant  # which manifest variant runs and why (edge.variants)
         self.certification = certification(manifest)
+        if variant is not None:
+            kinds = tuple(sorted(certifications(manifest, variant.variant)))
+            self.certification = Certification(
+                variant.kind, variant.certified, kinds, variant.measured, variant.name
+            )
         self.limits = InputLimits(
             max_batch=manifest.max_batch,
             max_chars=manifest.max_chars,
@@ -71,8 +78,12 @@ class EdgeModel:
 
     @property
     def computed_by(self) -> str:
-        """What this model's answers are tagged with in the cache: host kind and plan."""
-        return f"{self.certification.host_kind}/{self.plan.mode}"
+        """What this model's answers are tagged with in the cache: host kind and plan (and
+        the variant, when it is not the default one)."""
+        tag = f"{self.certification.host_kind}/{self.plan.mode}"
+        if self.variant is not None and not self.variant.variant.is_default:
+            tag += f"/{self.variant.name}"
+        return tag
 
     @property
     def certified(self) -> bool:
@@ -202,15 +213,45 @@ def load_directory(
     manifest = read_manifest(directory)
     if verify:
         verify_files(directory, manifest)
-    session, plan = create_session(directory / "model.onnx", session_config)
-    model = EdgeModel(directory, manifest, session, plan=plan, token_budget=token_budget)
+    session, plan, variant = open_best(directory, manifest, session_config)
+    model = EdgeModel(
+        directory, manifest, session, plan=plan, token_budget=token_budget, variant=variant
+    )
+    if smoke_test:
+        model = _smoke_checked(model, session_config)
     if PRECAST_REQUIRE_CERTIFIED.read():
         require_certified(manifest, model.certification)
-    if smoke_test:
-        from edge.smoke import require_smoke
-
-        model.smoke = require_smoke(model)
     return model
+
+
+def _smoke_checked(model: EdgeModel, session_config: SessionConfig | None) -> EdgeModel:
+    """The start-up smoke check (:mod:`edge.smoke`). A non-default variant that fails it
+    gives way to the default ORT CPU variant, which must pass."""
+    from dataclasses import replace
+
+    from edge.smoke import require_smoke
+
+    try:
+        model.smoke = require_smoke(model)
+        return model
+    except ArtifactError as exc:
+        failed, why = model.variant, str(exc)
+        if failed is None or failed.variant.is_default:
+            raise
+    default = next(v for v in model.manifest.variants if v.is_default)
+    cfg = replace(session_config or SessionConfig(), variant=default.name)
+    session, plan, choice = open_best(model.directory, model.manifest, cfg)
+    choice = replace(
+        choice,
+        reason=f"fallback: {failed.name} failed its start-up check",
+        skipped=(*failed.skipped, (failed.name, f"failed its start-up check: {why}")),
+    )
+    fresh = EdgeModel(
+        model.directory, model.manifest, session, plan=plan,
+        token_budget=model.token_budget, variant=choice,
+    )  # fmt: skip
+    fresh.smoke = require_smoke(fresh)
+    return fresh
 
 
 def with_session(
@@ -220,12 +261,13 @@ def with_session(
     threads), e.g. the CUDA session a Modal container creates after restoring a memory
     snapshot taken on CPU. Files are not hashed again; the smoke check runs again, since
     the new session's kernels differ."""
-    session, plan = create_session(model.directory / "model.onnx", session_config)
+    session, plan, variant = open_best(model.directory, model.manifest, session_config)
     fresh = EdgeModel(
-        model.directory, model.manifest, session, plan=plan, token_budget=model.token_budget
+        model.directory,
+        model.manifest,
+        session,
+        plan=plan,
+        token_budget=model.token_budget,
+        variant=variant,
     )
-    if smoke_test:
-        from edge.smoke import require_smoke
-
-        fresh.smoke = require_smoke(fresh)
-    return fresh
+    return _smoke_checked(fresh, session_config) if smoke_test else fresh

@@ -46,6 +46,8 @@ class SessionConfig:
     graph_optimization: str = "all"  # disable | basic | extended | all
     enable_cpu_mem_arena: bool = True
     providers: tuple[str, ...] | str = "auto"  # "auto" | ("CUDAExecutionProvider", ...)
+    # a manifest variant's name to run (edge.variants); None: $PRECAST_VARIANT, else per host
+    variant: str | None = None
 
     def resolved_threads(self, *, per_text: bool = False) -> int:
         if self.intra_op_threads > 0:

@@ -12,7 +12,7 @@ vectors. Cost: one session run per smoke text (4 for the sample, a few ms).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,12 +40,25 @@ class SmokeResult:
         return self.min_cosine is None or self.min_cosine >= self.required
 
 
-def compare_smoke(model: EdgeModel) -> SmokeResult:
+def expected_smoke(model: EdgeModel) -> tuple[list[str], list[Any]] | None:
+    """The smoke texts and the vectors the running variant gave for them on the build host
+    (a non-default variant records its own; the default's are ``manifest.smoke``)."""
     smoke = model.manifest.smoke
     texts, vectors = smoke.get("texts"), smoke.get("vectors")
-    required = float(smoke.get("min_cosine", DEFAULT_MIN_COSINE))
     if not isinstance(texts, list) or not isinstance(vectors, list) or not texts:
+        return None
+    variant = model.variant.variant if model.variant is not None else None
+    if variant is not None and variant.smoke:
+        vectors = [list(row) for row in variant.smoke]
+    return [str(t) for t in texts], vectors
+
+
+def compare_smoke(model: EdgeModel) -> SmokeResult:
+    required = float(model.manifest.smoke.get("min_cosine", DEFAULT_MIN_COSINE))
+    found = expected_smoke(model)
+    if found is None:
         return SmokeResult(0, None, required, False)
+    texts, vectors = found
     expected = np.asarray(vectors, dtype=np.float32)
     got = np.vstack([model.predict([str(t)], enforce_limits=False) for t in texts])
     if got.shape != expected.shape:

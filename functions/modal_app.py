@@ -6,10 +6,11 @@
 Memory snapshots (``[models.X.modal] memory_snapshot``, on by default): the artifact is
 verified and loaded with its tokenizer on CPU in ``@modal.enter(snap=True)``, once per
 deploy; each container restores that memory and creates the CUDA session (CPU fallback)
-and the cache connections in ``@modal.enter(snap=False)``. With snapshots off both hooks
-run at every container start, in that order (Modal runs a class's enter hooks in
-definition order). ``Web`` serves the HTTP API (concurrent requests, coalesced
-by the app's micro-batcher); ``Embedder.embed`` is for Python callers
+and the cache connections in ``@modal.enter(snap=False)``; with CUDA active that session
+runs the artifact's CUDA fp16 variant, which the image carries (:mod:`edge.variants`).
+With snapshots off both hooks run at every container start, in that order (Modal runs a
+class's enter hooks in definition order). ``Web`` serves the HTTP API (concurrent
+requests, coalesced by the app's micro-batcher); ``Embedder.embed`` is for Python callers
 (``Embedder().embed.remote(text)``), batched by Modal. Settings come from the deploy
 tooling's environment (``PRECAST_MODAL_GPU`` from ``[models.X.modal] gpu``), read through
 the one contract in :mod:`edge.environment`.
@@ -29,6 +30,8 @@ MAX_BATCH_SIZE = DEPLOY.max_batch_size
 BATCH_WAIT_MS = DEPLOY.batch_wait_ms
 SNAPSHOT = DEPLOY.memory_snapshot
 
+ARTIFACT_FILES = DEPLOY.artifact_files()  # manifest + CPU and CUDA variants' files
+
 image = (
     modal.Image.debian_slim(python_version="3.12")
     .pip_install(
@@ -41,8 +44,11 @@ image = (
     # Micro-batching pays on a GPU; on CPU it measured slower (docs/functions.md).
     .env(DEPLOY.container_env())
     .add_local_python_source("edge", "functions")
-    .add_local_dir(ARTIFACT_DIR, CONTAINER_ARTIFACT_DIR)
 )
+for _name in ARTIFACT_FILES:
+    image = image.add_local_file(f"{ARTIFACT_DIR}/{_name}", f"{CONTAINER_ARTIFACT_DIR}/{_name}")
+if not ARTIFACT_FILES:  # no manifest there: upload the directory as is (the load names it)
+    image = image.add_local_dir(ARTIFACT_DIR, CONTAINER_ARTIFACT_DIR)
 app = modal.App(APP_NAME, image=image)
 
 with image.imports():  # type: ignore[no-untyped-call]  # modal leaves it unannotated

@@ -42,6 +42,17 @@ class DeploySettings:
             memory_snapshot=E.PRECAST_MODAL_MEMORY_SNAPSHOT.read(env),
         )
 
+    def artifact_files(self) -> list[str]:
+        """What the image carries of the artifact: manifest.json and the files of the
+        variants Modal runs (ONNX Runtime on CPU and CUDA: the CUDA fp16 variant too)."""
+        from edge.manifest import MANIFEST_NAME, read_manifest
+        from edge.variant_targets import files_for_target
+
+        if not (self.artifact_dir / MANIFEST_NAME).is_file():
+            return []  # no artifact here (modal deploy fails on the missing directory)
+        manifest = read_manifest(self.artifact_dir)
+        return [MANIFEST_NAME, *files_for_target(manifest, "modal")]
+
     def container_env(self) -> dict[str, str]:
         """The container's variables: the shipped artifact, micro-batching on a GPU only."""
         env = {

@@ -18,7 +18,14 @@ import edge
 from edge.artifact_layout import point_latest
 from edge.health import smoke_vectors
 from edge.host import host_kind
-from edge.manifest import ArtifactManifest, read_manifest
+from edge.manifest import (
+    DEFAULT_MODEL_FILE,
+    ArtifactManifest,
+    FileEntry,
+    VariantSpec,
+    default_variant_name,
+    read_manifest,
+)
 from optimize.certify import build_host_entry
 from optimize.evaluate import Scores
 from optimize.export import TOKENIZER_FILE
@@ -26,6 +33,7 @@ from optimize.graph import count_ops
 from optimize.isa import cpu_info
 from optimize.recipes import preset
 from optimize.steps import Build, Choice, Reference, files_of, write_manifest
+from optimize.variants import BuiltVariant
 
 SMOKE_TEXTS = 4
 SMOKE_MIN_COSINE = 0.99
@@ -60,9 +68,13 @@ def quantization(build: Build, scored: dict[str, Scores], choice: Choice) -> dic
     }
 
 
+def smoke_texts(ref: Reference) -> list[str]:
+    return sorted(ref.eval_texts[:64], key=len)[:SMOKE_TEXTS]
+
+
 def smoke(build: Build, ref: Reference, winner: str) -> dict[str, Any]:
     """Known texts and the vectors the artifact gives for them, one text at a time."""
-    texts = sorted(ref.eval_texts[:64], key=len)[:SMOKE_TEXTS]
+    texts = smoke_texts(ref)
     vectors = smoke_vectors(edge.load(build.work / "candidates" / winner), texts)
     return {
         "texts": texts,
@@ -71,13 +83,35 @@ def smoke(build: Build, ref: Reference, winner: str) -> dict[str, Any]:
     }
 
 
+def default_variant(files: dict[str, FileEntry], choice: Choice) -> VariantSpec:
+    """The CPU winner as the default variant (certified by the top-level ``certified``)."""
+    entry = files[DEFAULT_MODEL_FILE]
+    precision = "fp32" if preset(choice.winner).kind == "fp32" else "int8"
+    name = default_variant_name(precision)
+    return VariantSpec(
+        name,
+        DEFAULT_MODEL_FILE,
+        entry.sha256,
+        entry.size,
+        precision=precision,
+        recipe=choice.winner,
+    )
+
+
 def manifest_for(
-    build: Build, ref: Reference, scored: dict[str, Scores], choice: Choice
+    build: Build,
+    ref: Reference,
+    scored: dict[str, Scores],
+    choice: Choice,
+    extra: list[BuiltVariant] | None = None,
 ) -> ArtifactManifest:
     """The finished manifest, its version the hash of its content."""
+    files = files_of(build.work / "final")
+    variants = [default_variant(files, choice), *(b.spec for b in extra or [])]
     return replace(
         ref.base,
-        files=files_of(build.work / "final"),
+        files=files,
+        variants=tuple(variants) if len(variants) > 1 else (),
         quantization=quantization(build, scored, choice),
         metrics={
             **scored[choice.winner].as_dict(),
@@ -98,14 +132,21 @@ def manifest_for(
 
 
 def write_artifact(
-    build: Build, ref: Reference, scored: dict[str, Scores], choice: Choice
+    build: Build,
+    ref: Reference,
+    scored: dict[str, Scores],
+    choice: Choice,
+    extra: list[BuiltVariant] | None = None,
 ) -> OptimizeResult:
-    """Copy the winner into ``final/``, write its manifest, rename it into place."""
+    """Copy the winner (and the extra variants' files) into ``final/``, write its manifest,
+    rename it into place."""
     final = build.work / "final"
     final.mkdir()
     for name in ("model.onnx", TOKENIZER_FILE):
         shutil.copyfile(build.work / "candidates" / choice.winner / name, final / name)
-    manifest = manifest_for(build, ref, scored, choice)
+    for built in extra or []:
+        shutil.move(str(built.path), final / built.spec.file)
+    manifest = manifest_for(build, ref, scored, choice, extra)
     write_manifest(final, manifest)
     version = manifest.version
     target = build.model_root / version
@@ -115,5 +156,6 @@ def write_artifact(
         os.rename(final, target)  # atomic on one filesystem: all or nothing
     point_latest(build.model_root, version)
     size = sum(f.size for f in manifest.files.values()) / 1e6
-    build.progress(f"wrote {target} ({size:.1f} MB)")
+    more = "".join(f", {v.name} {v.size / 1e6:.1f} MB" for v in manifest.variants[1:])
+    build.progress(f"wrote {target} ({size:.1f} MB{more})")
     return OptimizeResult(target, read_manifest(target).raw, reused=False)

@@ -33,6 +33,7 @@ def build_host_entry(scores: dict[str, Any]) -> dict[str, Any]:
         "mean_cosine": scores.get("mean_cosine"),
         "min_cosine": scores.get("min_cosine"),
         "neighbour_agreement": scores.get("neighbour_agreement"),
+        "texts_per_s": scores.get("texts_per_s"),
         "engine": f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider",
         "plan": "per-text",
         "measured_on": cpu_info(),
@@ -87,7 +88,8 @@ def certify_artifact(
     root = directory.parent
     work = Path(tempfile.mkdtemp(prefix=".certify-", dir=root))
     try:
-        for name in new.files:
+        carried = [v.file for v in new.variants if (directory / v.file).is_file()]
+        for name in sorted({*new.files, *carried}):
             shutil.copyfile(directory / name, work / name)
         from optimize.steps import write_manifest
 

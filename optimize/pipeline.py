@@ -27,7 +27,7 @@ from edge.manifest import (
     verify_files,
     version_matches,
 )
-from optimize import steps
+from optimize import steps, variants
 from optimize.artifact import TOOLS, OptimizeResult, tool_version, write_artifact
 from optimize.recipes import preset
 from optimize.steps import Build, Progress, format_report
@@ -68,6 +68,7 @@ def fingerprint(model: ModelConfig, source: Path) -> str:
         ],
         "tools": {p: tool_version(p) for p in TOOLS},
         "format": FORMAT_VERSION,
+        "variants": variants.planned(model),
     }
     acc = model.accuracy
     if model.task != "feature-extraction":  # only what a task reads (keeps older fingerprints)
@@ -139,17 +140,22 @@ def run_optimize(
 def _build(build: Build, *, force: bool) -> OptimizeResult:
     """export -> graph -> reference -> every recipe -> choose -> write."""
     recipes = build.model.optimize.recipes
-    build.steps = 4 + len(recipes)
+    extra = variants.planned(build.model)
+    build.steps = 4 + len(recipes) + len(extra)
     exported = steps.export(build)
-    graphs = steps.graphs(build, exported)
+    graphs = steps.graphs(build, exported, also=("fused",) if extra else ())
     ref = steps.reference(build, exported)
     scored = {
         name: steps.candidate(build, name, graphs[preset(name).graph], ref, exported.tokenizer)
         for name in recipes
     }
     choice = steps.choose(build.model, scored, force=force)
+    built = variants.build_extra(
+        build, ref, fused=graphs.get("fused"), tokenizer=exported.tokenizer,
+        winner_tps=scored[choice.winner].texts_per_s,
+    )  # fmt: skip
     build.tick(f"write artifact (winner: {choice.winner})")
-    return write_artifact(build, ref, scored, choice)
+    return write_artifact(build, ref, scored, choice, built)
 
 
 @contextlib.contextmanager

@@ -165,11 +165,12 @@ def export(build: Build) -> Exported:
     return Exported(exported, tokenizer, [i.name for i in graph.input], source)
 
 
-def graphs(build: Build, exported: Exported) -> dict[str, Path]:
-    """Step 2: ORT transformer fusions, once per graph variant the recipes need."""
+def graphs(build: Build, exported: Exported, *, also: tuple[str, ...] = ()) -> dict[str, Path]:
+    """Step 2: ORT transformer fusions, once per graph variant the recipes (and ``also``:
+    the extra model variants) need."""
     started = build.tick("graph optimization (ORT transformer fusions)")
     out: dict[str, Path] = {}
-    for variant in sorted({preset(n).graph for n in build.model.optimize.recipes}):
+    for variant in sorted({preset(n).graph for n in build.model.optimize.recipes} | set(also)):
         out[variant] = optimize_graph(
             exported.onnx,
             build.work / f"graph-{variant}.onnx",

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "precast.commands.demo",
     "precast.commands.models",
     "precast.commands.optimize",
+    "precast.commands.info",
     "precast.commands.keys",
     "precast.commands.bundle",
     "precast.commands.batch",

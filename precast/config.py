@@ -29,6 +29,8 @@ from precast.exceptions import ConfigError
 CONFIG_FILENAME = "precast.toml"
 TARGETS = ("lambda", "modal", "batch", "edge")
 RECIPES = ("fp32-optimized", "dynamic-int8-per-channel", "dynamic-int8", "static-int8-per-channel")
+# engines optimize may build variants for (edge.engines); onnxruntime is always built
+OPTIMIZE_ENGINES = ("onnxruntime", "openvino")
 ARCHITECTURES = ("arm64", "x86_64")
 AUTHS = ("iam", "none")
 ROLLOUTS = ("canary-10pct-5min", "linear-10pct-1min", "all-at-once")
@@ -82,6 +84,7 @@ Task = Annotated[str, _one_of(TASKS), _enum(TASKS)]
 Pooling = Annotated[str, _one_of(POOLINGS), _enum(POOLINGS)]
 Target = Annotated[str, _one_of(TARGETS), _enum(TARGETS)]
 RecipeName = Annotated[str, _one_of(RECIPES), _enum(RECIPES)]
+EngineName = Annotated[str, _one_of(OPTIMIZE_ENGINES), _enum(OPTIMIZE_ENGINES)]
 Architecture = Annotated[str, _one_of(ARCHITECTURES), _enum(ARCHITECTURES)]
 LambdaPython = Annotated[str, _one_of(PYTHONS), _enum(PYTHONS)]
 Auth = Annotated[str, _one_of(AUTHS), _enum(AUTHS)]
@@ -125,6 +128,9 @@ class OptimizeSettings:
     # JSONL ({"text": ...} per line, relative to precast.toml): score recipes on your own
     # domain text instead of the built-in corpus (stdlib docstrings)
     eval_file: str = ""
+    # "openvino": also gate OpenVINO variants (x86, needs precast[openvino]); shipped only
+    # when measured faster than the ORT CPU winner and within the accuracy budget
+    engines: tuple[EngineName, ...] = ("onnxruntime",)
 
 
 @dataclass(frozen=True, config=_TABLE)

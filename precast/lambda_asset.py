@@ -27,6 +27,7 @@ from pathlib import Path
 
 from edge.exceptions import PrecastError
 from edge.manifest import MANIFEST_NAME, read_manifest
+from edge.variant_targets import files_for_target
 
 LAMBDA_UNZIPPED_LIMIT = 262_144_000  # 250 MB: Lambda's limit for an unzipped zip asset
 TARGET_BYTES = 150 * 1024 * 1024  # our own budget: room left for a second model or a layer
@@ -196,7 +197,8 @@ def _copy_code(repo: Path, dest: Path) -> None:
 def _copy_artifact(artifact_dir: Path, dest: Path) -> None:
     manifest = read_manifest(artifact_dir)
     (dest / "artifact").mkdir()
-    for name in [MANIFEST_NAME, *manifest.files]:
+    # only what Lambda runs (ONNX Runtime CPU): a CUDA or OpenVINO variant's file stays out
+    for name in [MANIFEST_NAME, *files_for_target(manifest, "lambda")]:
         shutil.copy2(artifact_dir / name, dest / "artifact" / name)
 
 

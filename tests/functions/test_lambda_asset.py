@@ -68,6 +68,12 @@ def test_local_asset_imports_and_answers_in_isolation(
     asset = report.directory
     assert report.unzipped_bytes < LAMBDA_UNZIPPED_LIMIT
     assert not (asset / "functions" / "modal_app.py").exists()
+    # the artifact's CUDA variant stays out: Lambda runs ONNX Runtime on the CPU only
+    assert sorted(p.name for p in (asset / "artifact").iterdir()) == [
+        "manifest.json",
+        "model.onnx",
+        "tokenizer.json",
+    ]
     assert not (asset / "onnxruntime" / "tools").exists()
     assert not list(asset.glob("numpy/**/tests"))
     for record in asset.glob("*.dist-info/RECORD"):

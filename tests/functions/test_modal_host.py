@@ -52,6 +52,7 @@ def test_batched_embed_runs_locally_on_cpu(modal_app: ModuleType, sample_model: 
     assert len(vectors) == 3 and all(isinstance(v, list) for v in vectors)
     np.testing.assert_allclose(np.asarray(vectors), sample_model.predict(texts), atol=1e-5)
     assert modal_app.app.name == "precast-test"
+    assert "model.cuda-fp16.onnx" in modal_app.ARTIFACT_FILES  # the image carries the GPU variant
 
 
 def test_batched_embed_rejects_an_invalid_item(modal_app: ModuleType) -> None:

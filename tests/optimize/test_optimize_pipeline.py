@@ -39,6 +39,7 @@ def test_artifact_layout_and_manifest_integrity(sample_artifact: Path) -> None:
     verify_files(sample_artifact, manifest)
     assert sorted(p.name for p in sample_artifact.iterdir()) == [
         "manifest.json",
+        "model.cuda-fp16.onnx",  # the CUDA variant (targets include modal): tests/test_variants.py
         "model.onnx",
         "tokenizer.json",
     ]

@@ -10,8 +10,8 @@ import pytest
 from precast.cli import COMMAND_MODULES, build_parser, main
 
 EXPECTED_COMMANDS = {
-    *("demo", "models", "optimize", "keys", "bundle", "batch", "edge", "serve", "package"),
-    *("cost", "config"),
+    *("demo", "models", "optimize", "info", "keys", "bundle", "batch", "edge", "serve"),
+    *("package", "cost", "config"),
 }
 
 
