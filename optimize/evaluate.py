@@ -108,31 +108,24 @@ def score(
 ) -> tuple[Scores, F32]:
     vectors = run_task(model, texts)
     tps = throughput(model, texts[:timing_texts])
-    if task == "text-ranking":
-        top1, tau = rank_agreement(vectors, reference)
+    if task == "feature-extraction":
+        mean_cos, min_cos, agree = accuracy(vectors, reference)
+        return Scores(mean_cos, min_cos, agree, tps, size_bytes), vectors
+    tau: float | None = None
+    if task == "text-ranking":  # one score per pair: cosine does not apply
+        (top1, tau), (mean_cos, min_cos) = rank_agreement(vectors, reference), (1.0, 1.0)
         change = float(np.abs(vectors - reference).max())
-        scores = Scores(
-            mean_cosine=1.0,  # cosine does not apply to one score per pair
-            min_cosine=1.0,
-            neighbour_agreement=top1,
-            texts_per_s=tps,
-            size_bytes=size_bytes,
-            top1_agreement=top1,
-            max_probability_change=change,
-            kendall_tau=tau,
-        )
-        return scores, vectors
-    mean_cos, min_cos, agree = accuracy(vectors, reference)
-    if task == "text-classification":
+    else:  # text-classification: label probabilities per text
+        mean_cos, min_cos, _ = accuracy(vectors, reference)
         top1, change = label_agreement(vectors, reference)
-        scores = Scores(
-            mean_cosine=mean_cos,
-            min_cosine=min_cos,
-            neighbour_agreement=top1,
-            texts_per_s=tps,
-            size_bytes=size_bytes,
-            top1_agreement=top1,
-            max_probability_change=change,
-        )
-        return scores, vectors
-    return Scores(mean_cos, min_cos, agree, tps, size_bytes), vectors
+    scores = Scores(
+        mean_cosine=mean_cos,
+        min_cosine=min_cos,
+        neighbour_agreement=top1,
+        texts_per_s=tps,
+        size_bytes=size_bytes,
+        top1_agreement=top1,
+        max_probability_change=change,
+        kendall_tau=tau,
+    )
+    return scores, vectors
