@@ -26,11 +26,7 @@ def tiny_sources() -> dict[str, Path]:
 
 
 def toml_entry(name: str, source: Path, task: str) -> str:
-    return (
-        f'[models.{name}]\nsource = "{source}"\ntask = "{task}"\n'
-        f'[models.{name}.optimize]\nrecipes = ["fp32-optimized"]\n'
-        "calibration_texts = 8\neval_texts = 16\n"
-    )
+    return f'[models.{name}]\nsource = "{source}"\ntask = "{task}"\n' + tiny_models.tiny_gate(name)
 
 
 @pytest.fixture(scope="session")

@@ -129,8 +129,7 @@ def test_the_config_overrides_the_model_files(
 
     (tmp_path / "precast.toml").write_text(
         f'[models.b]\nsource = "{tiny_sources["bert"].resolve()}"\npooling = "cls"\n'
-        'normalize = false\n[models.b.optimize]\nrecipes = ["fp32-optimized"]\n'
-        "calibration_texts = 8\neval_texts = 16\n"
+        "normalize = false\n" + tiny_models.tiny_gate("b")
     )
     config = load_config(tmp_path / "precast.toml")
     built = run_optimize(config.model("b"), config.artifacts_dir, progress=lambda _m: None)

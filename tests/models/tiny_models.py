@@ -262,3 +262,15 @@ def describe(path: Path) -> dict[str, Any]:
 
 
 Builder = Callable[[Spec, Path], Path]
+
+
+def tiny_gate(name: str) -> str:
+    """The fp32 recipe and a small evaluation set for tiny model ``name``. A randomly
+    initialised model embeds every text almost alike, so which text is another's nearest
+    neighbour is a near-tie that an fp32 graph optimisation may flip: the gate's
+    neighbour-agreement rule means nothing for it (the tests check parity themselves)."""
+    return (
+        f'[models.{name}.optimize]\nrecipes = ["fp32-optimized"]\n'
+        "calibration_texts = 8\neval_texts = 16\n"
+        f"[models.{name}.accuracy]\nmin_neighbour_agreement = 0.0\n"
+    )
