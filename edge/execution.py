@@ -1,4 +1,5 @@
-"""How encoded texts reach ONNX Runtime: one text per run on CPU, bucketed batches on GPU.
+"""How encoded texts reach the engine: one text per run (or same-length groups) on CPU,
+bucketed batches on GPU.
 
 Why one text per run. The dynamic int8 recipes compute one activation scale per input
 tensor, so inside a batch a text's vector depends on its neighbours and on its padding
@@ -15,6 +16,17 @@ per core, on single-threaded runs (measured on 2 cores: 1.4x the bucketed batche
 small runs would leave it idle, so CUDA sessions keep the length-bucketed batches of
 :mod:`edge.batching`: those answers depend on batch composition (within the bound above),
 which the manifest's execution field records for the cache contract.
+
+Same-length groups (``same-length``, the OpenVINO engine's plan). Texts with the same token
+count run together, up to :data:`MAX_GROUP` per run: no padding, so the only thing a
+neighbour could change is the kernels' blocking over the batch rows. OpenVINO's CPU plugin
+computes each row the same way whatever the batch size (static int8 scales, bf16/f32 GEMMs
+that split rows, not the reduction); ``tests/test_batch_invariance.py`` checks it bit for
+bit against one-text runs on real texts, so the plan is batch-invariant. It is not used on
+ONNX Runtime: the dynamic int8 recipes compute one activation scale per input tensor, so a
+group shares a scale. Measured on 2 cores (``benchmarks/bench_schedule.py``): OpenVINO
+bf16 1.1x and int8 1.2x its one-text-per-request plan; ORT int8 per-text 2 runs x 1 thread
+1.1x bucketed and 1.4x one run x 2 threads.
 """
 
 from __future__ import annotations
@@ -25,9 +37,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-Mode = Literal["per-text", "bucketed"]
+Mode = Literal["per-text", "same-length", "bucketed"]
 PER_TEXT: Literal["per-text"] = "per-text"
+SAME_LENGTH: Literal["same-length"] = "same-length"
 BUCKETED: Literal["bucketed"] = "bucketed"
+MAX_GROUP = 32  # texts of one length per same-length run
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -40,12 +54,29 @@ class ExecutionPlan:
 
     @property
     def batch_invariant(self) -> bool:
-        return self.mode == PER_TEXT
+        return self.mode != BUCKETED
 
     def describe(self) -> str:
         if self.mode == BUCKETED:
             return "length-bucketed batches (answers depend on batch neighbours)"
-        return f"one text per run, {self.workers} in parallel x {self.threads} thread(s)"
+        unit = "one text" if self.mode == PER_TEXT else f"texts of one length (<= {MAX_GROUP})"
+        return f"{unit} per run, {self.workers} in parallel x {self.threads} thread(s)"
+
+    def groups(self, lengths: Sequence[int]) -> list[list[int]]:
+        """Indices run together under a batch-invariant plan: one each (per-text), or
+        texts of equal length, at most MAX_GROUP a run, in first-seen order."""
+        if self.mode == PER_TEXT:
+            return [[i] for i in range(len(lengths))]
+        if self.mode == BUCKETED:
+            raise ValueError("bucketed plans are made by edge.batching.plan_batches")
+        by_length: dict[int, list[int]] = {}
+        for i, n in enumerate(lengths):
+            by_length.setdefault(n, []).append(i)
+        return [
+            same[start : start + MAX_GROUP]
+            for same in by_length.values()
+            for start in range(0, len(same), MAX_GROUP)
+        ]
 
 
 class ParallelRunner:

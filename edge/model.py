@@ -152,14 +152,21 @@ class EdgeModel:
         )
 
     def predict_encoded(self, encoded: list[Encoded]) -> F32:
-        """Rows in ``encoded``'s order. On CPU each text runs alone (batch-invariant, see
-        :mod:`edge.execution`); on a GPU, in length-bucketed batches."""
+        """Rows in ``encoded``'s order. On CPU each text runs alone, or with texts of its own
+        length (batch-invariant, see :mod:`edge.execution`); on a GPU, in length-bucketed
+        batches."""
         if not encoded:
             raise ArtifactError("predict_encoded called with no inputs")
-        if self.plan.mode == PER_TEXT:
-            rows = self._runner.map(lambda e: self._run([e]), encoded)
-            return np.vstack(rows) if len(rows) > 1 else rows[0]
         lengths = [len(e.ids) for e in encoded]
+        if self.plan.batch_invariant:
+            groups = self.plan.groups(lengths)
+            rows = self._runner.map(lambda g: self._run([encoded[i] for i in g]), groups)
+            if len(groups) == len(encoded):  # one text per run: rows are in input order
+                return np.vstack(rows) if len(rows) > 1 else rows[0]
+            grouped = np.empty((len(encoded), rows[0].shape[1]), dtype=np.float32)
+            for group, vectors in zip(groups, rows, strict=True):
+                grouped[group] = vectors
+            return grouped
         out: F32 | None = None
         for batch in plan_batches(
             lengths, token_budget=self.token_budget, max_batch=DEFAULT_MAX_BATCH

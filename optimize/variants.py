@@ -3,9 +3,10 @@
 OpenVINO (``[models.X.optimize] engines = [..., "openvino"]``, x86 with ``precast[openvino]``
 installed): the OpenVINO runtime on the static int8 QDQ candidate (``openvino-int8``) and,
 on a CPU with native bf16, in bf16 on the fp32 export (``openvino-bf16``), both reading
-ONNX. Each is scored like a recipe (accuracy and texts/s, one text per run, through
-``edge``) and shipped only if it meets the budget *and* is faster than the ORT CPU winner
-by more than the selection rule's noise band, measured in the same build.
+ONNX. Each is scored like a recipe (accuracy and texts/s through ``edge``, so with the
+engine's own plan: same-length groups on 2 streams for OpenVINO, see
+:mod:`edge.engines.openvino`) and shipped only if it meets the budget *and* is faster than
+the ORT CPU winner by more than the selection rule's noise band, measured in the same build.
 
 The CPU winner is the default variant (``model.onnx``, ONNX Runtime CPU). When the model's
 targets include ``modal``, a CUDA variant is emitted too: the fused fp32 graph converted to
@@ -172,7 +173,8 @@ def openvino_variant(
         return None
     cand, spec = _stage_on_openvino(build, name, onnx_file, ref, tokenizer)
     timing = min(len(ref.eval_texts), TIMING_TEXTS)
-    s, _ = score(edge.load(cand), ref.vectors, ref.eval_texts, spec.size, timing_texts=timing)
+    edge_model = edge.load(cand)
+    s, _ = score(edge_model, ref.vectors, ref.eval_texts, spec.size, timing_texts=timing)
     failures = [f for f in budget.failures(s) if not f.startswith("size")]
     if not failures and s.texts_per_s <= default_tps * (1 + SPEED_TIE):
         failures.append(f"{s.texts_per_s:.0f} texts/s: not {SPEED_TIE:.0%} faster than the "
@@ -190,7 +192,7 @@ def openvino_variant(
     entry: dict[str, Any] = {
         **s.as_dict(),
         "engine": f"openvino {openvino.__version__} CPU ({spec.precision})",
-        "plan": "per-text",
+        "plan": edge_model.plan.describe(),
         "measured_on": cpu_info(),
         "how": "accuracy gate and timing on the build host, same texts as the ORT recipes",
     }

@@ -7,6 +7,8 @@ calibration and evaluation sets, some longer than max_tokens), compared bit for 
 from __future__ import annotations
 
 import random
+import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,13 @@ import pytest
 
 import edge
 from edge.cache import SQLiteCache
-from edge.execution import BUCKETED, PER_TEXT
+from edge.execution import BUCKETED, PER_TEXT, SAME_LENGTH
 from edge.hybrid import predict_with_cache
+from edge.manifest import read_manifest
 from edge.session import SessionConfig
 from optimize import corpus
+from optimize.isa import cpu_info
+from optimize.variants import CUDA_FILE
 from tests.batch.job_io import batch_args, read_rows, run_dir, run_to_end, write_jsonl
 
 N_TEXTS = 240
@@ -124,3 +129,49 @@ def test_bucketed_execution_is_what_depends_on_neighbours(
     assert identical.mean() < 0.5
     cos = (got * alone).sum(axis=1)
     assert cos.min() > 0.95  # close, but not the same answer
+
+
+def openvino_copy(artifact: Path, precision: str) -> str:
+    """Add to ``artifact`` a variant running its fp16 file on the OpenVINO engine."""
+    from tests.test_variants import add_variant, cpu_variant
+
+    cuda = read_manifest(artifact).variants[1]
+    shutil.copyfile(artifact / CUDA_FILE, artifact / "model.ov.onnx")
+    name = f"openvino-{precision}"
+    spec = replace(cpu_variant(artifact, name, "model.ov.onnx", {}), engine="openvino",
+                   provider="CPU", precision=precision, smoke=cuda.smoke)  # fmt: skip
+    add_variant(artifact, spec)
+    return name
+
+
+@pytest.mark.parametrize(
+    "precision",
+    [
+        "fp16",  # computed in f32 by the CPU plugin
+        pytest.param(
+            "bf16",
+            marks=pytest.mark.skipif(not cpu_info()["native_bf16"], reason="no native bf16"),
+        ),
+    ],
+)
+def test_openvino_same_length_groups_change_no_bit(
+    artifact_copy: Path, texts: list[str], precision: str
+) -> None:
+    """GIVEN a real ONNX file on the OpenVINO engine and texts of which many share a token
+    count (duplicates and truncated ones) WHEN predicted with its same-length plan (groups of
+    up to 32, on 2 streams) THEN every row is bit-identical to the same engine run one text
+    per request: the grouped plan is batch-invariant, so the cache equals a live call."""
+    rng = random.Random(7)
+    mixed = texts + rng.sample(texts, 60)
+    rng.shuffle(mixed)
+    name = openvino_copy(artifact_copy, precision)
+    grouped = edge.load(artifact_copy, session_config=SessionConfig(variant=name, text_workers=2))
+    one = edge.load(artifact_copy, session_config=SessionConfig(variant=name, execution=PER_TEXT))
+    assert grouped.providers == one.providers == ["OpenVINO/CPU"]
+    assert grouped.plan.mode == SAME_LENGTH and grouped.plan.batch_invariant
+    assert one.plan.mode == PER_TEXT
+    groups = grouped.plan.groups([len(e.ids) for e in grouped.tokenizer.encode(mixed)])
+    assert max(len(g) for g in groups) > 8 and len(groups) < len(mixed)
+    np.testing.assert_array_equal(
+        grouped.predict(mixed, enforce_limits=False), one.predict(mixed, enforce_limits=False)
+    )

@@ -179,8 +179,9 @@ def test_an_openvino_variant_certified_fastest_here_runs_on_openvino(
     artifact_copy: Path, sample_model: Any
 ) -> None:
     """GIVEN OpenVINO installed (the dev lock pins it) and a variant on the OpenVINO engine
-    certified here as the fastest WHEN edge.load THEN it runs on OpenVINO's CPU plugin, one
-    text per infer request, passes its own smoke check and agrees with the ORT int8 default."""
+    certified here as the fastest WHEN edge.load THEN it runs on OpenVINO's CPU plugin, in
+    same-length groups (the batch-invariant plan), passes its own smoke check and agrees with
+    the ORT int8 default."""
     cuda = read_manifest(artifact_copy).variants[1]
     shutil.copyfile(artifact_copy / CUDA_FILE, artifact_copy / "model.ov.onnx")
     spec = cpu_variant(artifact_copy, "openvino-fp16", "model.ov.onnx", {})
@@ -190,7 +191,7 @@ def test_an_openvino_variant_certified_fastest_here_runs_on_openvino(
     add_variant(artifact_copy, spec)
     model = edge.load(artifact_copy)
     assert model.variant is not None and model.variant.name == "openvino-fp16"
-    assert model.providers == ["OpenVINO/CPU"] and model.plan.mode == "per-text"
+    assert model.providers == ["OpenVINO/CPU"] and model.plan.mode == "same-length"
     assert model.smoke is not None and model.smoke.passed and model.certified
     texts = ["an embedding on another engine", "short", "a somewhat longer text " * 20]
     cos = (model.predict(texts) * sample_model.predict(texts)).sum(axis=1)

@@ -2,8 +2,12 @@
 
 Reads the same ONNX as ONNX Runtime (no conversion step, no second file for fp32/bf16):
 ``precision`` is the CPU plugin's inference precision (``bf16`` where the CPU has native
-bf16, else ``f32``; an int8 QDQ file runs its int8 kernels). Texts run one per infer
-request, one request per worker thread, as with ORT on the CPU (:mod:`edge.execution`).
+bf16, else ``f32``; an int8 QDQ file runs its int8 kernels). Texts of equal token count run
+together (the ``same-length`` plan of :mod:`edge.execution`: no padding, bit-identical to
+one-text runs on this plugin), one infer request per worker thread and one CPU stream per
+worker, 1 thread each: measured fastest on 2 cores (``benchmarks/bench_schedule.py``)
+against one request on every core (LATENCY hint) and an ``AsyncInferQueue`` of 2 requests
+(THROUGHPUT hint). ``SessionConfig(execution="per-text")`` runs one text per request.
 Imported only when an OpenVINO variant is chosen: ``import edge`` never loads it.
 """
 
@@ -17,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edge.execution import PER_TEXT, ExecutionPlan
+from edge.execution import BUCKETED, PER_TEXT, SAME_LENGTH, ExecutionPlan
 from edge.session import SessionConfig
 
 if TYPE_CHECKING:
@@ -73,6 +77,10 @@ def open_openvino(
         raise ValueError(
             f"OpenVINO variant precision {precision!r}: choices are {'|'.join(PRECISION_HINTS)}"
         )
+    if cfg.execution == BUCKETED:
+        raise ValueError(
+            "the OpenVINO engine runs batch-invariant plans only: execution auto|per-text"
+        )
     threads = cfg.resolved_threads(per_text=True)
     workers = cfg.resolved_workers(threads)
     core = ov.Core()
@@ -85,4 +93,5 @@ def open_openvino(
             "NUM_STREAMS": workers,
         },
     )
-    return OpenVINOSession(compiled, DEVICE), ExecutionPlan(PER_TEXT, workers, threads)
+    mode = PER_TEXT if cfg.execution == PER_TEXT else SAME_LENGTH
+    return OpenVINOSession(compiled, DEVICE), ExecutionPlan(mode, workers, threads)
