@@ -35,11 +35,11 @@ pytestmark = pytest.mark.integration
 TABLE = "precast-faults"
 SOURCE = "s3://inputs/texts.jsonl"
 FLAGS = ("--checkpoint-every", "20", "--chunk-size", "10")
-# The faulted attempt: one try of at most 0.25 s read per call, so a hung service fails a
-# call at once. (A moto_server slowed by a loaded machine can only make that attempt fail
-# sooner, with the same exit code.) Retries absorbing a fault within an attempt are the
-# throttled-share case's.
-QUICK_AWS = {PRECAST_BATCH_AWS_ATTEMPTS.name: "1", PRECAST_BATCH_AWS_TIMEOUT_S.name: "0.25"}
+# The faulted attempt: one try per call, so a fault fails the attempt at its first call;
+# a hung call fails when its read timeout fires. The timeout is long against a healthy
+# moto_server's answer (milliseconds, and the attempt runs at normal speed up to its pause
+# point before any fault is on), so a busy machine cannot make a healthy call time out.
+QUICK_AWS = {PRECAST_BATCH_AWS_ATTEMPTS.name: "1", PRECAST_BATCH_AWS_TIMEOUT_S.name: "2"}
 # The other attempts: patient enough that moto_server never times out by itself.
 PATIENT_AWS = {PRECAST_BATCH_AWS_ATTEMPTS.name: "3", PRECAST_BATCH_AWS_TIMEOUT_S.name: "10"}
 
