@@ -7,11 +7,17 @@ optimizer's own recipe). precast is ``edge.load(artifact).predict`` with the var
 chooses on this host. OpenVINO is installed by this script into ``.precast/bench-peers``
 when it is not importable (the version pinned in requirements/dev.lock).
 
+sentence-transformers fp32 and bf16 (torch, on the model's source directory) run in the same
+run, on the same texts. Per engine also: installed size (the files its packages installed)
+and cold start (a fresh process: import the engine, open the ONNX file, one text; median
+of 3).
+
 Accuracy: recall@1 on a retrieval set made of stdlib docstrings: each docstring's first
 sentence is the query, the rest of it the document, all documents are the corpus; and the
 minimum cosine of every document vector to the ORT fp32 one.
 
-    flock /tmp/precast-bench.lock .venv/bin/python -m benchmarks.bench_engines [--pairs 1000]
+    flock /tmp/precast-bench.lock .venv/bin/python -m benchmarks.bench_engines [--pairs 1000] \\
+        [--skip-st]
 """
 
 from __future__ import annotations
@@ -150,6 +156,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=2, help="alternating timing rounds, best kept")
+    ap.add_argument("--skip-st", action="store_true", help="leave out sentence-transformers")
     args, _ = ap.parse_known_args()  # run_all passes every benchmark the same arguments
     logging.disable(logging.WARNING)
     m = header("engines: precast vs ORT / OpenVINO peers on the same ONNX, recall@1")
@@ -181,7 +188,13 @@ def main() -> None:
                 precast, ov_runner(files["static-int8"], "f32")
             ),
         }
+        if not args.skip_st:
+            peers.update(st_encoders(model_cfg.source_dir(), precast.manifest.max_tokens))
         results = measure(peers, queries, docs, args.rounds)
+        engines = {
+            "onnxruntime": engine_facts("onnxruntime", files["fp32"]),
+            "openvino": engine_facts("openvino", files["fp32"]),
+        }
     ours_name = next(n for n in results if n.startswith("precast"))
     ref_recall = results["ORT fp32 (plain)"]["recall_at_1"]
     close = {
@@ -202,8 +215,64 @@ def main() -> None:
             "fastest_peer_within_half_point": fastest,
             "precast_over_fastest_peer": ratio,
             "fp32_recall_at_1": ref_recall,
+            "engines": engines,
         },
     )
+
+
+def st_encoders(source: Path, max_tokens: int) -> dict[str, Callable[[list[str]], Vectors]]:
+    """sentence-transformers fp32 and bf16 on CPU, as a user would run them (batch 32)."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    def encoder(dtype: Any) -> Callable[[list[str]], Vectors]:
+        st = SentenceTransformer(str(source), device="cpu").to(dtype)
+        st.max_seq_length = max_tokens
+        return lambda t: np.asarray(st.encode(t, batch_size=32), dtype=np.float32)
+
+    return {
+        "sentence-transformers torch fp32": encoder(torch.float32),
+        "sentence-transformers torch bf16": encoder(torch.bfloat16),
+    }
+
+
+_COLD = {
+    "onnxruntime": (
+        "import time,sys; t=time.perf_counter(); import numpy as np, onnxruntime as ort; "
+        "s=ort.InferenceSession(sys.argv[1], providers=['CPUExecutionProvider']); "
+        "f={i.name: np.ones((1, 8), np.int64) for i in s.get_inputs()}; s.run(None, f); "
+        "print(time.perf_counter()-t)"
+    ),
+    "openvino": (
+        "import time,sys; t=time.perf_counter(); import numpy as np, openvino as ov; "
+        "c=ov.Core().compile_model(sys.argv[1], 'CPU'); "
+        "f={i.get_any_name(): np.ones((1, 8), np.int64) for i in c.inputs}; c(f); "
+        "print(time.perf_counter()-t)"
+    ),
+}
+
+
+def engine_facts(engine: str, onnx_file: Path) -> dict[str, float]:
+    """Installed MB of the engine's distribution and its cold start on ``onnx_file``."""
+    from importlib.metadata import distribution
+
+    dist = distribution(engine)
+    paths = (Path(str(dist.locate_file(f))) for f in dist.files or [])
+    size = sum(p.stat().st_size for p in paths if p.is_file())
+    colds = sorted(
+        float(
+            subprocess.run(
+                [sys.executable, "-c", _COLD[engine], str(onnx_file)],
+                capture_output=True, text=True, check=True,
+            ).stdout.split()[-1]
+        )
+        for _ in range(3)
+    )  # fmt: skip
+    print(f"{engine:<12} installed {size / 1e6:7.1f} MB  cold start {colds[1]:.3f} s", flush=True)
+    return {"installed_mb": round(size / 1e6, 1), "cold_start_s": colds[1]}
 
 
 def measure(
