@@ -18,6 +18,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 REPO = Path(__file__).resolve().parents[2]
 BY_NAME = {s.name: s for s in tiny_models.ALL}
+# the one tiny embedder whose config allows OpenAI `dimensions` (truncate + renormalize)
+TRUNCATE_DIMS = {"bert": (16, 8)}
 
 
 @pytest.fixture(scope="session")
@@ -26,8 +28,9 @@ def tiny_sources() -> dict[str, Path]:
 
 
 def toml_entry(name: str, source: Path, task: str) -> str:
+    dims = f"truncate_dims = {list(TRUNCATE_DIMS[name])}\n" if name in TRUNCATE_DIMS else ""
     return (
-        f'[models.{name}]\nsource = "{source}"\ntask = "{task}"\n'
+        f'[models.{name}]\nsource = "{source}"\ntask = "{task}"\n{dims}'
         f'[models.{name}.optimize]\nrecipes = ["fp32-optimized"]\n'
         "calibration_texts = 8\neval_texts = 16\n"
     )
