@@ -21,9 +21,9 @@ from batch.checkpoint import Counts
 from batch.readers import RawRecord
 from batch.records import ValidRecord, reject, validate
 from batch.rejects import Reject
-from edge.cache.base import CacheEntry, PredictionCache
+from edge.cache.base import CacheEntry, PredictionCache, cache_key, pair_cache_key
 from edge.exceptions import InputLimitError
-from edge.hybrid import predict_with_cache
+from edge.hybrid import pairs_with_cache, predict_with_cache
 from edge.model import EdgeModel
 
 F32 = npt.NDArray[np.float32]
@@ -101,13 +101,18 @@ class ChunkProcessor:
         self.text_field = text_field
         self.skip_cached = skip_cached
         self.ttl_s = ttl_s
+        self.pairs = model.manifest.task == "text-ranking"  # (query, passage) records
 
     def process(self, records: list[RawRecord], recovered: RecoveredPart | None) -> ChunkResult:
         out = ChunkResult()
         valid: list[ValidRecord] = []
         for raw in records:
             checked = validate(
-                raw, id_field=self.id_field, text_field=self.text_field, limits=self.model.limits
+                raw,
+                id_field=self.id_field,
+                text_field=self.text_field,
+                limits=self.model.limits,
+                pairs=self.pairs,
             )
             if isinstance(checked, Reject):
                 out.rejects.append(checked)
@@ -128,19 +133,30 @@ class ChunkProcessor:
             out.vectors = reused
             out.counts.recovered = len(valid)
             if self.cache is not None:
+                keys = [self._key(v) for v in valid]
                 out.entries = [
-                    CacheEntry.make(version, text, vector, ttl_s=self.ttl_s)
-                    for text, vector in zip(texts, reused, strict=True)
+                    CacheEntry.make(version, v.text, vector, ttl_s=self.ttl_s, key=key)
+                    for v, vector, key in zip(valid, reused, keys, strict=True)
                 ]
             return out
-        result = predict_with_cache(
-            self.model,
-            self.cache if self.skip_cached else None,
-            texts,
-            write_back=False,  # entries are committed with the interval's part
-            ttl_s=self.ttl_s,
-            enforce_limits=False,
-        )
+        cache = self.cache if self.skip_cached else None
+        if self.pairs:
+            result = pairs_with_cache(
+                self.model,
+                cache,
+                [v.pair for v in valid if v.pair is not None],
+                write_back=False,  # entries are committed with the interval's part
+                ttl_s=self.ttl_s,
+            )
+        else:
+            result = predict_with_cache(
+                self.model,
+                cache,
+                texts,
+                write_back=False,  # entries are committed with the interval's part
+                ttl_s=self.ttl_s,
+                enforce_limits=False,
+            )
         out.vectors = result.vectors
         out.cache_error = result.cache_error
         out.counts.cached = result.hits
@@ -148,6 +164,12 @@ class ChunkProcessor:
         if self.cache is not None:
             out.entries = result.new_entries
         return out
+
+    def _key(self, v: ValidRecord) -> str:
+        version = self.model.version
+        if v.pair is not None:
+            return pair_cache_key(version, *v.pair)
+        return cache_key(version, v.text)
 
     def _reject_overlong(
         self, valid: list[ValidRecord], rejects: list[Reject]
@@ -157,7 +179,10 @@ class ChunkProcessor:
         start = 0
         while start < len(valid):
             try:
-                self.model.tokenizer.encode([v.text for v in valid[start:]])
+                if self.pairs:
+                    self.model.tokenizer.encode_pairs([v.pair or ("", "") for v in valid[start:]])
+                else:
+                    self.model.tokenizer.encode([v.text for v in valid[start:]])
             except InputLimitError as exc:
                 bad = start + (exc.index or 0)
                 kept.extend(valid[start:bad])

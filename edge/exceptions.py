@@ -47,6 +47,11 @@ class ArtifactIntegrityError(ArtifactError):
     """A file of an artifact does not match the sha256 or size its manifest records."""
 
 
+class OptionalDependencyError(PrecastError, ImportError):
+    """An optional feature was asked for whose package is not installed (the message says
+    which and how to install it)."""
+
+
 class VariantUnavailableError(ArtifactError):
     """A variant of the manifest cannot run here (engine, provider or file missing, or its
     session failed to load); :mod:`edge.variants` then falls back to the next one."""

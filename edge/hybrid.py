@@ -6,23 +6,26 @@ prediction: the misses are computed live and ``cache_error`` says what happened.
 
 The lookup is also a step of its own (:func:`read_cache`), so a server can answer a
 request whose texts are all cached without a place in its inference queue, and pass the
-lookup on (``read=``) when some texts must be computed.
+lookup on (``read=``) when some texts must be computed. (query, passage) pairs, for
+rankers and sentence-pair classifiers, go the same way under their own key
+(:func:`pairs_with_cache`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from edge.cache.base import CacheEntry, PredictionCache, cache_key
+from edge.cache.base import CacheEntry, PredictionCache, cache_key, pair_cache_key
 from edge.exceptions import CacheError
 from edge.limits import check_texts
 from edge.model import NO_PROMPT, EdgeModel
 
 F32 = npt.NDArray[np.float32]
+Pair = tuple[str, str]
 
 
 @dataclass
@@ -69,15 +72,14 @@ def servable(entry: CacheEntry, model: EdgeModel) -> bool:
     return kind in model.certification.certified_kinds
 
 
-def read_cache(
+def read_keys(
     version: str,
     cache: PredictionCache | None,
-    texts: Sequence[str],
+    keys: list[str],
     model: EdgeModel | None = None,
 ) -> CacheRead:
-    """Look ``texts`` up (blocking I/O for a remote cache); a failing cache reads as empty.
+    """Look ``keys`` up (blocking I/O for a remote cache); a failing cache reads as empty.
     With ``model``, entries it may not serve (:func:`servable`) read as misses."""
-    keys = [cache_key(version, t) for t in texts]
     if cache is None:
         return CacheRead(keys, {})
     try:
@@ -87,6 +89,26 @@ def read_cache(
     if model is not None:
         found = {k: e for k, e in found.items() if servable(e, model)}
     return CacheRead(keys, found)
+
+
+def read_cache(
+    version: str,
+    cache: PredictionCache | None,
+    texts: Sequence[str],
+    model: EdgeModel | None = None,
+) -> CacheRead:
+    """The lookup of single texts (:func:`edge.cache.base.cache_key`)."""
+    return read_keys(version, cache, [cache_key(version, t) for t in texts], model)
+
+
+def read_pairs(
+    version: str,
+    cache: PredictionCache | None,
+    pairs: Sequence[Pair],
+    model: EdgeModel | None = None,
+) -> CacheRead:
+    """The lookup of (query, passage) pairs (:func:`edge.cache.base.pair_cache_key`)."""
+    return read_keys(version, cache, [pair_cache_key(version, q, p) for q, p in pairs], model)
 
 
 def predict_with_cache(
@@ -110,24 +132,63 @@ def predict_with_cache(
     else:
         checked = list(texts)
     checked = model.prompted(checked, prompt_name)
-    version = model.version
     if read is None:
-        read = read_cache(version, cache, checked, model)
-    elif len(read.keys) != len(checked):
-        raise ValueError(f"read has {len(read.keys)} keys for {len(checked)} texts")
+        read = read_cache(model.version, cache, checked, model)
+
+    def live(miss_idx: list[int]) -> F32:
+        return model.predict(
+            [checked[i] for i in miss_idx], enforce_limits=False, prompt_name=NO_PROMPT
+        )
+
+    return _complete(model, cache, read, len(checked), live, write_back, ttl_s)
+
+
+def pairs_with_cache(
+    model: EdgeModel,
+    cache: PredictionCache | None,
+    pairs: Sequence[Pair],
+    *,
+    write_back: bool = True,
+    ttl_s: float | None = None,
+    read: CacheRead | None = None,
+) -> HybridResult:
+    """:func:`predict_with_cache` for (query, passage) pairs: one row per pair, a
+    text-ranking model's score ``(n, 1)`` or a classifier's label probabilities, each
+    pair under its own key. The caller checks the per-request limits."""
+    pairs = list(pairs)
+    if read is None:
+        read = read_pairs(model.version, cache, pairs, model)
+
+    def live(miss_idx: list[int]) -> F32:
+        return model.predict_pairs([pairs[i] for i in miss_idx])
+
+    return _complete(model, cache, read, len(pairs), live, write_back, ttl_s)
+
+
+def _complete(
+    model: EdgeModel,
+    cache: PredictionCache | None,
+    read: CacheRead,
+    n: int,
+    live_rows: Callable[[list[int]], F32],
+    write_back: bool,
+    ttl_s: float | None,
+) -> HybridResult:
+    """The cached rows of ``read`` plus ``live_rows(misses)``, written back unless told not."""
+    if len(read.keys) != n:
+        raise ValueError(f"read has {len(read.keys)} keys for {n} inputs")
+    version = model.version
     keys, found, error = read.keys, read.found, read.error
     miss_idx = read.misses
     dim = model.manifest.dim or 0
     live: F32 | None = None
     if miss_idx:
-        live = model.predict(
-            [checked[i] for i in miss_idx], enforce_limits=False, prompt_name=NO_PROMPT
-        )
+        live = live_rows(miss_idx)
         dim = live.shape[1]
     elif found:
         dim = next(iter(found.values())).vector.shape[0]
-    out = np.empty((len(checked), dim), dtype=np.float32)
-    cached = [True] * len(checked)
+    out = np.empty((n, dim), dtype=np.float32)
+    cached = [True] * n
     for i, k in enumerate(keys):
         if k in found:
             out[i] = found[k].vector
@@ -139,9 +200,7 @@ def predict_with_cache(
             cached[i] = False
         computed_by = model.computed_by
         entries = [
-            CacheEntry.make(
-                version, checked[i], live[j], ttl_s=ttl_s, key=keys[i], computed_by=computed_by
-            )
+            CacheEntry.make(version, "", live[j], ttl_s=ttl_s, key=keys[i], computed_by=computed_by)
             for j, i in enumerate(miss_idx)
         ]
         if cache is not None and write_back and error is None:

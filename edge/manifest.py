@@ -119,6 +119,11 @@ class Manifest:
         return self.document.default_prompt_name if self.document else ""
 
     @property
+    def truncate_dims(self) -> tuple[int, ...]:
+        """Smaller embedding sizes the model allows (truncate + renormalize); () if none."""
+        return self.document.truncate_dims if self.document else ()
+
+    @property
     def labels(self) -> tuple[str, ...]:
         """Class names by index (text-classification), from the model's ``id2label``."""
         return self.document.labels if self.document else ()

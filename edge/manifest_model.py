@@ -247,6 +247,10 @@ class ArtifactManifest:
     # text-classification: label names by class index, and softmax vs sigmoid
     labels: tuple[str, ...] = ()
     problem_type: str = ""
+    # feature-extraction: the smaller sizes a caller may ask for (OpenAI ``dimensions``):
+    # the first d values, renormalized. Only when the config says the model allows it
+    # (Matryoshka-trained); written only when set, so older manifests keep their version.
+    truncate_dims: tuple[int, ...] = ()
 
     def content(self) -> dict[str, Any]:
         """The JSON document without ``version`` (what the version hashes, plus created_at)."""
@@ -279,6 +283,8 @@ class ArtifactManifest:
         doc.update({k: getattr(self, k) for k in optional if getattr(self, k)})
         if self.labels:
             doc["labels"] = list(self.labels)
+        if self.truncate_dims:
+            doc["truncate_dims"] = list(self.truncate_dims)
         if self.variants:
             doc["variants"] = [v.to_json() for v in self.variants]
         return doc
@@ -338,6 +344,7 @@ class ArtifactManifest:
             default_prompt_name=str(raw.get("default_prompt_name", "")),
             labels=_labels(raw, where),
             problem_type=_problem_type(raw, task, where),
+            truncate_dims=_truncate_dims(raw, where),
         )
 
 
@@ -351,6 +358,18 @@ def _prompts(raw: dict[str, Any], where: str) -> dict[str, str]:
     if default and default not in prompts:
         raise ArtifactError(f"{where}: default_prompt_name {default!r} is not in 'prompts'")
     return dict(prompts)
+
+
+def _truncate_dims(raw: dict[str, Any], where: str) -> tuple[int, ...]:
+    dims = raw.get("truncate_dims", [])
+    dim = raw.get("dim", 0)
+    if not isinstance(dims, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and 0 < d < dim for d in dims
+    ):
+        raise ArtifactError(
+            f"{where}: manifest 'truncate_dims' must list sizes between 1 and dim - 1 ({dim})"
+        )
+    return tuple(dims)
 
 
 def _labels(raw: dict[str, Any], where: str) -> tuple[str, ...]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +13,7 @@ import numpy.typing as npt
 from edge.batching import DEFAULT_MAX_BATCH, DEFAULT_TOKEN_BUDGET, plan_batches
 from edge.certification import Certification, certification, require_certified
 from edge.environment import PRECAST_REQUIRE_CERTIFIED
-from edge.exceptions import ArtifactError, InputLimitError
+from edge.exceptions import ArtifactError, InputLimitError, OptionalDependencyError
 from edge.execution import PER_TEXT, ExecutionPlan, ParallelRunner
 from edge.limits import InputLimits, check_texts
 from edge.manifest import Manifest, read_manifest, verify_files
@@ -113,7 +113,12 @@ class EdgeModel:
         return [prefix + t for t in texts]
 
     def predict(
-        self, texts: Sequence[str], *, enforce_limits: bool = False, prompt_name: str | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        enforce_limits: bool = False,
+        prompt_name: str | None = None,
+        progress: bool = False,
     ) -> F32:
         """One row per text, in the caller's order: embeddings (n, dim) for
         feature-extraction, label probabilities (n, labels) for text-classification.
@@ -123,24 +128,37 @@ class EdgeModel:
         refused, when the manifest says ``truncate = false``). ``enforce_limits=True``
         applies the per-request limits a server enforces (``max_batch``, ``max_chars``);
         type and blank checks always apply. ``prompt_name`` picks one of the manifest's
-        prompts (default: its ``default_prompt_name``).
+        prompts (default: its ``default_prompt_name``). ``progress=True`` shows a tqdm bar
+        of the texts done (tqdm is optional: imported only then; the rows are the same).
         """
         n = len(texts) if isinstance(texts, Sequence) else 1
         limits = self.limits if enforce_limits else self.limits_for(n, max_chars=sys.maxsize)
         checked = self.prompted(check_texts(texts, limits), prompt_name)
-        encoded = self.tokenizer.encode(checked)
-        return self.predict_encoded(encoded)
+        if not progress:
+            return self.predict_encoded(self.tokenizer.encode(checked))
+        bar = _progress_bar(len(checked), self.name)
+        try:
+            return self.predict_encoded(self.tokenizer.encode(checked), on_rows=bar.update)
+        finally:
+            bar.close()
+
+    def predict_pairs(self, pairs: Sequence[tuple[str, str]]) -> F32:
+        """One row per (text, text_pair), encoded as one sequence by the tokenizer's own
+        post-processor: a cross-encoder's score ``(n, 1)``, or a sentence-pair
+        classifier's label probabilities ``(n, labels)``."""
+        if self.manifest.task == "feature-extraction":
+            raise ArtifactError(f"model {self.name!r} embeds single texts, not pairs")
+        limits = self.limits_for(2 * len(pairs), max_chars=sys.maxsize)
+        flat = check_texts([t for pair in pairs for t in pair], limits)
+        checked = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+        return self.predict_encoded(self.tokenizer.encode_pairs(checked))
 
     def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> F32:
         """text-ranking: a relevance score (n,) in [0, 1] (sigmoid of the cross-encoder's
         logit, as sentence-transformers' CrossEncoder) per (query, passage) pair."""
         if self.manifest.task != "text-ranking":
             raise ArtifactError(f"model {self.name!r} is {self.manifest.task}, not text-ranking")
-        limits = self.limits_for(2 * len(pairs), max_chars=sys.maxsize)
-        flat = check_texts([t for pair in pairs for t in pair], limits)
-        checked = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
-        scores = self.predict_encoded(self.tokenizer.encode_pairs(checked))
-        return np.ascontiguousarray(scores[:, 0])
+        return np.ascontiguousarray(self.predict_pairs(pairs)[:, 0])
 
     def limits_for(self, n: int, *, max_chars: int | None = None) -> InputLimits:
         """This model's limits with room for ``n`` texts in one call."""
@@ -151,16 +169,25 @@ class EdgeModel:
             truncate=self.limits.truncate,
         )
 
-    def predict_encoded(self, encoded: list[Encoded]) -> F32:
+    def predict_encoded(
+        self, encoded: list[Encoded], *, on_rows: Callable[[int], object] | None = None
+    ) -> F32:
         """Rows in ``encoded``'s order. On CPU each text runs alone, or with texts of its own
         length (batch-invariant, see :mod:`edge.execution`); on a GPU, in length-bucketed
-        batches."""
+        batches. ``on_rows(n)`` is called as rows are done (a progress bar); it changes no
+        run's inputs."""
         if not encoded:
             raise ArtifactError("predict_encoded called with no inputs")
         lengths = [len(e.ids) for e in encoded]
         if self.plan.batch_invariant:
             groups = self.plan.groups(lengths)
-            rows = self._runner.map(lambda g: self._run([encoded[i] for i in g]), groups)
+            step = len(groups) if on_rows is None else DEFAULT_MAX_BATCH
+            rows: list[F32] = []
+            for start in range(0, len(groups), step):
+                part = groups[start : start + step]
+                rows += self._runner.map(lambda g: self._run([encoded[i] for i in g]), part)
+                if on_rows is not None:
+                    on_rows(sum(len(g) for g in part))
             if len(groups) == len(encoded):  # one text per run: rows are in input order
                 return np.vstack(rows) if len(rows) > 1 else rows[0]
             grouped = np.empty((len(encoded), rows[0].shape[1]), dtype=np.float32)
@@ -175,6 +202,8 @@ class EdgeModel:
             if out is None:
                 out = np.empty((len(encoded), vectors.shape[1]), dtype=np.float32)
             out[batch] = vectors
+            if on_rows is not None:
+                on_rows(len(batch))
         if out is None:
             raise ArtifactError("predict_encoded called with no inputs")
         return out
@@ -202,6 +231,23 @@ class EdgeModel:
             return sigmoid(logits)
         pooled = pool(np.asarray(hidden, dtype=np.float32), mask, self.manifest.pooling)
         return l2_normalize(pooled) if self.manifest.normalize else pooled
+
+
+class _Bar(Protocol):
+    def update(self, n: int) -> object: ...
+
+    def close(self) -> None: ...
+
+
+def _progress_bar(total: int, name: str) -> _Bar:
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        raise OptionalDependencyError(
+            "predict(progress=True) needs tqdm, which is not installed: pip install tqdm"
+        ) from None
+    bar: _Bar = tqdm(total=total, unit="text", desc=f"predict {name}")
+    return bar
 
 
 def load_directory(

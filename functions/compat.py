@@ -3,7 +3,9 @@
 - OpenAI ``POST /v1/embeddings``: what the ``openai`` SDK, LangChain and LlamaIndex send.
   ``input`` (a string or a list of strings), ``model`` (a served model's name),
   ``encoding_format`` (``float``, or ``base64``: little-endian float32, the SDK's default),
-  ``dimensions`` (only the model's own: these artifacts are not Matryoshka-trained),
+  ``dimensions`` (the model's own size, or one its manifest lists in ``truncate_dims``,
+  set by ``[models.X] truncate_dims`` for Matryoshka-trained models: the first d values,
+  renormalized; any other size is a 400),
   ``user`` (ignored). ``usage`` counts the tokens the model saw (after truncation).
   Errors carry OpenAI's ``message``, ``type``, ``param`` and ``code`` (plus precast's
   fields), so the SDK raises its usual ``BadRequestError`` / ``NotFoundError``.
@@ -28,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 
 from edge.exceptions import InputLimitError
 from edge.limits import check_texts
+from edge.pooling import l2_normalize
 from functions.body import check_content_type, check_unicode, parse_json, read_body
 from functions.errors import request_error_body
 from functions.exceptions import ModelNotFoundError, RequestError, RequestValidationError
@@ -69,6 +72,28 @@ def texts_of(value: Any, field: str) -> list[str]:
         )
     raise RequestValidationError(
         f"'{field}' must be a non-empty string or a non-empty list of strings", limit=field
+    )
+
+
+def allowed_dimensions(model: EdgeModel, dims: Any) -> int | None:
+    """OpenAI's ``dimensions``: ``None`` (or the model's own size) keeps the vectors; a size
+    the manifest lists in ``truncate_dims`` cuts them to it (renormalized); else a 400."""
+    full = model.manifest.dim
+    if dims is None or (dims == full and not isinstance(dims, bool)):
+        return None
+    allowed = model.manifest.truncate_dims
+    if isinstance(dims, int) and not isinstance(dims, bool) and dims in allowed:
+        return dims
+    if allowed:
+        choices = "|".join(str(d) for d in (full, *allowed))
+        why = f"allows dimensions {choices} only"
+    else:
+        why = f"returns {full}-d embeddings and is not trained to be truncated; omit 'dimensions'"
+    raise RequestValidationError(
+        f"model {model.name!r} {why}",
+        limit="dimensions",
+        allowed=[full, *allowed],
+        actual=dims,
     )
 
 
@@ -124,18 +149,12 @@ class CompatEndpoints:
                     limit="encoding_format",
                 )
             param = "dimensions"
-            dims = payload.get("dimensions")
-            if dims is not None and dims != model.manifest.dim:
-                raise RequestValidationError(
-                    f"model {name!r} returns {model.manifest.dim}-d embeddings and is not "
-                    "trained to be truncated; omit 'dimensions'",
-                    limit="dimensions",
-                    allowed=model.manifest.dim,
-                    actual=dims,
-                )
+            dims = allowed_dimensions(model, payload.get("dimensions"))
             param = "input"
             texts = texts_of(payload.get("input"), "input")
             vectors = await self.vectors(model, texts)
+            if dims is not None:
+                vectors = l2_normalize(vectors[:, :dims])
         except (RequestError, InputLimitError) as exc:
             return _openai_error(exc, param)
         tokens = sum(len(e.ids) for e in model.tokenizer.encode(texts))

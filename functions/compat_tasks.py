@@ -1,13 +1,20 @@
 """text-embeddings-inference's task routes, next to :mod:`functions.compat`'s embeddings.
 
-- ``POST /predict`` (text-classification): ``inputs`` a string -> ``[{label, score}]`` best
-  first, a list -> one such list per text; ``raw_scores`` only ``false`` (artifacts give
-  probabilities). A body with ``parameters`` (``top_k``, ``function_to_apply``) is the
-  Hugging Face Inference API's shape, what ``InferenceClient.text_classification`` sends:
-  it gets a list per input, as that API answers. Through the hybrid path (cache first).
+- ``POST /predict`` (text-classification), ``inputs`` as TEI reads them: a string, or
+  ``["text"]``, is one text and ``["text", "text_pair"]`` ONE sentence pair, each answered
+  ``[{label, score}]`` best first; a batch is a list of lists, ``[["a"], ["b", "c"], ...]``
+  (one text or one pair each), answered with one such list per item. Any other shape (a
+  flat list of 3+ strings, an inner list of 3) is a 422 saying what TEI accepts.
+  ``raw_scores`` only ``false`` (artifacts give probabilities). A body with ``parameters``
+  (``top_k``, ``function_to_apply``) is the Hugging Face Inference API's shape, what
+  ``InferenceClient.text_classification`` sends: it gets a list per input, as that API
+  answers.
 - ``POST /rerank`` (text-ranking): ``query`` + ``texts`` -> ``[{index, score}]`` best first
-  (``return_text`` adds the text); scores are the cross-encoder's sigmoid. On the
-  inference lane, without the cache (its key is one text, not a pair).
+  (``return_text`` adds the text); scores are the cross-encoder's sigmoid.
+
+Texts and pairs both go through the hybrid path (cache first, each pair under its own
+key, :func:`edge.cache.base.pair_cache_key`); a fully cached request skips the inference
+lane.
 
 A route for another task than the model's is a 422 naming the task it needs.
 """
@@ -21,14 +28,51 @@ import numpy as np
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from edge.cache.base import reads_are_local
+from edge.exceptions import InputLimitError
 from edge.labels import top_labels
 from edge.limits import check_texts
 from functions.body import check_unicode
-from functions.compat import CompatEndpoints, texts_of
+from functions.compat import CompatEndpoints
 from functions.exceptions import RequestValidationError
 
 if TYPE_CHECKING:
+    from edge.hybrid import HybridResult
     from edge.model import EdgeModel
+
+Item = str | tuple[str, str]  # one TEI "sequence": a text, or a (text, text_pair)
+PREDICT_SHAPES = (
+    'a string, a pair ["text", "text_pair"], or a batch of texts and pairs '
+    '[["text"], ["text", "text_pair"], ...]'
+)
+
+
+def predict_inputs(value: Any) -> tuple[list[Item], bool]:
+    """TEI's ``/predict`` ``inputs`` -> the sequences and whether it was a batch."""
+    if isinstance(value, str):
+        return [value], False
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        if len(value) > 2:
+            raise RequestValidationError(
+                f"'inputs' is a flat list of {len(value)} strings; TEI reads a flat list as "
+                f"one text or one pair. Send {PREDICT_SHAPES}",
+                limit="inputs",
+                actual=len(value),
+            )
+        return [value[0] if len(value) == 1 else (value[0], value[1])], False
+    if not isinstance(value, list) or not value:
+        raise RequestValidationError(f"'inputs' must be {PREDICT_SHAPES}", limit="inputs")
+    items: list[Item] = []
+    for i, v in enumerate(value):
+        if not (isinstance(v, list) and len(v) in (1, 2) and all(isinstance(x, str) for x in v)):
+            raise RequestValidationError(
+                f'inputs[{i}] must be ["text"] or ["text", "text_pair"]; the batch is '
+                f"{PREDICT_SHAPES}",
+                limit="inputs",
+                actual=repr(v)[:40],
+            )
+        items.append(v[0] if len(v) == 1 else (v[0], v[1]))
+    return items, True
 
 
 def _require_task(model: EdgeModel, task: str, route: str) -> None:
@@ -81,12 +125,58 @@ class TaskEndpoints:
             raise RequestValidationError(
                 "'top_k' must be a positive integer", limit="top_k", actual=repr(top_k)
             )
-        inputs = payload.get("inputs")
-        probs = await self.compat.vectors(model, texts_of(inputs, "inputs"))
+        items, batched = predict_inputs(payload.get("inputs"))
+        probs = await self.rows(model, items)
         labelled = [top_labels(model.manifest.labels, row, top_k) for row in probs]
-        if isinstance(inputs, str) and "parameters" not in payload:
+        if not batched and "parameters" not in payload:
             return JSONResponse(labelled[0])
         return JSONResponse(labelled)
+
+    async def rows(self, model: EdgeModel, items: list[Item]) -> np.ndarray:
+        """One row per item in order: texts through the text cache, pairs through the
+        pair cache. The limits count items (``max_batch``) and check every text."""
+        if len(items) > model.limits.max_batch:
+            raise InputLimitError(
+                f"{len(items)} inputs in one call; the limit is "
+                f"max_batch={model.limits.max_batch}. Split the request.",
+                limit="max_batch",
+                allowed=model.limits.max_batch,
+                actual=len(items),
+            )
+        flat = [t for item in items for t in ((item,) if isinstance(item, str) else item)]
+        check_unicode(check_texts(flat, model.limits_for(len(flat))))
+        texts = [i for i, item in enumerate(items) if isinstance(item, str)]
+        pairs = [i for i, item in enumerate(items) if not isinstance(item, str)]
+        out: np.ndarray | None = None
+        if texts:
+            got = await self.compat.vectors(model, [t for t in items if isinstance(t, str)])
+            out = np.empty((len(items), got.shape[1]), dtype=np.float32)
+            out[texts] = got
+        if pairs:
+            result = await self.pair_rows(model, [p for p in items if not isinstance(p, str)])
+            if out is None:
+                out = np.empty((len(items), result.vectors.shape[1]), dtype=np.float32)
+            out[pairs] = result.vectors
+        assert out is not None  # items is never empty (predict_inputs)
+        return out
+
+    async def pair_rows(self, model: EdgeModel, pairs: list[tuple[str, str]]) -> HybridResult:
+        """The hybrid path for pairs, as ``Endpoints._predict`` for texts: the lookup (on
+        the cache lane when remote), then the inference lane only for the misses."""
+        ep = self.compat.ep
+        cache = ep.registry.cache
+        if cache is None or reads_are_local(cache):
+            read = ep.registry.read_pairs(model.name, pairs)
+        else:
+            read = await ep.cache_lane.run(ep.registry.read_pairs, model.name, pairs)
+        if not read.misses:
+            result = ep.registry.predict_pairs(model.name, pairs, read=read)
+        else:
+            run = partial(ep.registry.predict_pairs, model.name, pairs, read=read)
+            result = await ep.inference.run(run)
+        if result.cache_error is not None:
+            ep.cache_failures(model.name, result.cache_error)
+        return result
 
     async def rerank(self, request: Request) -> Response:
         model = self.compat.tei_model(request)
@@ -106,7 +196,7 @@ class TaskEndpoints:
         checked = check_unicode(check_texts([query, *texts], model.limits_for(len(texts) + 1)))
         check_texts(texts, model.limits)
         pairs = [(checked[0], t) for t in checked[1:]]
-        scores = await self.compat.ep.inference.run(partial(model.score_pairs, pairs))
+        scores = (await self.pair_rows(model, pairs)).vectors[:, 0]
         order = np.argsort(-scores, kind="stable")
         with_text = payload.get("return_text") is True
         return JSONResponse(

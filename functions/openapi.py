@@ -164,7 +164,10 @@ def _compat_paths(registry: ModelRegistry, settings: Settings) -> dict[str, Any]
             "input": _texts_schema(first),
             "model": {"type": "string", "enum": names},
             "encoding_format": {"type": "string", "enum": ["float", "base64"]},
-            "dimensions": {"type": "integer", "const": first.manifest.dim},
+            "dimensions": {
+                "type": "integer",
+                "enum": [first.manifest.dim, *first.manifest.truncate_dims],
+            },
             "user": {"type": "string"},
         },
     }
@@ -189,11 +192,20 @@ def _compat_paths(registry: ModelRegistry, settings: Settings) -> dict[str, Any]
         },
     }
     truncate = {"type": "boolean", "const": first.manifest.truncate}
+    one = _texts_schema(first)["oneOf"][0]
+    sequence = {"type": "array", "items": one, "minItems": 1, "maxItems": 2}
+    predict_inputs = {  # as TEI: a text, one pair, or a batch of [text] / [text, text_pair]
+        "oneOf": [
+            one,
+            sequence,
+            {"type": "array", "items": sequence, "minItems": 1, "maxItems": first.limits.max_batch},
+        ]
+    }
     tei_predict_request = {
         "type": "object",
         "required": ["inputs"],
         "properties": {
-            "inputs": _texts_schema(first),
+            "inputs": predict_inputs,
             "truncate": truncate,
             "raw_scores": {"type": "boolean", "const": False},
             "parameters": {

@@ -12,7 +12,14 @@ from collections.abc import Callable, Mapping, Sequence
 
 import edge
 from edge.cache import PredictionCache, open_cache
-from edge.hybrid import CacheRead, HybridResult, predict_with_cache, read_cache
+from edge.hybrid import (
+    CacheRead,
+    HybridResult,
+    pairs_with_cache,
+    predict_with_cache,
+    read_cache,
+    read_pairs,
+)
 from edge.model import NO_PROMPT, EdgeModel, with_session
 from edge.session import SessionConfig, resolved_providers
 from functions.batcher import MicroBatcher
@@ -101,6 +108,25 @@ class ModelRegistry:
             enforce_limits=enforce_limits,
             read=read,
             prompt_name=NO_PROMPT,
+        )
+
+    def read_pairs(self, name: str, pairs: Sequence[tuple[str, str]]) -> CacheRead:
+        """:meth:`read` for (query, passage) pairs, each under its own key."""
+        model = self.get(name)
+        return read_pairs(model.version, self.cache, pairs, model)
+
+    def predict_pairs(
+        self, name: str, pairs: Sequence[tuple[str, str]], *, read: CacheRead | None = None
+    ) -> HybridResult:
+        """:meth:`predict` for pairs (rankers' scores, sentence-pair labels); the caller
+        checked the per-request limits."""
+        return pairs_with_cache(
+            self.get(name),
+            self.cache,
+            pairs,
+            write_back=self.write_back,
+            ttl_s=self.cache_ttl_s,
+            read=read,
         )
 
     def batchers(

@@ -26,6 +26,23 @@ class Budget:
     max_probability_change: float = 0.05
     min_kendall_tau: float = 0.90
 
+    def describe(self) -> str:
+        """The accuracy thresholds of this task, as the budget error states them."""
+        if self.task == "text-classification":
+            return (
+                f"top-1 agreement >= {self.min_top1_agreement}, "
+                f"probability change <= {self.max_probability_change}"
+            )
+        if self.task == "text-ranking":
+            return (
+                f"top-1 agreement >= {self.min_top1_agreement}, "
+                f"Kendall tau >= {self.min_kendall_tau}"
+            )
+        return (
+            f"mean cosine >= {self.min_mean_cosine}, min cosine >= {self.min_cosine}, "
+            f"neighbour agreement >= {self.min_neighbour_agreement}"
+        )
+
     def failures(self, s: Scores) -> list[str]:
         out = [] if self.task == "feature-extraction" else self._task_failures(s)
         if self.task == "feature-extraction" and s.mean_cosine < self.min_mean_cosine:
@@ -62,6 +79,33 @@ class Budget:
         return out
 
 
+def accuracy_of(s: Scores, task: str) -> str:
+    """The measures a recipe was gated on, for its task (what the reason records)."""
+    top1 = f"top-1 agreement {s.top1_agreement or 0.0:.3f}"
+    if task == "text-classification":
+        return f"{top1}, max probability change {s.max_probability_change or 0.0:.4f}"
+    if task == "text-ranking":
+        return f"{top1}, Kendall tau {s.kendall_tau or 0.0:.3f}"
+    return f"mean cosine {s.mean_cosine:.4f}"
+
+
+def most_accurate(scored: dict[str, Scores], task: str) -> str:
+    """The recipe closest to fp32 by the task's own measure (for ``--force``)."""
+
+    def key(name: str) -> tuple[float, float]:
+        s = scored[name]
+        if task == "feature-extraction":
+            return (s.mean_cosine, 0.0)
+        second = (
+            -(s.max_probability_change or 0.0)
+            if task == "text-classification"
+            else (s.kendall_tau or 0.0)
+        )
+        return (s.top1_agreement or 0.0, second)
+
+    return max(scored, key=key)
+
+
 def select(scored: dict[str, Scores], budget: Budget) -> tuple[str | None, str]:
     """(winner or None, reason). The reason is what the manifest records."""
     passing = {name: s for name, s in scored.items() if not budget.failures(s)}
@@ -74,7 +118,7 @@ def select(scored: dict[str, Scores], budget: Budget) -> tuple[str | None, str]:
     rejected = sorted(set(scored) - set(passing))
     reason = (
         f"fastest within budget: {passing[winner].texts_per_s:.0f} texts/s, "
-        f"mean cosine {passing[winner].mean_cosine:.4f}, "
+        f"{accuracy_of(passing[winner], budget.task)}, "
         f"{passing[winner].size_bytes / 1e6:.1f} MB"
     )
     if winner != fastest:
@@ -83,5 +127,7 @@ def select(scored: dict[str, Scores], budget: Budget) -> tuple[str | None, str]:
             f"(inside the {SPEED_TIE:.0%} noise band) but larger"
         )
     if rejected:
-        reason += "; over budget: " + ", ".join(rejected)
+        reason += "; over budget: " + "; ".join(
+            f"{n} ({', '.join(budget.failures(scored[n]))})" for n in rejected
+        )
     return winner, reason

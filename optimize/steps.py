@@ -32,10 +32,10 @@ from optimize.evaluate import EvalInputs, Scores, run_task, score
 from optimize.export import TOKENIZER_FILE, export_onnx, write_tokenizer
 from optimize.graph import count_ops, optimize_graph
 from optimize.recipes import apply_recipe, preset
-from optimize.select import Budget, select
+from optimize.select import Budget, accuracy_of, most_accurate, select
 from optimize.source import SourceModel, inspect_source
 from precast.config import ModelConfig
-from precast.exceptions import AccuracyBudgetError, ModelSourceError
+from precast.exceptions import AccuracyBudgetError, ConfigError, ModelSourceError
 
 Progress = Callable[[str], None]
 Feeds = list[dict[str, np.ndarray]]
@@ -107,6 +107,12 @@ def base_manifest(
         else TensorSpec("logits", "float32", ("batch", dim))
     )
     pooling = model.pooling or source.pooling or "mean"
+    too_big = [d for d in model.truncate_dims if d >= dim]
+    if dim and too_big:  # dim 0: the placeholder before the graph has run
+        raise ConfigError(
+            f"[models.{model.name}] truncate_dims {too_big}: each size must be smaller "
+            f"than the model's {dim}-d embeddings"
+        )
     normalize = model.normalize if model.normalize is not None else source.normalize
     return ArtifactManifest(
         name=model.name,
@@ -122,6 +128,7 @@ def base_manifest(
         default_prompt_name=source.default_prompt_name if embeds else "",
         labels=source.labels,
         problem_type=source.problem_type,
+        truncate_dims=tuple(sorted(model.truncate_dims, reverse=True)) if dim else (),
     )
 
 
@@ -244,8 +251,8 @@ def candidate(build: Build, name: str, graph: Path, ref: Reference, tokenizer: P
     )
     build.done(
         started,
-        f"mean cos {s.mean_cosine:.4f}  min cos {s.min_cosine:.4f}  "
-        f"nn {s.neighbour_agreement:.3f}  {s.texts_per_s:.0f} texts/s  {s.size_bytes / 1e6:.1f} MB",
+        f"{accuracy_of(s, ref.base.task)}  {s.texts_per_s:.0f} texts/s  "
+        f"{s.size_bytes / 1e6:.1f} MB",
     )
     return s
 
@@ -276,15 +283,13 @@ def choose(model: ModelConfig, scored: dict[str, Scores], *, force: bool) -> Cho
     ]
     if not force:
         raise AccuracyBudgetError(
-            f"no recipe met the budget for {model.name!r} "
-            f"(mean cosine >= {budget.min_mean_cosine}, min cosine >= {budget.min_cosine}, "
-            f"neighbour agreement >= {budget.min_neighbour_agreement}, "
+            f"no recipe met the budget for {model.name!r} ({budget.describe()}, "
             f"size <= {budget.max_size_mb} MB). Nothing was written. Relax "
             f"[models.{model.name}.accuracy] / optimize.max_size_mb, or pass --force "
             "to ship the most accurate recipe anyway.\n" + format_report(report),
             report=report,
         )
-    best = max(scored, key=lambda n: scored[n].mean_cosine)
+    best = most_accurate(scored, model.task)
     reason = f"--force: no recipe met the budget; shipped the most accurate ({best})"
     return Choice(best, reason, False, failures)
 

@@ -212,6 +212,9 @@ class ModelConfig:
     # capped by the model's own max_position_embeddings when the artifact is built
     max_tokens: Annotated[int, Field(gt=0, le=8192)] = 256
     truncate: bool = True
+    # feature-extraction, Matryoshka-trained models only: the smaller sizes OpenAI's
+    # ``dimensions`` may ask for (the first d values, renormalized); each < the model's dim
+    truncate_dims: tuple[Positive, ...] = ()
     targets: tuple[Target, ...] = ("lambda", "edge")
     limits: Limits = field(default_factory=Limits)
     accuracy: AccuracyBudget = field(default_factory=AccuracyBudget)
@@ -220,6 +223,21 @@ class ModelConfig:
     lambda_: LambdaTarget = Field(default_factory=LambdaTarget, alias="lambda")
     modal: ModalTarget = field(default_factory=ModalTarget)
     batch: BatchTarget = field(default_factory=BatchTarget)
+
+    def __post_init__(self) -> None:
+        if self.truncate_dims and self.task != "feature-extraction":
+            raise PydanticCustomError(
+                "precast",
+                f"only a feature-extraction model's embeddings can be truncated; "
+                f"this model is {self.task}: remove truncate_dims",
+                {"key": "truncate_dims"},
+            )
+        if len(set(self.truncate_dims)) != len(self.truncate_dims):
+            raise PydanticCustomError(
+                "precast",
+                f"sizes must be unique, got {list(self.truncate_dims)}",
+                {"key": "truncate_dims"},
+            )
 
     def source_dir(self) -> Path:
         """Resolve ``source`` to a model directory (``package:NAME`` or a path)."""

@@ -14,6 +14,7 @@ from edge.cache.base import (
     decode_vector,
     encode_vector,
     normalize_input,
+    pair_cache_key,
 )
 from edge.cache.sqlite import SQLiteCache
 from edge.exceptions import CacheError
@@ -26,6 +27,7 @@ __all__ = [
     "PredictionCache",
     "SQLiteCache",
     "cache_key",
+    "pair_cache_key",
     "decode_vector",
     "encode_vector",
     "normalize_input",

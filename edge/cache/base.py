@@ -1,6 +1,7 @@
 """The prediction cache interface every backend implements (SQLite here, DynamoDB on AWS).
 
-Key = sha256(model version, normalized input). An entry records the model version and
+Key = sha256(model version, normalized input) (:func:`cache_key`); a (query, passage) pair
+has its own key (:func:`pair_cache_key`). An entry records the model version and
 when it was made, so a lookup never returns another model's prediction, even if a backend
 stores keys from many versions side by side. It also records ``computed_by``, the host kind
 and execution plan that computed it (``x86_64-avx512-vnni/per-text``): same version + same
@@ -37,6 +38,25 @@ def cache_key(model_version: str, text: str) -> str:
     digest.update(model_version.encode())
     digest.update(b"\x00")
     digest.update(normalize_input(text).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+# 0xFF never occurs in UTF-8 (surrogatepass included), so no single text's key input
+# ``version \x00 text`` can equal a pair's ``version \x00 \xff len(query) query passage``
+_PAIR_MARK = b"\xff"
+
+
+def pair_cache_key(model_version: str, query: str, passage: str) -> str:
+    """The key of a (query, passage) pair (text-ranking scores, sentence-pair labels): both
+    texts normalized as :func:`cache_key` does, the query length-prefixed so that
+    ``("ab", "c")`` and ``("a", "bc")`` differ, and never equal to any single text's key."""
+    q = normalize_input(query).encode("utf-8", "surrogatepass")
+    p = normalize_input(passage).encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256()
+    digest.update(model_version.encode())
+    digest.update(b"\x00" + _PAIR_MARK + len(q).to_bytes(8, "big"))
+    digest.update(q)
+    digest.update(p)
     return digest.hexdigest()
 
 

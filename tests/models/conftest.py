@@ -18,6 +18,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 REPO = Path(__file__).resolve().parents[2]
 BY_NAME = {s.name: s for s in tiny_models.ALL}
+# the one tiny embedder whose config allows OpenAI `dimensions` (truncate + renormalize)
+TRUNCATE_DIMS = {"bert": (16, 8)}
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +28,10 @@ def tiny_sources() -> dict[str, Path]:
 
 
 def toml_entry(name: str, source: Path, task: str) -> str:
-    return f'[models.{name}]\nsource = "{source}"\ntask = "{task}"\n' + tiny_models.tiny_gate(name)
+    dims = f"truncate_dims = {list(TRUNCATE_DIMS[name])}\n" if name in TRUNCATE_DIMS else ""
+    return f'[models.{name}]\nsource = "{source}"\ntask = "{task}"\n{dims}' + tiny_models.tiny_gate(
+        name
+    )
 
 
 @pytest.fixture(scope="session")

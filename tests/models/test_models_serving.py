@@ -121,7 +121,8 @@ def test_classifiers_answer_label_and_score_like_transformers(
     ours = httpx.post(
         f"{server.url}/v1/models/{name}/predict", json={"inputs": texts, "top_k": 2}
     ).json()["predictions"]
-    tei = httpx.post(f"{server.url}/predict?model={name}", json={"inputs": texts}).json()
+    batch = [[t] for t in texts]  # TEI's batch: one [text] (or [text, text_pair]) each
+    tei = httpx.post(f"{server.url}/predict?model={name}", json={"inputs": batch}).json()
     for i, text in enumerate(texts):
         hub = client.text_classification(text)
         best = int(expected[i].argmax())
