@@ -8,7 +8,9 @@ makes. Nothing comes from a model hub: the suite runs with ``HF_HUB_OFFLINE=1``.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tiny_models
@@ -69,3 +71,20 @@ def tiny_registry(tiny_artifacts: dict[str, Path], tmp_path_factory: pytest.Temp
     registry = ModelRegistry({n: edge.load(p) for n, p in tiny_artifacts.items()}, cache)
     yield registry
     registry.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tiny_registry: Any, tiny_artifacts: dict[str, Path]) -> Iterator[Any]:
+    """``precast serve``'s app over every tiny artifact, on uvicorn on a loopback port."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
+    from function_events import LiveServer
+
+    from functions.local_host import create_local_app
+    from functions.settings import Settings
+
+    app = create_local_app(tiny_registry, Settings(artifact_dirs=tuple(tiny_artifacts.values())))
+    with LiveServer(app) as live:
+        yield live
+    app.state.replay.close()

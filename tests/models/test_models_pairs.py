@@ -4,8 +4,6 @@ through the cache under their own key (``edge.cache.base.pair_cache_key``)."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +14,12 @@ import pytest
 from edge.cache import CacheEntry, pair_cache_key
 from optimize import corpus
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
-from function_events import LiveServer  # noqa: E402
-
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
-@pytest.fixture(scope="module")
-def url(tiny_registry: Any, tiny_artifacts: dict[str, Path]) -> Iterator[str]:
-    from functions.local_host import create_local_app
-    from functions.settings import Settings
-
-    app = create_local_app(tiny_registry, Settings(artifact_dirs=tuple(tiny_artifacts.values())))
-    with LiveServer(app) as live:
-        yield live.url
-    app.state.replay.close()
+@pytest.fixture
+def url(tiny_server: Any) -> str:
+    return str(tiny_server.url)
 
 
 def hf_pair_probabilities(source: Path, pairs: list[tuple[str, str]]) -> np.ndarray:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import copy
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +25,9 @@ from function_events import LiveServer, load_event  # noqa: E402
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
-@pytest.fixture(scope="module")
-def server(tiny_registry: Any, tiny_artifacts: dict[str, Path]) -> Iterator[LiveServer]:
-    from functions.local_host import create_local_app
-    from functions.settings import Settings
-
-    app = create_local_app(tiny_registry, Settings(artifact_dirs=tuple(tiny_artifacts.values())))
-    with LiveServer(app) as live:
-        yield live
-    app.state.replay.close()
+@pytest.fixture
+def server(tiny_server: LiveServer) -> LiveServer:
+    return tiny_server
 
 
 @pytest.fixture
