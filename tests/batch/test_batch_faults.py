@@ -31,7 +31,7 @@ from tests.batch.fault_proxy import Fault, FaultProxy
 from tests.batch.job_io import JobProcess, batch_args, short_texts
 from tests.batch.test_batch_s3_dynamodb import s3_rows, table_items
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.crash]  # storage faults at pause points
 TABLE = "precast-faults"
 SOURCE = "s3://inputs/texts.jsonl"
 FLAGS = ("--checkpoint-every", "20", "--chunk-size", "10")
