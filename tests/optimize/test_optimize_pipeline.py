@@ -96,7 +96,8 @@ def test_quantized_graph_structure(sample_artifact: Path) -> None:
     }
     if raw["quantization"]["settings"]["weights"] == "int8":
         assert sum(ops.get(o, 0) for o in int8_ops) >= 12, ops
-        assert ops.get("MatMul", 0) < 48
+        if raw["quantization"]["recipe"].startswith("dynamic"):  # QDQ keeps its MatMuls
+            assert ops.get("MatMul", 0) < 48
     model = edge.load(sample_artifact)
     out = model.predict(["one", "two texts"])
     assert out.shape == (2, 384) and out.dtype == np.float32
