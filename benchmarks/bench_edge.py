@@ -6,13 +6,18 @@ Same run, same texts (Python stdlib docstrings, variable length), same machine:
   the artifact's raw size and an uncompressed tar of it
 * cold start: a fresh process that imports, loads and encodes one text (median of N):
   edge from the bundle (first open: verify + unpack), from the bundle again (unpacked
-  copy reused), from the artifact directory; sentence-transformers from the model dir
+  copy reused), from the artifact directory; sentence-transformers from the model dir;
+  and the bare floor measured in the same run (import numpy + onnxruntime + tokenizers,
+  open the tokenizer and the session on model.onnx, one text: no verification, no
+  checks). ``ratios`` gives the bundle's and the artifact directory's over the floor
 * warm single-text latency p50/p99: edge vs ST fp32
 * batch throughput: edge vs ST fp32 vs ST bf16 (bf16 is emulated on CPUs without native
   bf16, e.g. AVX2-only: slow, reported as measured)
 
     .venv/bin/python -m benchmarks.bench_edge [--cold-runs 5] [--warm-texts 200]
-        [--batch-texts 1000] [--bf16-texts 250] [--skip-bf16]
+        [--batch-texts 1000] [--bf16-texts 250] [--skip-bf16] [--cold-only]
+
+``--cold-only`` measures the cold starts and prints them; it writes no results file.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ def main() -> None:
     ap.add_argument("--batch-texts", type=int, default=1000)
     ap.add_argument("--bf16-texts", type=int, default=100, help="bf16 is emulated: fewer texts")
     ap.add_argument("--skip-bf16", action="store_true")
+    ap.add_argument("--cold-only", action="store_true", help="cold starts only; no file")
     args, _ = ap.parse_known_args()  # run_all passes its own flags to every benchmark
     logging.disable(logging.WARNING)
     os.environ.update(ST_ENV)
@@ -99,7 +105,11 @@ def main() -> None:
         )
         verify = _signature_verify(seed, os.urandom(600))  # a typical bundle.json's size
         print(f"signature verify median {verify['median_ms']:.1f} ms (device budget 50 ms)")
-        cold = _cold_starts(bundle, pub, artifact, source, args.cold_runs)
+        cold = _cold_starts(bundle, pub, artifact, source, args.cold_runs, args.cold_only)
+        if args.cold_only:
+            for k, v in _floor_ratios(cold).items():
+                print(f"{k:<36} {v:6.2f}x")
+            return
         texts_warm = corpus.sample(args.warm_texts, offset=3000)
         texts_batch = corpus.sample(args.batch_texts, offset=4000)
         warm, batch, agreement = _warm_and_batch(artifact, source, texts_warm, texts_batch, args)
@@ -107,6 +117,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     ratios = {
+        **_floor_ratios(cold),
         "cold_start_st_over_edge_bundle": cold["st_fp32"]["median_s"]
         / cold["edge_bundle_reused"]["median_s"],
         "warm_p50_st_over_edge": warm["st_fp32"]["p50_ms"] / warm["edge"]["p50_ms"],
@@ -137,6 +148,31 @@ def main() -> None:
     )
 
 
+def _floor_ratios(cold: dict[str, dict[str, float]]) -> dict[str, float]:
+    """edge's cold starts over the bare floor of the same run (target <= 1.25x)."""
+    floor = cold["floor_ort_tokenizers"]["median_s"]
+    return {
+        "cold_start_edge_bundle_over_floor": cold["edge_bundle_reused"]["median_s"] / floor,
+        "cold_start_edge_artifact_dir_over_floor": cold["edge_artifact_dir"]["median_s"] / floor,
+    }
+
+
+# The bare floor: what any ONNX Runtime embedding script pays for one text (no manifest,
+# no hashes, no signature, no start-up check, no pooling).
+_FLOOR = """
+import numpy as np, onnxruntime as ort, tokenizers
+art = {art!r}
+tok = tokenizers.Tokenizer.from_file(art + "/tokenizer.json")
+sess = ort.InferenceSession(art + "/model.onnx", providers=["CPUExecutionProvider"])
+enc = tok.encode("hello")
+feed = {{"input_ids": np.array([enc.ids], dtype=np.int64),
+         "attention_mask": np.array([enc.attention_mask], dtype=np.int64)}}
+if "token_type_ids" in {{i.name for i in sess.get_inputs()}}:
+    feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
+sess.run(None, feed)
+"""
+
+
 def _signature_verify(seed: Any, message: bytes, runs: int = 5) -> dict[str, float]:
     """Median time of one signature verify over a bundle.json-sized message (a budget of
     50 ms on a device; it was a test assertion once, and timing belongs here)."""
@@ -156,7 +192,7 @@ def _recipe(artifact: Path) -> Any:
 
 
 def _cold_starts(
-    bundle: Path, pub: Path, artifact: Path, source: Path, runs: int
+    bundle: Path, pub: Path, artifact: Path, source: Path, runs: int, skip_st: bool = False
 ) -> dict[str, dict[str, float]]:
     extracted = bundle.parent / bundle.name.removesuffix(".pcb")
     load_bundle = (
@@ -171,12 +207,14 @@ def _cold_starts(
         "edge_artifact_dir": _cold(
             f"import edge; m = edge.load({str(artifact)!r}); m.predict(['hello'])", runs
         ),
-        "st_fp32": _cold(
+        "floor_ort_tokenizers": _cold(_FLOOR.format(art=str(artifact)), runs),
+    }
+    if not skip_st:
+        cold["st_fp32"] = _cold(
             "from sentence_transformers import SentenceTransformer; "
             f"m = SentenceTransformer({str(source)!r}, device='cpu'); m.encode(['hello'])",
             runs,
-        ),
-    }
+        )
     for name, r in cold.items():
         print(f"cold start {name:<26} median {r['median_s']:.2f} s  (min {r['min_s']:.2f})")
     return cold

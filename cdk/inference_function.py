@@ -15,6 +15,7 @@ no provisioned concurrency, ephemeral storage at most 512 MB, Python 3.12 or new
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Size
@@ -29,7 +30,9 @@ from cdk.model_store import ModelStore
 from cdk.nag import acknowledge
 from cdk.prediction_cache import PredictionCache
 from edge import environment as env
+from edge.manifest import MANIFEST_NAME
 from precast.config import LambdaTarget, ModelConfig
+from precast.lambda_asset import check_certified
 
 HANDLER = "functions.lambda_handler.handler"
 HANDLER_FILE = Path("functions") / "lambda_handler.py"
@@ -54,17 +57,36 @@ def default_asset_dir(dist_dir: Path, model: ModelConfig) -> Path:
     return dist_dir / "lambda" / f"{model.name}-{model.lambda_.architecture}"
 
 
-def resolve_asset_dir(dist_dir: Path, model: ModelConfig, override: Path | None) -> Path:
-    """The asset directory to zip, checked now so synth fails with the command to run."""
+def resolve_asset_dir(
+    dist_dir: Path, model: ModelConfig, override: Path | None
+) -> tuple[Path, str | None]:
+    """The asset directory to zip, checked now so synth fails with the command to run, and
+    a warning if its artifact is not certified for the architecture but the config allows
+    that. Raises :class:`UncertifiedArtifactError` if it does not."""
     asset_dir = override or default_asset_dir(dist_dir, model)
     arch = model.lambda_.architecture
     if not asset_dir.is_dir():
         raise LambdaAssetMissingError(model.name, arch, str(asset_dir), "does not exist")
-    if not (asset_dir / HANDLER_FILE).is_file():
+    for required in (HANDLER_FILE, Path(ARTIFACT_DIR_IN_ASSET) / MANIFEST_NAME):
+        if not (asset_dir / required).is_file():
+            raise LambdaAssetMissingError(
+                model.name, arch, str(asset_dir), f"has no {required.as_posix()}"
+            )
+    manifest_path = asset_dir / ARTIFACT_DIR_IN_ASSET / MANIFEST_NAME
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise LambdaAssetMissingError(
-            model.name, arch, str(asset_dir), f"has no {HANDLER_FILE.as_posix()}"
+            model.name, arch, str(asset_dir), f"has an unreadable {manifest_path.name} ({exc})"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise LambdaAssetMissingError(
+            model.name, arch, str(asset_dir), f"has a {manifest_path.name} that is not an object"
         )
-    return asset_dir
+    warning = check_certified(
+        model.name, manifest, arch, allow_uncertified=model.lambda_.allow_uncertified
+    )
+    return asset_dir, warning
 
 
 def check_snapstart(model_name: str, cfg: LambdaTarget) -> bool:

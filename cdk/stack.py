@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import Annotations, CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -114,16 +114,19 @@ class PrecastStack(Stack):
         removal: RemovalPolicy,
     ) -> None:
         name = model.name
+        asset_dir, uncertified = resolve_asset_dir(config.dist_dir, model, settings.asset_dir)
         fn = InferenceFunction(
             self,
             f"Inference-{name}",
             model=model,
-            asset_dir=resolve_asset_dir(config.dist_dir, model, settings.asset_dir),
+            asset_dir=asset_dir,
             cache=self.cache,
             store=self.store,
             log_retention=retention,
             removal_policy=removal,
         )
+        if uncertified:  # allowed by the config: said at synth, like cdk-nag's findings
+            Annotations.of(fn.function).add_warning(uncertified)
         self.functions[name] = fn
         self._out(output_id("FunctionUrl", name), fn.url.url, f"{name}: Function URL")
 

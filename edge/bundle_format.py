@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge.exceptions import BundleVerificationError
-from edge.manifest import FileEntry, sha256_file
+from edge.manifest import FileEntry
 
 if TYPE_CHECKING:
     from securesystemslib.signer import Key, Signer
@@ -205,21 +205,25 @@ def verify_metadata(
 
 def check_directory(directory: Path, info: BundleInfo) -> str | None:
     """Why ``directory`` is not an exact extraction of ``info`` (None if it is)."""
+    from edge.verify_stamp import Stamp, is_stamp_name
+
     expected = {*info.members, BUNDLE_JSON, BUNDLE_SIG}
     try:
-        present = {p.name for p in directory.iterdir()}
+        present = {p.name for p in directory.iterdir() if not is_stamp_name(p.name)}
     except OSError as exc:
         return f"unreadable: {exc}"
     if present != expected:
         return f"holds {sorted(present)}, expected {sorted(expected)}"
+    stamp = Stamp(directory)  # each file hashed once per install (edge.verify_stamp)
     for name, entry in info.members.items():
         path = directory / name
         if not path.is_file() or path.is_symlink():
             return f"{name} is not a regular file"
         if path.stat().st_size != entry.size:
             return f"{name} has {path.stat().st_size} bytes, bundle says {entry.size}"
-        if sha256_file(path) != entry.sha256:
+        if stamp.sha256(name, entry.sha256) != entry.sha256:
             return f"{name} does not match the bundle's sha256"
+    stamp.save()
     return None
 
 

@@ -14,12 +14,31 @@ garbage), but ``model.certified`` is False, the health check and ``/healthz`` sa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from edge.exceptions import ArtifactError
-from edge.host import describe_host, host_kind, kind_of
+from edge.host import (
+    AARCH64,
+    X86_AVX2,
+    X86_AVX512_VNNI,
+    X86_OTHER,
+    describe_host,
+    host_kind,
+    kind_of,
+)
 from edge.manifest import Manifest
+
+# The host kinds each Lambda architecture runs on. arm64 Lambda is Graviton (aarch64).
+# x86_64 Lambda promises no CPU generation, so at deploy time (``precast package``, ``cdk
+# synth``) an artifact certified on any x86_64 kind counts for it; on the running host,
+# ``model.certified`` and ``/healthz`` still name the exact kind, and
+# ``PRECAST_REQUIRE_CERTIFIED`` refuses a kind that was never measured.
+LAMBDA_ARCHITECTURE_KINDS: dict[str, tuple[str, ...]] = {
+    "arm64": (AARCH64,),
+    "x86_64": (X86_AVX512_VNNI, X86_AVX2, X86_OTHER),
+}
 
 
 @dataclass(frozen=True)
@@ -42,13 +61,28 @@ class Certification:
 
 
 def certified_kinds(manifest: Manifest) -> dict[str, dict[str, Any]]:
-    if manifest.certified:
-        return {k: v for k, v in manifest.certified.items() if isinstance(v, dict)}
-    measured = manifest.metrics.get("measured_on")
+    return recorded_kinds(manifest.raw)
+
+
+def recorded_kinds(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Host kind -> what was measured there, from a decoded manifest.json (``certified``,
+    or for older manifests the kind ``metrics.measured_on`` names)."""
+    certified = raw.get("certified")
+    if isinstance(certified, dict) and certified:
+        return {k: v for k, v in certified.items() if isinstance(v, dict)}
+    metrics = raw.get("metrics")
+    measured = metrics.get("measured_on") if isinstance(metrics, dict) else None
     if isinstance(measured, dict) and measured.get("machine"):
         kind = kind_of(str(measured["machine"]), list(measured.get("isa") or []))
-        return {kind: dict(manifest.metrics)}
+        return {kind: dict(metrics or {})}
     return {}
+
+
+def kinds_for_architecture(raw: Mapping[str, Any], architecture: str) -> tuple[str, ...]:
+    """The certified host kinds (sorted) a Lambda ``architecture`` can run the artifact on;
+    empty if none: nothing was measured on that architecture."""
+    wanted = LAMBDA_ARCHITECTURE_KINDS[architecture]
+    return tuple(sorted(k for k in recorded_kinds(raw) if k in wanted))
 
 
 def certification(manifest: Manifest, kind: str | None = None) -> Certification:

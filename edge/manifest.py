@@ -224,7 +224,13 @@ def read_manifest(directory: Path) -> Manifest:
 
 
 def verify_files(directory: Path, manifest: Manifest | _FileList) -> None:
-    """Check size and sha256 of every listed file. Raises :class:`ArtifactIntegrityError`."""
+    """Check size and sha256 of every listed file. Raises :class:`ArtifactIntegrityError`.
+
+    A file is hashed once per install: :mod:`edge.verify_stamp` remembers the ones that
+    matched and hashes again only a file whose stat changed since."""
+    from edge.verify_stamp import Stamp
+
+    stamp = Stamp(directory)
     for name, entry in manifest.files.items():
         path = directory / name
         if not path.is_file():
@@ -235,12 +241,13 @@ def verify_files(directory: Path, manifest: Manifest | _FileList) -> None:
                 f"{path}: size {size} bytes, manifest says {entry.size}; the artifact is "
                 "truncated or altered. Rebuild or re-download it."
             )
-        actual = sha256_file(path)
+        actual = stamp.sha256(name, entry.sha256)
         if actual != entry.sha256:
             raise ArtifactIntegrityError(
                 f"{path}: sha256 {actual[:12]}… does not match the manifest's "
                 f"{entry.sha256[:12]}…; the file was altered. Rebuild or re-download it."
             )
+    stamp.save()
 
 
 def verify_variant_file(directory: Path, variant: VariantSpec) -> None:

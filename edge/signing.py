@@ -102,18 +102,33 @@ def read_public_file(path: Path) -> bytes:
     return decode_key(text, what=f"key file {path}")
 
 
-def load_public_key(value: str | bytes | Path) -> SSlibKey:
-    """A public key given as raw 32 bytes, base64 text, or a path to a ``.pub`` file."""
+def public_bytes(value: str | bytes | Path) -> bytes:
+    """The raw 32 bytes of a public key given as raw bytes, base64 text or a ``.pub`` path
+    (checked like :func:`load_public_key`; securesystemslib is not imported)."""
     if isinstance(value, bytes):
         if len(value) == KEY_BYTES:
-            return key_from_bytes(value)
-        return key_from_bytes(decode_key(value.decode("ascii", errors="replace"), "public key"))
+            return check_public_bytes(value)
+        return decode_key(value.decode("ascii", errors="replace"), "public key")
     if isinstance(value, Path):
-        return key_from_bytes(read_public_file(value))
+        return read_public_file(value)
     text = value.strip()
     if len(text) == 44 and text.endswith("=") and not os.path.exists(text):
-        return key_from_bytes(decode_key(text, what="public key"))
-    return key_from_bytes(read_public_file(Path(text)))
+        return decode_key(text, what="public key")
+    return read_public_file(Path(text))
+
+
+def load_public_key(value: str | bytes | Path) -> SSlibKey:
+    """A public key given as raw 32 bytes, base64 text, or a path to a ``.pub`` file."""
+    return key_from_bytes(public_bytes(value))
+
+
+def raw_public_keys(value: Any) -> list[bytes] | None:
+    """The raw bytes of each key in ``value`` (one or a list), or None when one of them is
+    already a key object (its bytes are read by :func:`key_bytes` after the import)."""
+    values = list(value) if isinstance(value, list | tuple) else [value]
+    if not values or not all(isinstance(v, str | bytes | Path) for v in values):
+        return None
+    return [public_bytes(v) for v in values]
 
 
 def load_public_keys(value: Any) -> list[Key]:

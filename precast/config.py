@@ -154,6 +154,9 @@ class LambdaTarget:
     # snapshot. The stack refuses it with provisioned concurrency or ephemeral storage > 512.
     snapstart: bool = True
     ephemeral_storage_mb: Annotated[int, Field(ge=512, le=10_240)] = 512
+    # `precast package` and `cdk synth` refuse an artifact never certified for this
+    # architecture (`precast optimize MODEL --certify arm64`); true deploys it anyway
+    allow_uncertified: bool = False
 
     def __post_init__(self) -> None:
         if self.auth == "none" and self.reserved_concurrency <= 0:

@@ -33,3 +33,13 @@ class ModelSourceError(PrecastError):
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(f"{path}: {message}")
         self.path = path
+
+
+class UncertifiedArtifactError(PrecastError):
+    """An artifact is about to be deployed to a Lambda architecture it was never certified
+    for; the message says how to certify it, or how to accept it uncertified."""
+
+    def __init__(self, message: str, *, model: str, architecture: str) -> None:
+        super().__init__(message)
+        self.model = model
+        self.architecture = architecture

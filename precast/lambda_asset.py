@@ -21,13 +21,17 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
+from edge.certification import LAMBDA_ARCHITECTURE_KINDS, kinds_for_architecture, recorded_kinds
 from edge.exceptions import PrecastError
 from edge.manifest import MANIFEST_NAME, read_manifest
 from edge.variant_targets import files_for_target
+from precast.exceptions import UncertifiedArtifactError
 
 LAMBDA_UNZIPPED_LIMIT = 262_144_000  # 250 MB: Lambda's limit for an unzipped zip asset
 TARGET_BYTES = 150 * 1024 * 1024  # our own budget: room left for a second model or a layer
@@ -103,6 +107,51 @@ class AssetReport:
             f"{'precompiled' if self.precompiled else 'NOT precompiled (no matching python)'}. "
             f"Largest: {top}"
         )
+
+
+def check_certified(
+    model: str, manifest: Mapping[str, Any], arch: str, *, allow_uncertified: bool
+) -> str | None:
+    """Refuse to deploy an artifact to a Lambda ``arch`` it is not certified for.
+
+    ``manifest`` is the decoded manifest.json. Returns None when certified, a warning
+    (to print) when ``allow_uncertified``; raises :class:`UncertifiedArtifactError`
+    otherwise, naming the command that certifies it. ``arch="local"`` (this interpreter,
+    for tests) is not a deploy target and is not checked."""
+    if arch not in LAMBDA_ARCHITECTURE_KINDS or kinds_for_architecture(manifest, arch):
+        return None
+    version = str(manifest.get("version") or "?")[:16]
+    kinds = ", ".join(sorted(recorded_kinds(manifest))) or "none"
+    table = f"[models.{model}.lambda]"
+    what = (
+        f"artifact {version} of model {model!r} is not certified for Lambda {arch} "
+        f"(host kinds {'/'.join(LAMBDA_ARCHITECTURE_KINDS[arch])}; certified: {kinds}): "
+        "its accuracy was never measured on the CPU it would run on"
+    )
+    if allow_uncertified:
+        return f"warning: {what}; deploying anyway ({table} allow_uncertified = true)"
+    if arch == "arm64":
+        x86 = (
+            ": this artifact is certified for it"
+            if kinds_for_architecture(manifest, "x86_64")
+            else ""
+        )
+        how = (
+            f"Certify it with `precast optimize {model} --certify arm64` (runs the real arm64 "
+            f'asset under qemu, a few minutes), or deploy x86_64 (architecture = "x86_64" in '
+            f"{table}{x86})"
+        )
+    else:
+        how = (
+            f"Certify it by running `precast optimize {model}` on an x86_64 host, or deploy "
+            f'arm64 (architecture = "arm64" in {table}, after `precast optimize {model} '
+            "--certify arm64` if it is not certified for arm64 either)"
+        )
+    raise UncertifiedArtifactError(
+        f"{what}. {how}, or accept it uncertified with allow_uncertified = true in {table}.",
+        model=model,
+        architecture=arch,
+    )
 
 
 def wheel_platforms(arch: str) -> list[str]:

@@ -16,7 +16,9 @@ def register(sub: Any) -> None:
             "Python and architecture (onnxruntime, numpy, tokenizers, starlette, mangum,\n"
             "powertools; boto3 comes with the Lambda runtime), the edge/ and functions/ code,\n"
             "and the artifact under artifact/. Prints the unzipped size against Lambda's\n"
-            "250 MB limit and fails if it is over. --python local builds for this interpreter\n"
+            "250 MB limit and fails if it is over. Refuses an artifact not certified for the\n"
+            "architecture (`precast optimize MODEL --certify arm64`) unless [models.MODEL.lambda]\n"
+            "allow_uncertified = true. --python local builds for this interpreter\n"
             "(to import and invoke the asset here)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -41,18 +43,30 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from edge.artifact_layout import latest_artifact
+    from edge.manifest import read_manifest
     from precast.config import load_config
-    from precast.lambda_asset import build_lambda_asset
+    from precast.lambda_asset import build_lambda_asset, check_certified
 
     cfg = load_config(args.config)
     model = cfg.model(args.model)
     python = args.python or model.lambda_.python
     arch = "local" if python == "local" else (args.arch or model.lambda_.architecture)
     out = Path(args.out) if args.out else cfg.dist_dir / "lambda"
+    artifact = latest_artifact(cfg.artifacts_dir, model.name)
+    warning = check_certified(
+        model.name,
+        read_manifest(artifact).raw,
+        arch,
+        allow_uncertified=model.lambda_.allow_uncertified,
+    )
+    if warning:
+        print(warning, file=sys.stderr)
     report = build_lambda_asset(
         model.name,
-        latest_artifact(cfg.artifacts_dir, model.name),
+        artifact,
         out,
         arch=arch,
         python=python,

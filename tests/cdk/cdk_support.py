@@ -34,8 +34,13 @@ class Synthesized:
         return found[0]["Properties"]  # type: ignore[no-any-return]
 
 
-def make_lambda_asset(directory: Path) -> Path:
-    """A tiny stand-in for ``dist/lambda/<model>-<arch>/``."""
+CERTIFIED_BOTH = ("aarch64", "x86_64-avx512-vnni")
+
+
+def make_lambda_asset(directory: Path, certified: tuple[str, ...] = CERTIFIED_BOTH) -> Path:
+    """A tiny stand-in for ``dist/lambda/<model>-<arch>/``: a handler, and an artifact
+    manifest carrying only the certification record synth checks (``certified``: what
+    `precast optimize MODEL --certify arm64` on an x86 host writes)."""
     (directory / "functions").mkdir(parents=True, exist_ok=True)
     (directory / "functions" / "__init__.py").write_text("", encoding="utf-8")
     (directory / "functions" / "lambda_handler.py").write_text(
@@ -43,7 +48,11 @@ def make_lambda_asset(directory: Path) -> Path:
         encoding="utf-8",
     )
     (directory / "artifact").mkdir(exist_ok=True)
-    (directory / "artifact" / "manifest.json").write_text("{}", encoding="utf-8")
+    manifest = {
+        "version": "0123456789abcdef",
+        "certified": {kind: {"mean_cosine": 0.99, "min_cosine": 0.95} for kind in certified},
+    }
+    (directory / "artifact" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return directory
 
 
