@@ -191,6 +191,22 @@ def _recipe(artifact: Path) -> Any:
     return json.loads((artifact / "manifest.json").read_text())["quantization"]["recipe"]
 
 
+def _settled(code: str) -> Any:
+    """Once, before the first timed run: wait out the stamp's settle window, then open
+    untimed so the verification stamp is written (what an earlier install leaves)."""
+    done: list[bool] = []
+
+    def before() -> None:
+        if not done:
+            from edge.verify_stamp import SETTLE_NS
+
+            time.sleep(SETTLE_NS / 1e9 + 0.1)
+            subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, **ST_ENV})
+            done.append(True)
+
+    return before
+
+
 def _cold_starts(
     bundle: Path, pub: Path, artifact: Path, source: Path, runs: int, skip_st: bool = False
 ) -> dict[str, dict[str, float]]:
@@ -203,7 +219,9 @@ def _cold_starts(
         "edge_bundle_first_open": _cold(
             load_bundle, runs, before=lambda: shutil.rmtree(extracted, ignore_errors=True)
         ),
-        "edge_bundle_reused": _cold(load_bundle, runs),
+        # a device reopens a bundle it installed earlier: the install's files have settled
+        # (edge.verify_stamp stamps only files older than SETTLE_NS) and one open stamped them
+        "edge_bundle_reused": _cold(load_bundle, runs, before=_settled(load_bundle)),
         "edge_artifact_dir": _cold(
             f"import edge; m = edge.load({str(artifact)!r}); m.predict(['hello'])", runs
         ),
