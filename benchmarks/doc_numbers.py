@@ -165,11 +165,92 @@ def load_table(r: Results) -> str:
     )
 
 
+def engine_models(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """engines.json's per-model blocks. A file written before bench_engines measured more than
+    one model (one block at the top level, MiniLM) reads as ``{"minilm": ...}``."""
+    if "models" in data:
+        return dict(data["models"])
+    old = {
+        **data,
+        "model": "sample all-MiniLM-L6-v2 (real weights)",
+        "rule": "recall@1 within 0.5 pt of fp32",
+        "fastest_peer": {"docs": data.get("fastest_peer_within_half_point")},
+        "precast_over_fastest_peer": {"docs": data.get("precast_over_fastest_peer")},
+    }
+    return {"minilm": old}
+
+
+def _f(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def engines_table(r: Results) -> str:
+    """Per model: texts/s per engine, cosine to fp32, recall@1, the build precast made."""
+    data = r["engines"]
+    out = [f"Measured {str(data.get('at', '?'))[:10]}:"]
+    for key, block in engine_models(data).items():
+        res = block["results"]
+        ours = next(n for n in res if n.startswith("precast"))
+        long = block.get("long_texts")
+        real = block.get("fp32_recall_at_1") is not None
+        heads = [f"{block.get('pairs')} docs"]
+        if long:
+            heads.append(f"{long} texts × {block.get('max_tokens')} tokens")
+        out += ["", f"**{key}**: {block.get('model', key)}", ""]
+        cols = [f"texts/s, {h}" for h in heads] + ["cosine to fp32 mean / min"]
+        cols += ["recall@1"] if real else []
+        cols += [f"precast ÷ engine ({'long texts' if long else 'docs'})"]
+        out.append(f"| engine | {' | '.join(cols)} |")
+        out.append("|---" * (len(cols) + 1) + "|")
+        speed = "long_texts_per_s" if long else "texts_per_s"
+        for name, row in res.items():
+            cells = [_f(row.get("texts_per_s"), ",.1f")]
+            if long:
+                cells.append(_f(row.get("long_texts_per_s"), ",.1f"))
+            cells.append(
+                f"{_f(row.get('mean_cosine_to_fp32'), '.4f')} / "
+                f"{_f(row.get('min_cosine_to_fp32'), '.4f')}"
+            )
+            if real:
+                cells.append(_f(row.get("recall_at_1"), ".4f"))
+            ratio = res[ours][speed] / row[speed] if name != ours else None
+            cells.append("-" if ratio is None else f"{ratio:.2f}×")
+            out.append(f"| {name} | {' | '.join(cells)} |")
+        fastest, ratios = block.get("fastest_peer", {}), block.get("precast_over_fastest_peer", {})
+        shown = [
+            f"{kind}: {fastest[kind]}, precast at {ratios[kind]:.2f}×"
+            for kind in ("docs", "long")
+            if fastest.get(kind) and ratios.get(kind) is not None
+        ]
+        out += ["", f"Fastest peer with {block.get('rule')}: {'; '.join(shown) or '-'}."]
+        build = block.get("build") or {}
+        if "minutes" in build:
+            out.append(
+                f"precast's artifact: `precast models add` defaults, `precast optimize` "
+                f"{build['minutes']:.1f} min, peak RSS {build['peak_rss_gib']:.2f} GiB, "
+                f"recipe {build.get('recipe')} ({build.get('reason')})."
+            )
+        elif build:
+            out.append(f"precast's artifact: reused, recipe {build.get('recipe')}.")
+        facts = block.get("engines") or data.get("engines") or {}
+        if facts:
+            out.append(
+                "Installed size, cold start (import, open the fp32 ONNX, one text): "
+                + "; ".join(
+                    f"{e} {f['installed_mb']:.0f} MB, {f['cold_start_s']:.2f} s"
+                    for e, f in facts.items()
+                )
+                + "."
+            )
+    return "\n".join(out)
+
+
 SIDES = ("before", "after")
 TABLES: dict[str, Callable[[Results], str]] = {
     "edge": edge_table,
     "functions": functions_table,
     "load": load_table,
+    "engines": engines_table,
 }
 
 
