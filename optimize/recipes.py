@@ -38,7 +38,8 @@ class Recipe:
     per_channel: bool = False
     reduce_range: bool = False
     op_types: tuple[str, ...] = ("MatMul",)
-    graph: str = "fused"  # "fused" (Attention ops) | "unfused" (plain MatMul attention)
+    # "fused" (Attention ops) | "unfused" (plain MatMul attention) | "export" (no ORT fusions)
+    graph: str = "fused"
     quantizer: str = "onnxruntime"  # "onnxruntime" | "nncf" (SmoothQuant + static QDQ)
     sensitivity: bool = False  # dynamic: keep the most damaged layers in fp32
 
@@ -110,7 +111,7 @@ def preset(name: str, *, int8_dot_product: bool | None = None) -> Recipe:
             "static",
             per_channel=True,
             op_types=("MatMul",),
-            graph="unfused",
+            graph="export",
             quantizer="nncf",
         ),
     }

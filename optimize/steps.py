@@ -179,6 +179,9 @@ def graphs(build: Build, exported: Exported, *, also: tuple[str, ...] = ()) -> d
     started = build.tick("graph optimization (ORT transformer fusions)")
     out: dict[str, Path] = {}
     for variant in sorted({preset(n).graph for n in build.model.optimize.recipes} | set(also)):
+        if variant == "export":  # standard ONNX ops only (NNCF knows no ORT contrib ops)
+            out[variant] = Path(shutil.copyfile(exported.onnx, build.work / "graph-export.onnx"))
+            continue
         out[variant] = optimize_graph(
             exported.onnx,
             build.work / f"graph-{variant}.onnx",
