@@ -6,6 +6,7 @@ directory name changes whenever any file or field does.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass, replace
@@ -32,8 +33,8 @@ from optimize.export import TOKENIZER_FILE
 from optimize.graph import count_ops
 from optimize.isa import cpu_info
 from optimize.recipes import preset
-from optimize.steps import Build, Choice, Reference, files_of, write_manifest
-from optimize.variants import BuiltVariant
+from optimize.steps import NOTES_FILE, Build, Choice, Reference, files_of, write_manifest
+from optimize.variants import BuiltVariant, verdicts
 
 SMOKE_TEXTS = 4
 SMOKE_MIN_COSINE = 0.99
@@ -62,10 +63,37 @@ def quantization(build: Build, scored: dict[str, Scores], choice: Choice) -> dic
         "reason": choice.reason,
         "budget_met": choice.budget_met,
         "candidates": {
-            n: {**s.as_dict(), "failures": choice.failures[n]} for n, s in scored.items()
+            n: {
+                **s.as_dict(),
+                "failures": choice.failures[n],
+                **verdict(n, s, choice, recipe_notes(build, n)),
+            }
+            for n, s in scored.items()
         },
         "op_counts": count_ops(final / "model.onnx"),
+        **({"variants": gated} if (gated := verdicts(build)) else {}),
     }
+
+
+def recipe_notes(build: Build, name: str) -> dict[str, Any]:
+    path = build.work / "candidates" / name / NOTES_FILE
+    notes: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    return notes
+
+
+def verdict(name: str, s: Scores, choice: Choice, notes: dict[str, Any]) -> dict[str, Any]:
+    """Why ``name`` won or lost, and what its recipe decided on this model (the layers a
+    sensitivity pass kept in fp32, the quantizer's algorithms)."""
+    if name == choice.winner:
+        outcome = "won: " + choice.reason.split(";")[0]
+    elif choice.failures[name]:
+        outcome = "lost: over budget: " + ", ".join(choice.failures[name])
+    else:
+        outcome = (
+            f"lost: within budget but {s.texts_per_s:.0f} texts/s, {s.size_bytes / 1e6:.1f} MB "
+            f"against the winner's rule ({choice.reason.split(';')[0]})"
+        )
+    return {"verdict": outcome, **({"decisions": notes} if notes else {})}
 
 
 def smoke_texts(ref: Reference) -> list[str]:

@@ -107,7 +107,7 @@ def score(
     task: str = "feature-extraction",
 ) -> tuple[Scores, F32]:
     vectors = run_task(model, texts)
-    tps = throughput(model, texts[:timing_texts])
+    tps = throughput(model, texts[:timing_texts]) if timing_texts else 0.0  # 0: untimed
     if task == "feature-extraction":
         mean_cos, min_cos, agree = accuracy(vectors, reference)
         return Scores(mean_cos, min_cos, agree, tps, size_bytes), vectors

@@ -40,6 +40,7 @@ from precast.exceptions import AccuracyBudgetError, ConfigError, ModelSourceErro
 Progress = Callable[[str], None]
 Feeds = list[dict[str, np.ndarray]]
 TIMING_TEXTS = 128
+NOTES_FILE = "recipe.json"  # what a recipe decided on this model (candidates/<name>/)
 
 
 @dataclass
@@ -178,6 +179,9 @@ def graphs(build: Build, exported: Exported, *, also: tuple[str, ...] = ()) -> d
     started = build.tick("graph optimization (ORT transformer fusions)")
     out: dict[str, Path] = {}
     for variant in sorted({preset(n).graph for n in build.model.optimize.recipes} | set(also)):
+        if variant == "export":  # standard ONNX ops only (NNCF knows no ORT contrib ops)
+            out[variant] = Path(shutil.copyfile(exported.onnx, build.work / "graph-export.onnx"))
+            continue
         out[variant] = optimize_graph(
             exported.onnx,
             build.work / f"graph-{variant}.onnx",
@@ -231,19 +235,44 @@ def calibration_feeds(ref: Reference, inputs: list[str]) -> Feeds:
     return feeds
 
 
+def calibration_gate(build: Build, ref: Reference, tokenizer: Path) -> Callable[[Path], list[str]]:
+    """The accuracy failures of a model file on the calibration texts (never the held-out
+    evaluation texts), against the fp32 export's outputs on them; size is not judged."""
+    inputs: EvalInputs = ref.calibration_texts
+    if ref.base.task == "text-ranking":
+        inputs = corpus.ranking_pairs(ref.calibration_texts)
+    expected: list[np.ndarray] = []
+
+    def failures(onnx_file: Path) -> list[str]:
+        if not expected:
+            expected.append(run_task(ref.model, inputs))
+        probe = build.work / "probe"
+        shutil.rmtree(probe, ignore_errors=True)
+        shutil.copyfile(onnx_file, build.work / "probe.onnx")
+        stage(probe, build.work / "probe.onnx", tokenizer, ref.base)
+        s, _ = score(edge.load(probe), expected[0], inputs, 0, timing_texts=0, task=ref.base.task)
+        return [f for f in budget_of(build.model).failures(s) if not f.startswith("size")]
+
+    return failures
+
+
 def candidate(build: Build, name: str, graph: Path, ref: Reference, tokenizer: Path) -> Scores:
     """Step 4 for one recipe: quantize, stage as an artifact, score through edge/."""
     started = build.tick(f"recipe {name}: quantize + score")
     cand = build.work / "candidates" / name
     cand.mkdir(parents=True)
     inputs = [t.name for t in ref.base.inputs]
+    notes: dict[str, Any] = {}
     out = apply_recipe(
         preset(name),
         graph,
         cand / "candidate.onnx",
         calibration_feeds=lambda: calibration_feeds(ref, inputs),
+        gate=calibration_gate(build, ref, tokenizer),
+        notes=notes,
     )
     stage(cand, out, tokenizer, ref.base)
+    (cand / NOTES_FILE).write_text(json.dumps(notes, sort_keys=True))
     size = (cand / "model.onnx").stat().st_size
     timing = min(len(ref.eval_texts), TIMING_TEXTS)
     s, _ = score(

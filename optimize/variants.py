@@ -39,7 +39,16 @@ CUDA_FILE = "model.cuda-fp16.onnx"
 CUDA_PROVIDER = "CUDAExecutionProvider"
 OPENVINO_INT8 = "openvino-int8"
 OPENVINO_BF16 = "openvino-bf16"
+OPENVINO_INT8_NNCF = "openvino-int8-nncf"
 STATIC_RECIPE = "static-int8-per-channel"  # the QDQ file OpenVINO runs in int8
+NNCF_RECIPE = "nncf.quantize(TRANSFORMER) on the fp32 export"
+# variant -> (precision, what its file is)
+OPENVINO_VARIANTS = {
+    OPENVINO_INT8: ("int8", STATIC_RECIPE),
+    OPENVINO_INT8_NNCF: ("int8", NNCF_RECIPE),
+    OPENVINO_BF16: ("bf16", "fp32 export"),
+}
+VERDICT_SUFFIX = ".verdict.json"  # work/variants/<name>.verdict.json: why it won or lost
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,7 @@ def planned(model: ModelConfig) -> list[str]:
     if "openvino" in model.optimize.engines:
         if STATIC_RECIPE in model.optimize.recipes:
             out.append(OPENVINO_INT8)
+        out.append(OPENVINO_INT8_NNCF)  # OpenVINO's own int8 path; needs nncf at build
         if cpu_info()["native_bf16"]:
             out.append(OPENVINO_BF16)
     return out
@@ -139,8 +149,7 @@ def _stage_on_openvino(build: Build, name: str, onnx_file: Path, ref: Reference,
     spec = VariantSpec(
         name, DEFAULT_MODEL_FILE, sha256_file(path), path.stat().st_size,
         engine="openvino", provider="CPU",
-        precision="int8" if name == OPENVINO_INT8 else "bf16",
-        recipe=STATIC_RECIPE if name == OPENVINO_INT8 else "fp32 export",
+        precision=OPENVINO_VARIANTS[name][0], recipe=OPENVINO_VARIANTS[name][1],
     )  # fmt: skip
     doc = read_manifest(cand).document
     if doc is None:  # pragma: no cover - read_manifest always parses the document
@@ -169,7 +178,9 @@ def openvino_variant(
 
     started = build.tick(f"variant {name}: OpenVINO, gated here")
     if importlib.util.find_spec("openvino") is None:
-        build.done(started, "NOT built: openvino is not installed (pip install precast[openvino])")
+        why = "NOT built: openvino is not installed (pip install precast[openvino])"
+        record_verdict(build, name, {"verdict": why})
+        build.done(started, why)
         return None
     cand, spec = _stage_on_openvino(build, name, onnx_file, ref, tokenizer)
     timing = min(len(ref.eval_texts), TIMING_TEXTS)
@@ -180,6 +191,7 @@ def openvino_variant(
         failures.append(f"{s.texts_per_s:.0f} texts/s: not {SPEED_TIE:.0%} faster than the "
                         f"ORT CPU winner's {default_tps:.0f}")  # fmt: skip
     verdict = f"NOT emitted: {'; '.join(failures)}" if failures else "emitted"
+    record_verdict(build, name, {**s.as_dict(), "failures": failures, "verdict": verdict})
     build.done(
         started,
         f"mean cos {s.mean_cosine:.4f}  min cos {s.min_cosine:.4f}  "
@@ -201,6 +213,45 @@ def openvino_variant(
     return BuiltVariant(replace(spec, file=path.name, certified={host_kind(): entry}), path)
 
 
+def record_verdict(build: Build, name: str, entry: dict[str, Any]) -> None:
+    """Why variant ``name`` was emitted or not, for the manifest (:func:`verdicts`)."""
+    import json
+
+    folder = build.work / "variants"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}{VERDICT_SUFFIX}").write_text(json.dumps(entry, sort_keys=True))
+
+
+def verdicts(build: Build) -> dict[str, Any]:
+    """Every gated variant's scores and verdict, emitted or not."""
+    import json
+
+    folder = build.work / "variants"
+    files = sorted(folder.glob(f"*{VERDICT_SUFFIX}")) if folder.is_dir() else []
+    return {f.name.removesuffix(VERDICT_SUFFIX): json.loads(f.read_text()) for f in files}
+
+
+def nncf_int8(build: Build, ref: Reference) -> Path | None:
+    """The fp32 export quantized by NNCF (OpenVINO's own int8 path: SmoothQuant, static
+    int8 QDQ, fast bias correction), as a QDQ ONNX file OpenVINO reads; None without nncf."""
+    from optimize.recipes import SMOOTHQUANT_RECIPE, apply_recipe, nncf_available, preset
+    from optimize.steps import calibration_feeds
+
+    if not nncf_available():
+        why = "NOT built: nncf is not installed (pip install precast[openvino])"
+        record_verdict(build, OPENVINO_INT8_NNCF, {"verdict": why})
+        build.progress(f"      variant {OPENVINO_INT8_NNCF}: {why}")
+        return None
+    inputs = [t.name for t in ref.base.inputs]
+    out = build.work / "nncf-int8.onnx"
+    return apply_recipe(
+        preset(SMOOTHQUANT_RECIPE),
+        build.work / "reference" / "model.onnx",  # the fp32 export: standard ONNX ops only
+        out,
+        calibration_feeds=lambda: calibration_feeds(ref, inputs),
+    )
+
+
 def build_extra(
     build: Build,
     ref: Reference,
@@ -217,12 +268,13 @@ def build_extra(
     for name in planned(build.model):
         if name == CUDA_VARIANT and fused is not None:
             out.append(cuda_fp16(build, fused, ref, tokenizer, budget))
-        elif name in (OPENVINO_INT8, OPENVINO_BF16):
-            source = (
-                build.work / "candidates" / STATIC_RECIPE / "model.onnx"
-                if name == OPENVINO_INT8
-                else build.work / "reference" / "model.onnx"  # the fp32 export
-            )
+        elif name in OPENVINO_VARIANTS:
+            source = {
+                OPENVINO_INT8: build.work / "candidates" / STATIC_RECIPE / "model.onnx",
+                OPENVINO_BF16: build.work / "reference" / "model.onnx",  # the fp32 export
+            }.get(name) or nncf_int8(build, ref)
+            if source is None:
+                continue
             out.append(
                 openvino_variant(
                     build,
