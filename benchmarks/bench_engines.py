@@ -17,8 +17,8 @@ native bf16), ONNX Runtime on the fp32 export, OpenVINO bf16 on the fp32 export 
 only) and OpenVINO int8 quantized by NNCF (``nncf.quantize`` of the OpenVINO model read from
 the fp32 export, ``model_type=TRANSFORMER``, calibrated on ``--calibration`` docstrings
 that are not measured), as OpenVINO's docs show. OpenVINO and NNCF are installed by this
-script into ``.precast/bench-peers`` when missing (pins: requirements/dev.lock for OpenVINO,
-requirements/bench-peers.txt for NNCF; the venv's own packages win).
+script into ``.precast/bench-peers`` when missing (pins: requirements/dev.lock; the venv's
+own packages win).
 
 Texts: a retrieval set of stdlib docstrings (a docstring's first sentence is the query, the
 rest of it the document; recall@1 among ``--pairs`` documents) and ``--long`` texts of
@@ -57,7 +57,6 @@ from benchmarks.common import header, write
 REPO = Path(__file__).resolve().parents[1]
 PEERS_DIR = REPO / ".precast" / "bench-peers"
 BUILDS_DIR = REPO / ".precast" / "bench-engines"
-PEER_PINS = REPO / "requirements" / "bench-peers.txt"
 Vectors = np.ndarray[Any, np.dtype[np.float32]]
 Encoder = Callable[[list[str]], Vectors]
 REFERENCE = "ONNX Runtime fp32 (plain)"
@@ -111,7 +110,7 @@ def ensure_peers() -> None:
     if not missing:
         return
     lock = REPO / "requirements" / "dev.lock"
-    pins = lock.read_text().splitlines() + PEER_PINS.read_text().splitlines()
+    pins = lock.read_text().splitlines()
     wanted = [next(line for line in pins if line.startswith(f"{p}==")) for p in missing]
     print(f"# installing {' '.join(wanted)} into {PEERS_DIR}", flush=True)
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(PEERS_DIR),
