@@ -299,7 +299,7 @@ def size_gate(build: Build, sizes: dict[str, int], *, force: bool) -> dict[str, 
     ]
     raise AccuracyBudgetError(
         f"no recipe fits [models.{model.name}.optimize] max_size_mb = "
-        f"{model.optimize.max_size_mb} (checked after quantizing, before scoring); "
+        f"{model.optimize.max_size_mb:g} (checked after quantizing, before scoring); "
         f"{closest(budget_of(model), model.name, sizes, {})}, or "
         "remove max_size_mb (no size limit). Nothing was written.\n" + format_report(report),
         report=report,

@@ -262,8 +262,11 @@ def test_size_budget_fails_fast_naming_the_closest_then_skips_what_is_over(
     )
     q = built.manifest["quantization"]
     assert q["recipe"] == "dynamic-int8"
-    assert q["candidates"]["fp32-optimized"] == {
-        "size_bytes": sizes["fp32-optimized"],
-        "failures": [f"size {sizes['fp32-optimized'] / 1e6:.1f} MB > {between} MB (not scored)"],
-    }
+    fp32 = q["candidates"]["fp32-optimized"]
+    assert "texts_per_s" not in fp32 and "mean_cosine" not in fp32
+    assert fp32["size_bytes"] == sizes["fp32-optimized"]
+    assert fp32["failures"] == [
+        f"size {sizes['fp32-optimized'] / 1e6:.1f} MB > {between} MB (not scored)"
+    ]
+    assert fp32["verdict"].startswith("lost: over max_size_mb, not scored")
     assert "not scored, over max_size_mb: fp32-optimized" in q["reason"]
