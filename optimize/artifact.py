@@ -69,6 +69,15 @@ def quantization(build: Build, scored: dict[str, Scores], choice: Choice) -> dic
                 **verdict(n, s, choice, recipe_notes(build, n)),
             }
             for n, s in scored.items()
+        }
+        | {  # over max_size_mb right after quantizing: never scored
+            n: {
+                "size_bytes": size,
+                "failures": choice.failures[n],
+                "verdict": "lost: over max_size_mb, not scored: " + ", ".join(choice.failures[n]),
+                **({"decisions": notes} if (notes := recipe_notes(build, n)) else {}),
+            }
+            for n, size in choice.unscored.items()
         },
         "op_counts": count_ops(final / "model.onnx"),
         **({"variants": gated} if (gated := verdicts(build)) else {}),

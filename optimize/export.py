@@ -7,10 +7,12 @@ settings, so :mod:`edge.tokenization` needs nothing else to tokenize as the mode
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from optimize.source import SourceModel
+from precast.exceptions import ModelSourceError
 
 TOKENIZER_FILE = "tokenizer.json"
 # our task -> optimum's export task (a cross-encoder is a one-label classifier)
@@ -19,6 +21,41 @@ OPTIMUM_TASKS = {
     "text-classification": "text-classification",
     "text-ranking": "text-classification",
 }
+
+
+def check_weights(source: SourceModel) -> None:
+    """Refuse a checkpoint whose tensors do not load into the model the export builds.
+
+    optimum loads ``AutoModel`` (``AutoModelForSequenceClassification`` for a head), and
+    transformers strips a head checkpoint's base-model prefix (``bert.``, ``mpnet.``) itself;
+    a tensor it cannot match (another prefix, another architecture) is initialised randomly
+    with only a logged warning. Loaded here with transformers' own loading report; the base
+    model's unused pooler may be absent."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import transformers
+
+    embeds = source.task == "feature-extraction"
+    auto = transformers.AutoModel if embeds else transformers.AutoModelForSequenceClassification
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity(logging.ERROR)
+    try:
+        model, info = auto.from_pretrained(str(source.path), output_loading_info=True)
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    name = type(model).__name__
+    del model
+    missing = [k for k in info["missing_keys"] if not (embeds and k.startswith("pooler."))]
+    if missing:
+        found = sorted(info["unexpected_keys"])
+        raise ModelSourceError(
+            f"{', '.join(source.weights)} does not hold {len(missing)} of {name}'s weights "
+            f"(e.g. {missing[0]!r}"
+            + (f"; it has {found[0]!r} instead" if found else "")
+            + "): they would be random. Re-save the model with save_pretrained of its "
+            "transformers class (or SentenceTransformer.save) so its tensor names match",
+            path=str(source.path),
+        )
 
 
 def export_onnx(source: Path, out_dir: Path, *, task: str) -> Path:

@@ -30,6 +30,7 @@ from edge.manifest import (
 from optimize import steps, variants
 from optimize.artifact import TOOLS, OptimizeResult, tool_version, write_artifact
 from optimize.recipes import preset
+from optimize.source import model_files
 from optimize.steps import Build, Progress, format_report
 from precast.config import ModelConfig
 
@@ -43,9 +44,7 @@ def _stderr(msg: str) -> None:
 def fingerprint(model: ModelConfig, source: Path) -> str:
     """Hash of everything that decides the artifact: inputs, settings, tool versions."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in source.rglob("*") if p.is_file() and ".git" not in p.parts):
-        if path.suffix in (".md",) or path.name.startswith("."):
-            continue
+    for path in model_files(source):  # desktop.ini, README.md, .git… change nothing
         digest.update(str(path.relative_to(source)).encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     settings = {
@@ -141,15 +140,22 @@ def _build(build: Build, *, force: bool) -> OptimizeResult:
     """export -> graph -> reference -> every recipe -> choose -> write."""
     recipes = build.model.optimize.recipes
     extra = variants.planned(build.model)
-    build.steps = 4 + len(recipes) + len(extra)
+    build.steps = 5 + len(recipes) + len(extra)
     exported = steps.export(build)
     graphs = steps.graphs(build, exported, also=("fused",) if extra else ())
     ref = steps.reference(build, exported)
-    scored = {
-        name: steps.candidate(build, name, graphs[preset(name).graph], ref, exported.tokenizer)
+    sizes = {
+        name: steps.quantize(build, name, graphs[preset(name).graph], ref, exported.tokenizer)
         for name in recipes
     }
-    choice = steps.choose(build.model, scored, force=force)
+    unscored = steps.size_gate(build, sizes, force=force)  # before the minutes of scoring
+    build.tick(f"score {len(sizes) - len(unscored)} recipe(s) against fp32 on {ref.eval_set}")
+    scored = {
+        name: steps.score_candidate(build, name, size, ref)
+        for name, size in sizes.items()
+        if name not in unscored
+    }
+    choice = steps.choose(build.model, scored, force=force, unscored=unscored)
     built = variants.build_extra(
         build, ref, fused=graphs.get("fused"), tokenizer=exported.tokenizer,
         winner_tps=scored[choice.winner].texts_per_s,

@@ -1,13 +1,17 @@
 """Step 5: the selection rule, in one place.
 
-A candidate passes when it meets every accuracy threshold and the size limit. Among those
-that pass, the fastest wins; a candidate within ``SPEED_TIE`` of the fastest but smaller
-wins instead, because a few percent is inside timing noise on a shared machine while
-size is exact (and is what a device downloads and Lambda unzips).
+A candidate passes when it meets every accuracy threshold and the size limit (when one is
+set: ``max_size_mb`` unset is no limit). The size is known right after quantizing, so a
+recipe over it is never scored (:func:`over_size`), and a failed budget names the recipe
+that came closest (:func:`closest`). Among those that pass, the fastest wins; a candidate
+within ``SPEED_TIE`` of the fastest but smaller wins instead, because a few percent is
+inside timing noise on a shared machine while size is exact (and is what a device
+downloads and Lambda unzips).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from optimize.evaluate import Scores
@@ -20,7 +24,7 @@ class Budget:
     min_mean_cosine: float
     min_cosine: float
     min_neighbour_agreement: float
-    max_size_mb: float
+    max_size_mb: float | None
     task: str = "feature-extraction"
     min_top1_agreement: float = 0.95
     max_probability_change: float = 0.05
@@ -56,7 +60,7 @@ class Budget:
                 f"neighbour agreement {s.neighbour_agreement:.3f} < {self.min_neighbour_agreement}"
             )
         size_mb = s.size_bytes / 1e6
-        if size_mb > self.max_size_mb:
+        if self.max_size_mb is not None and size_mb > self.max_size_mb:
             out.append(f"size {size_mb:.1f} MB > {self.max_size_mb} MB")
         return out
 
@@ -104,6 +108,38 @@ def most_accurate(scored: dict[str, Scores], task: str) -> str:
         return (s.top1_agreement or 0.0, second)
 
     return max(scored, key=key)
+
+
+def over_size(sizes: dict[str, int], max_size_mb: float | None) -> dict[str, int]:
+    """The recipes (name -> bytes) over ``max_size_mb``; none when it is unset."""
+    if max_size_mb is None:
+        return {}
+    return {n: b for n, b in sizes.items() if b / 1e6 > max_size_mb}
+
+
+def closest(budget: Budget, model: str, sizes: dict[str, int], scored: dict[str, Scores]) -> str:
+    """The recipe nearest a budget nobody met, and by how much, as the error says it.
+    Nothing scored (every recipe over ``max_size_mb``): the smallest, and the limit that
+    admits it; else the most accurate of those scored, with what it missed."""
+    limit = budget.max_size_mb
+    unscored = {n: b for n, b in sizes.items() if n not in scored}
+    if not scored:
+        name = min(sizes, key=lambda n: sizes[n])
+        mb = sizes[name] / 1e6
+        over = f"{mb - limit:.1f} MB over max_size_mb = {limit:g}; " if limit is not None else ""
+        return (
+            f"closest: {name} at {mb:.1f} MB, {over}set [models.{model}.optimize] "
+            f"max_size_mb >= {math.ceil(mb)}"
+        )
+    name = most_accurate(scored, budget.task)
+    text = f"closest: {name} ({'; '.join(budget.failures(scored[name]))})"
+    if unscored:
+        smallest = min(unscored.values()) / 1e6
+        text += (
+            f"; not scored, over max_size_mb = {limit:g}: {', '.join(unscored)} "
+            f"(max_size_mb >= {math.ceil(smallest)} lets the smallest compete)"
+        )
+    return text
 
 
 def select(scored: dict[str, Scores], budget: Budget) -> tuple[str | None, str]:

@@ -1,8 +1,8 @@
 """The build steps, each a small function with typed inputs and outputs.
 
-export -> graph -> reference -> candidates (quantize + score each recipe) -> choose; the
-last step, write, lives in :mod:`optimize.artifact`. :func:`optimize.pipeline._build`
-composes them inside a private work directory.
+export -> graph -> reference -> quantize every recipe -> size gate -> score the recipes
+within the size budget -> choose; the last step, write, lives in :mod:`optimize.artifact`.
+:func:`optimize.pipeline._build` composes them inside a private work directory.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from edge.manifest import (
 from edge.model import EdgeModel
 from optimize import corpus
 from optimize.evaluate import EvalInputs, Scores, run_task, score
-from optimize.export import TOKENIZER_FILE, export_onnx, write_tokenizer
+from optimize.export import TOKENIZER_FILE, check_weights, export_onnx, write_tokenizer
 from optimize.graph import count_ops, optimize_graph
 from optimize.recipes import apply_recipe, preset
-from optimize.select import Budget, accuracy_of, most_accurate, select
+from optimize.select import Budget, accuracy_of, closest, most_accurate, over_size, select
 from optimize.source import SourceModel, inspect_source
 from precast.config import ModelConfig
 from precast.exceptions import AccuracyBudgetError, ConfigError, ModelSourceError
@@ -93,6 +93,8 @@ class Choice:
     reason: str
     budget_met: bool
     failures: dict[str, list[str]]
+    # recipes over max_size_mb right after quantizing: never scored (name -> size in bytes)
+    unscored: dict[str, int] = field(default_factory=dict)
 
 
 def base_manifest(
@@ -165,6 +167,7 @@ def export(build: Build) -> Exported:
             f"{source.task!r}",
             path=str(build.source),
         )
+    check_weights(source)
     exported = export_onnx(build.source, build.work / "export", task=build.model.task)
     max_tokens = min(build.model.max_tokens, source.max_positions)
     tokenizer = write_tokenizer(source, build.work / "export", max_tokens=max_tokens)
@@ -256,9 +259,9 @@ def calibration_gate(build: Build, ref: Reference, tokenizer: Path) -> Callable[
     return failures
 
 
-def candidate(build: Build, name: str, graph: Path, ref: Reference, tokenizer: Path) -> Scores:
-    """Step 4 for one recipe: quantize, stage as an artifact, score through edge/."""
-    started = build.tick(f"recipe {name}: quantize + score")
+def quantize(build: Build, name: str, graph: Path, ref: Reference, tokenizer: Path) -> int:
+    """Step 4 for one recipe: quantize and stage it as an artifact; its size in bytes."""
+    started = build.tick(f"recipe {name}: quantize")
     cand = build.work / "candidates" / name
     cand.mkdir(parents=True)
     inputs = [t.name for t in ref.base.inputs]
@@ -274,13 +277,50 @@ def candidate(build: Build, name: str, graph: Path, ref: Reference, tokenizer: P
     stage(cand, out, tokenizer, ref.base)
     (cand / NOTES_FILE).write_text(json.dumps(notes, sort_keys=True))
     size = (cand / "model.onnx").stat().st_size
+    build.done(started, f"{size / 1e6:.1f} MB")
+    return size
+
+
+def size_gate(build: Build, sizes: dict[str, int], *, force: bool) -> dict[str, int]:
+    """Step 5: the recipes over ``max_size_mb``, decided before any is scored (the minutes
+    of a build). Every recipe over it fails now, naming the closest, unless ``force``
+    (then all are scored, to ship the most accurate)."""
+    model = build.model
+    over = over_size(sizes, model.optimize.max_size_mb)
+    if len(over) < len(sizes):
+        for name, size in over.items():
+            build.progress(f"      {name}: {size / 1e6:.1f} MB > max_size_mb: not scored")
+        return over
+    if force:
+        return {}
+    report: list[dict[str, object]] = [
+        {"recipe": n, "size_bytes": size, "failures": [size_failure(size, model)]}
+        for n, size in sizes.items()
+    ]
+    raise AccuracyBudgetError(
+        f"no recipe fits [models.{model.name}.optimize] max_size_mb = "
+        f"{model.optimize.max_size_mb:g} (checked after quantizing, before scoring); "
+        f"{closest(budget_of(model), model.name, sizes, {})}, or "
+        "remove max_size_mb (no size limit). Nothing was written.\n" + format_report(report),
+        report=report,
+    )
+
+
+def size_failure(size: int, model: ModelConfig) -> str:
+    return f"size {size / 1e6:.1f} MB > {model.optimize.max_size_mb} MB"
+
+
+def score_candidate(build: Build, name: str, size: int, ref: Reference) -> Scores:
+    """Step 6 for one recipe within the size budget: score it through edge/ against fp32."""
+    started = time.perf_counter()
+    cand = build.work / "candidates" / name
     timing = min(len(ref.eval_texts), TIMING_TEXTS)
     s, _ = score(
         edge.load(cand), ref.vectors, ref.eval_inputs, size, timing_texts=timing, task=ref.base.task
     )
     build.done(
         started,
-        f"{accuracy_of(s, ref.base.task)}  {s.texts_per_s:.0f} texts/s  "
+        f"{name}: {accuracy_of(s, ref.base.task)}  {s.texts_per_s:.0f} texts/s  "
         f"{s.size_bytes / 1e6:.1f} MB",
     )
     return s
@@ -300,27 +340,44 @@ def budget_of(model: ModelConfig) -> Budget:
     )
 
 
-def choose(model: ModelConfig, scored: dict[str, Scores], *, force: bool) -> Choice:
-    """Step 5: the selection rule; nothing passing is an error unless ``force``."""
+def choose(
+    model: ModelConfig,
+    scored: dict[str, Scores],
+    *,
+    force: bool,
+    unscored: dict[str, int] | None = None,
+) -> Choice:
+    """Step 7: the selection rule; nothing passing is an error unless ``force``.
+    ``unscored``: the recipes the size gate dropped (name -> bytes), reported as such."""
+    unscored = unscored or {}
     budget = budget_of(model)
     failures = {n: budget.failures(s) for n, s in scored.items()}
+    failures |= {n: [size_failure(size, model) + " (not scored)"] for n, size in unscored.items()}
     winner, reason = select(scored, budget)
     if winner is not None:
-        return Choice(winner, reason, True, failures)
+        if unscored:
+            reason += "; not scored, over max_size_mb: " + ", ".join(
+                f"{n} ({size / 1e6:.1f} MB)" for n, size in unscored.items()
+            )
+        return Choice(winner, reason, True, failures, unscored)
     report: list[dict[str, object]] = [
         {"recipe": n, **s.as_dict(), "failures": failures[n]} for n, s in scored.items()
     ]
+    report += [{"recipe": n, "size_bytes": b, "failures": failures[n]} for n, b in unscored.items()]
     if not force:
+        size = f", size <= {budget.max_size_mb} MB" if budget.max_size_mb is not None else ""
+        sizes = {n: s.size_bytes for n, s in scored.items()} | unscored
         raise AccuracyBudgetError(
-            f"no recipe met the budget for {model.name!r} ({budget.describe()}, "
-            f"size <= {budget.max_size_mb} MB). Nothing was written. Relax "
-            f"[models.{model.name}.accuracy] / optimize.max_size_mb, or pass --force "
+            f"no recipe met the budget for {model.name!r} ({budget.describe()}{size}). "
+            f"Nothing was written. "
+            f"{closest(budget, model.name, sizes, scored)}; "
+            f"relax [models.{model.name}.accuracy] / optimize.max_size_mb, or pass --force "
             "to ship the most accurate recipe anyway.\n" + format_report(report),
             report=report,
         )
     best = most_accurate(scored, model.task)
     reason = f"--force: no recipe met the budget; shipped the most accurate ({best})"
-    return Choice(best, reason, False, failures)
+    return Choice(best, reason, False, failures, unscored)
 
 
 def op_summary(ops: dict[str, int]) -> str:
@@ -335,6 +392,10 @@ def format_report(report: list[dict[str, Any]]) -> str:
     ]
     for r in report:
         verdict = "ok" if not r["failures"] else "; ".join(r["failures"])
+        if "texts_per_s" not in r:  # over max_size_mb: quantized, never scored
+            dashes = f"{'-':>9}{'-':>10}{'-':>9}{'-':>8}"
+            lines.append(f"{r['recipe']:<28}{r['size_bytes'] / 1e6:>9.1f}{dashes}  {verdict}")
+            continue
         lines.append(
             f"{r['recipe']:<28}{r['size_bytes'] / 1e6:>9.1f}{r['texts_per_s']:>9.0f}"
             f"{r['mean_cosine']:>10.4f}{r['min_cosine']:>9.4f}{r['neighbour_agreement']:>8.3f}  "

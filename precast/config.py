@@ -44,6 +44,10 @@ ROLLOUTS = ("canary-10pct-5min", "linear-10pct-1min", "all-at-once")
 CAPACITIES = ("fargate-spot", "ec2-spot")
 PYTHONS = ("3.12", "3.13")
 CACHE_SCHEMES = ("sqlite:", "dynamodb:")
+# max_tokens when precast.toml does not set it; `precast models add` writes the model's own
+# length instead (optimize.source.SourceModel.default_max_tokens), and this one only for a
+# model that names none
+DEFAULT_MAX_TOKENS = 256
 # EventBridge Scheduler expressions: cron (6 fields), rate (value + unit) or a one-off at().
 _SCHEDULE = re.compile(
     r"cron\(\S+( \S+){5}\)|rate\([1-9]\d* (minute|hour|day)s?\)"
@@ -132,7 +136,10 @@ class OptimizeSettings:
         "dynamic-int8-per-channel",
         "static-int8-per-channel",
     )
-    max_size_mb: Annotated[float, Field(gt=0)] = 25.0
+    # unset: no size limit (accuracy and speed choose; within the speed tie the smaller
+    # wins); set it when a host limits the download. Checked right after quantizing, so a
+    # recipe over it is never scored
+    max_size_mb: Annotated[float | None, Field(gt=0)] = None
     calibration_texts: Positive = 128
     eval_texts: Annotated[int, Field(ge=16)] = 512
     # JSONL ({"text": ...} per line, relative to precast.toml): score recipes on your own
@@ -223,7 +230,7 @@ class ModelConfig:
     pooling: Pooling | None = None
     normalize: bool | None = None
     # capped by the model's own max_position_embeddings when the artifact is built
-    max_tokens: Annotated[int, Field(gt=0, le=8192)] = 256
+    max_tokens: Annotated[int, Field(gt=0, le=8192)] = DEFAULT_MAX_TOKENS
     truncate: bool = True
     # feature-extraction, Matryoshka-trained models only: the smaller sizes OpenAI's
     # ``dimensions`` may ask for (the first d values, renormalized); each < the model's dim

@@ -24,6 +24,16 @@ BY_NAME = {s.name: s for s in tiny_models.ALL}
 TRUNCATE_DIMS = {"bert": (16, 8)}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _transformers_logs_to_the_session_stderr() -> None:
+    """transformers binds its log handler to the ``sys.stderr`` of its first use; were that
+    a test's capsys stream (``precast models add`` loads the weights), it would be closed
+    for every later warning."""
+    from transformers.utils import logging
+
+    logging.get_verbosity()
+
+
 @pytest.fixture(scope="session")
 def tiny_sources() -> dict[str, Path]:
     return tiny_models.build_all(REPO / ".precast" / "test-models")

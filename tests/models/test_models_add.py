@@ -110,7 +110,11 @@ def broken(
         ({"drop": "config.json"}, "has no config.json"),
         ({"drop": "tokenizer.json"}, "has no tokenizer.json (a fast tokenizer file"),
         ({"config": {"model_type": "gpt2"}}, "'gpt2' is not supported. Choices are: bert|"),
-        ({"config": {"architectures": ["BertForMaskedLM"]}}, "'BertForMaskedLM' is not an encoder"),
+        (
+            {"drop": "modules.json", "config": {"architectures": ["BertForTokenClassification"]}},
+            "'BertForTokenClassification' is not an encoder precast serves",
+        ),
+        ({"drop": "model.safetensors"}, "has no PyTorch weights (model.safetensors"),
     ],
 )
 def test_a_directory_it_cannot_handle_is_refused_naming_what_is_missing(

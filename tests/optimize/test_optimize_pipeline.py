@@ -70,12 +70,17 @@ def test_every_recipe_was_scored(sample_artifact: Path, project_config) -> None:
     raw = read_manifest(sample_artifact).raw
     candidates = raw["quantization"]["candidates"]
     assert set(candidates) == set(project_config.model("minilm").optimize.recipes)
+    limit = project_config.model("minilm").optimize.max_size_mb
     for scores in candidates.values():
+        assert scores["size_bytes"] > 1e6
+        if scores["size_bytes"] / 1e6 > limit:  # over max_size_mb: quantized, never scored
+            assert "texts_per_s" not in scores and scores["failures"][0].endswith("(not scored)")
+            continue
         assert 0 < scores["texts_per_s"]
         assert -1 <= scores["mean_cosine"] <= 1.0001
-        assert scores["size_bytes"] > 1e6
-    fp32 = candidates["fp32-optimized"]
-    assert fp32["mean_cosine"] > 0.9999  # graph fusions alone must not change outputs
+    # fp32 (90 MB) is over the sample's 25 MB: the size gate drops it before scoring (its
+    # fusions' parity: test_fp32_recipe_matches_sentence_transformers)
+    assert "texts_per_s" not in candidates["fp32-optimized"]
     winner = raw["quantization"]["recipe"]
     assert winner in candidates and not candidates[winner]["failures"]
 
