@@ -38,7 +38,7 @@ from optimize.variants import BuiltVariant, verdicts
 
 SMOKE_TEXTS = 4
 SMOKE_MIN_COSINE = 0.99
-TOOLS = ("onnxruntime", "optimum", "onnx", "torch")
+TOOLS = ("onnxruntime", "optimum", "onnx", "torch", "openvino", "nncf")
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ def fingerprint(model: ModelConfig, source: Path) -> str:
             model.optimize.eval_texts,
         ],
         "tools": {p: tool_version(p) for p in TOOLS},
+        "builder": builder_digest(),
         "format": FORMAT_VERSION,
         "variants": variants.planned(model),
     }
@@ -82,6 +83,16 @@ def fingerprint(model: ModelConfig, source: Path) -> str:
         ).hexdigest()
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()[:24]
+
+
+def builder_digest() -> str:
+    """Hash of this package's own source: a changed build step is a changed input, so an
+    artifact built by older optimize code is rebuilt rather than reused."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def find_reusable(model_root: Path, fp: str) -> Path | None:

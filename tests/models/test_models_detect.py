@@ -270,3 +270,18 @@ def test_size_budget_fails_fast_naming_the_closest_then_skips_what_is_over(
     ]
     assert fp32["verdict"].startswith("lost: over max_size_mb, not scored")
     assert "not scored, over max_size_mb: fp32-optimized" in q["reason"]
+
+
+def test_changed_build_code_is_a_changed_fingerprint(
+    tiny_sources: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN the same model and settings WHEN optimize's own code differs (its digest) THEN
+    the fingerprint differs, so an artifact built by older build code is not reused."""
+    from optimize import pipeline
+
+    (tmp_path / "precast.toml").write_text(f'[models.m]\nsource = "{tiny_sources["bert"]}"\n')
+    model = load_config(tmp_path / "precast.toml").model("m")
+    before = pipeline.fingerprint(model, tiny_sources["bert"])
+    assert pipeline.fingerprint(model, tiny_sources["bert"]) == before
+    monkeypatch.setattr(pipeline, "builder_digest", lambda: "another-build-step")
+    assert pipeline.fingerprint(model, tiny_sources["bert"]) != before
