@@ -81,6 +81,7 @@ def quantization(build: Build, scored: dict[str, Scores], choice: Choice) -> dic
         },
         "op_counts": count_ops(final / "model.onnx"),
         **({"variants": gated} if (gated := verdicts(build)) else {}),
+        "fusions": build.fusions,
     }
 
 

@@ -30,7 +30,7 @@ from edge.model import EdgeModel
 from optimize import corpus
 from optimize.evaluate import EvalInputs, Scores, run_task, score
 from optimize.export import TOKENIZER_FILE, check_weights, export_onnx, write_tokenizer
-from optimize.graph import count_ops, optimize_graph
+from optimize.graph import count_ops, fused_ops, optimize_graph
 from optimize.recipes import apply_recipe, preset
 from optimize.select import Budget, accuracy_of, closest, most_accurate, over_size, select
 from optimize.source import SourceModel, inspect_source
@@ -54,6 +54,7 @@ class Build:
     fingerprint: str
     progress: Progress
     steps: int = 0
+    fusions: dict[str, Any] = field(default_factory=dict)  # the manifest's record, step 2
     _step: int = field(default=0, repr=False)
 
     def tick(self, message: str) -> float:
@@ -178,9 +179,12 @@ def export(build: Build) -> Exported:
 
 def graphs(build: Build, exported: Exported, *, also: tuple[str, ...] = ()) -> dict[str, Path]:
     """Step 2: ORT transformer fusions, once per graph variant the recipes (and ``also``:
-    the extra model variants) need."""
+    the extra model variants) need. What each variant fused goes to ``build.fusions``
+    (the manifest's ``quantization.fusions``)."""
     started = build.tick("graph optimization (ORT transformer fusions)")
     out: dict[str, Path] = {}
+    nodes = sum(count_ops(exported.onnx).values())
+    build.fusions = {"model_type": exported.source.model_type, "export_nodes": nodes}
     for variant in sorted({preset(n).graph for n in build.model.optimize.recipes} | set(also)):
         if variant == "export":  # standard ONNX ops only (NNCF knows no ORT contrib ops)
             out[variant] = Path(shutil.copyfile(exported.onnx, build.work / "graph-export.onnx"))
@@ -191,7 +195,9 @@ def graphs(build: Build, exported: Exported, *, also: tuple[str, ...] = ()) -> d
             source=build.source,
             fuse_attention=variant == "fused",
         )
-        build.done(started, f"{variant}: {op_summary(count_ops(out[variant]))}")
+        ops = count_ops(out[variant])
+        build.fusions[variant] = {"fused": fused_ops(ops), "nodes": sum(ops.values())}
+        build.done(started, f"{variant}: {fusion_summary(ops, nodes)}")
     return out
 
 
@@ -380,9 +386,11 @@ def choose(
     return Choice(best, reason, False, failures, unscored)
 
 
-def op_summary(ops: dict[str, int]) -> str:
-    top = sorted(ops.items(), key=lambda kv: -kv[1])[:5]
-    return ", ".join(f"{k}×{v}" for k, v in top)
+def fusion_summary(ops: dict[str, int], export_nodes: int) -> str:
+    """``fused MultiHeadAttention×12, SkipLayerNormalization×25, ...; 195 nodes (export 948)``"""
+    fused = fused_ops(ops)
+    what = ", ".join(f"{k}×{v}" for k, v in fused.items()) if fused else "nothing"
+    return f"fused {what}; {sum(ops.values())} nodes (export {export_nodes})"
 
 
 def format_report(report: list[dict[str, Any]]) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import base_models
 import pytest
 import tiny_models
 
@@ -37,6 +38,13 @@ def _transformers_logs_to_the_session_stderr() -> None:
 @pytest.fixture(scope="session")
 def tiny_sources() -> dict[str, Path]:
     return tiny_models.build_all(REPO / ".precast" / "test-models")
+
+
+@pytest.fixture(scope="session")
+def base_sources() -> dict[str, Path]:
+    """One randomly initialised base-size (12 x 768) model per architecture, built once
+    (cached under .precast/test-models/), each config.json naming a pre-training head."""
+    return base_models.build_base(REPO / ".precast" / "test-models")
 
 
 def toml_entry(name: str, source: Path, task: str) -> str:
