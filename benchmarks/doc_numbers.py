@@ -6,8 +6,8 @@ results by tests/docs/test_docs_numbers.py:
 * a value in prose: ``<!--bench:edge:bundle_size.bundle_mb:.1f-->16.8<!--/bench-->``
   (result file stem, dotted key path, optional format spec; default ``,.1f`` for floats);
 * a table: ``<!-- bench:NAME:start -->`` ... ``<!-- bench:NAME:end -->``, rendered by the
-  function registered under NAME in ``TABLES`` (the README's whole section is
-  ``<!-- bench:start -->`` ... ``<!-- bench:end -->``, rendered by ``report.render``).
+  function registered under NAME in ``TABLES`` (docs/benchmarks.md's whole
+  section is ``<!-- bench:start -->`` ... ``<!-- bench:end -->``, rendered by ``report.render``).
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
-"""Render benchmarks/results/*.json as the README's benchmark section.
+"""Render benchmarks/results/*.json as docs/benchmarks.md's benchmark section.
 
 .venv/bin/python -m benchmarks.report            # print markdown
 .venv/bin/python -m benchmarks.report --write    # re-render every number in README.md + docs/
 .venv/bin/python -m benchmarks.report --check    # list the numbers that disagree (exit 1)
 
-``--write`` replaces README's ``<!-- bench:start -->`` block and every bench value and table
-of README.md and docs/*.md (``benchmarks/doc_numbers.py``); tests/docs/test_docs_numbers.py
-fails while any of them disagrees with benchmarks/results/*.json.
+``--write`` replaces docs/benchmarks.md's ``<!-- bench:start -->`` block and every bench value
+and table of README.md and docs/*.md (``benchmarks/doc_numbers.py``);
+tests/docs/test_docs_numbers.py fails while any of them disagrees with benchmarks/results/*.json.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-README = HERE.parent / "README.md"
+# the page whose <!-- bench:start --> ... <!-- bench:end --> block is render()
+PAGE = HERE.parent / "docs" / "benchmarks.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
@@ -286,11 +287,11 @@ def render() -> str:
     return "\n".join(out)
 
 
-def render_readme(readme: str, text: str | None = None) -> str:
-    """README.md with its benchmark section replaced by ``render()``."""
-    if START not in readme or END not in readme:
-        raise SystemExit(f"README.md lacks the {START} ... {END} markers")
-    head, rest = readme.split(START, 1)
+def render_page(page: str, text: str | None = None) -> str:
+    """docs/benchmarks.md (``page``) with its benchmark section replaced by ``render()``."""
+    if START not in page or END not in page:
+        raise SystemExit(f"{PAGE.relative_to(HERE.parent)} lacks the {START} ... {END} markers")
+    head, rest = page.split(START, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{START}\n{render() if text is None else text}\n{END}{tail}"
 
@@ -299,20 +300,22 @@ def main() -> None:
     from benchmarks import doc_numbers
 
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--write", "--readme", action="store_true", help="rewrite README.md + docs/")
+    ap.add_argument("--write", action="store_true", help="rewrite README.md + docs/")
     ap.add_argument("--check", action="store_true", help="exit 1 if a doc number is stale")
     args = ap.parse_args()
     if args.check:
-        readme = README.read_text()
+        page = PAGE.read_text(encoding="utf-8")
         problems = doc_numbers.stale()
-        if render_readme(readme) != readme:
-            problems.append("README.md: the bench:start block differs from the results")
+        if render_page(page) != page:
+            problems.append(
+                f"{PAGE.relative_to(HERE.parent)}: the bench:start block differs from the results"
+            )
         print("\n".join(problems) or "every number in the docs matches benchmarks/results/")
         raise SystemExit(1 if problems else 0)
     if not args.write:
         print(render())
         return
-    README.write_text(render_readme(README.read_text()))
+    PAGE.write_text(render_page(PAGE.read_text(encoding="utf-8")), encoding="utf-8")
     changed = doc_numbers.write()
     print("rendered the benchmark numbers of README.md and docs/; changed:", changed or "none")
 

@@ -1,4 +1,4 @@
-"""Run every benchmark in one go (``make bench``), then print the README tables.
+"""Run every benchmark in one go (``make bench``), then print docs/benchmarks.md's tables.
 
 Each benchmark is a module ``benchmarks.bench_*`` that writes benchmarks/results/<name>.json.
 They run one after another, never in parallel, so they do not steal each other's cores.

@@ -4,8 +4,8 @@ Each :class:`EnvVar` names a variable, its type, default and meaning, which host
 and parses it. CDK sets variables through these constants, the hosts (Lambda, Modal,
 batch, local serve, devices) read them through :meth:`EnvVar.read`, so one value means one
 thing everywhere (``PRECAST_CACHE_TTL_S=0`` is "never expires" on every host). The
-README's table is generated from :data:`VARIABLES` (``precast config env``) and a test
-checks it. Stdlib only: this module is on every host's import path.
+table in docs/configuration.md is generated from :data:`VARIABLES` (``precast config env``)
+and a test checks it. Stdlib only: this module is on every host's import path.
 """
 
 from __future__ import annotations
@@ -337,7 +337,7 @@ BY_NAME: dict[str, EnvVar[Any]] = {v.name: v for v in VARIABLES}
 
 
 def markdown_table(readers: tuple[str, ...] = HOSTS) -> str:
-    """The README's table: one row per variable some of ``readers`` read."""
+    """docs/configuration.md's table: one row per variable some of ``readers`` read."""
     rows = ["| variable | type | default | read by | meaning |", "|---|---|---|---|---|"]
     for v in VARIABLES:
         if set(v.readers) & set(readers):

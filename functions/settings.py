@@ -1,7 +1,8 @@
 """Host settings: explicit argument, then environment variable, then default.
 
 Every environment variable is named, typed and parsed once, in :mod:`edge.environment`
-(the README's table is generated from it); the ``ENV_*`` names here are its constants.
+(docs/configuration.md's table is generated from it); the ``ENV_*`` names here are its
+constants.
 Nothing in this module imports a model or a cache: resolving settings is cheap and fails
 early with a message that names the variable.
 """

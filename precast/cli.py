@@ -37,7 +37,7 @@ Typical flow (all local, no AWS account needed):
   precast demo                 optimize -> bundle -> batch -> serve -> query, and report
   precast optimize minilm      build artifacts/minilm/<version>/ and print the recipe table
 
-Configuration lives in precast.toml (see README.md#configuration).
+Configuration lives in precast.toml (see docs/configuration.md).
 """
 
 

@@ -11,12 +11,13 @@ from docs_support import REPO
 from benchmarks import doc_numbers, report
 
 
-def test_readme_benchmark_section_is_the_rendering_of_the_results() -> None:
-    """GIVEN README.md and benchmarks/results/*.json WHEN the section between the bench
-    markers is re-rendered THEN nothing changes (regenerate: `python -m benchmarks.report
-    --write`)."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert report.render_readme(readme) == readme, "run: python -m benchmarks.report --write"
+def test_the_benchmarks_page_section_is_the_rendering_of_the_results() -> None:
+    """GIVEN docs/benchmarks.md and benchmarks/results/*.json WHEN the section between the
+    bench markers is re-rendered THEN nothing changes (regenerate: `python -m
+    benchmarks.report --write`)."""
+    assert report.PAGE == REPO / "docs" / "benchmarks.md"
+    page = report.PAGE.read_text(encoding="utf-8")
+    assert report.render_page(page) == page, "run: python -m benchmarks.report --write"
 
 
 def test_every_marked_number_in_the_docs_matches_the_results() -> None:

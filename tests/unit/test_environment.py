@@ -77,11 +77,11 @@ def test_a_bad_ttl_is_refused_by_every_host_with_the_same_words(raw: str) -> Non
     assert PRECAST_CACHE_TTL_S.name in str(on_batch.value)
 
 
-def test_readme_env_table_is_generated_from_the_contract() -> None:
-    """GIVEN README.md WHEN its environment table is compared with the contract's THEN equal
-    (regenerate with `precast config env`)."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+def test_configuration_env_table_is_generated_from_the_contract() -> None:
+    """GIVEN docs/configuration.md WHEN its environment table is compared with the contract's
+    THEN equal (regenerate with `precast config env`)."""
+    page = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     begin, end = "<!-- env-table:begin -->\n", "\n<!-- env-table:end -->"
-    assert begin in readme and end in readme
-    table = readme.split(begin, 1)[1].split(end, 1)[0]
+    assert begin in page and end in page
+    table = page.split(begin, 1)[1].split(end, 1)[0]
     assert table == markdown_table()
