@@ -89,8 +89,29 @@ def entry(name: str, source: str, found: Any, eval_file: str | None) -> str:
     lines.append(f"[models.{name}.optimize]")
     if eval_file:
         lines.append(f"eval_file = {_toml(eval_file)}")
+    lines.append(engines_line(openvino_here()))
     lines.append(size_budget_comment(found.fp32_bytes))
     return "\n".join(lines) + "\n"
+
+
+def openvino_here() -> bool:
+    """OpenVINO can gate variants on this build host: x86 with precast[openvino] installed."""
+    import platform
+
+    from edge.engines import OPENVINO, installed_engines
+
+    return platform.machine().lower() in ("x86_64", "amd64") and OPENVINO in installed_engines()
+
+
+def engines_line(openvino: bool) -> str:
+    """The engines to gate: OpenVINO's variants too where it is installed on an x86 build
+    host (they ship only when measured faster than the ONNX Runtime winner)."""
+    if openvino:
+        return (
+            'engines = ["onnxruntime", "openvino"]  # OpenVINO variants (int8, NNCF int8, '
+            "bf16) are gated too; shipped only if faster than the ONNX Runtime winner"
+        )
+    return '# engines = ["onnxruntime", "openvino"]  # needs x86 and pip install precast[openvino]'
 
 
 def size_budget_comment(fp32_bytes: int) -> str:

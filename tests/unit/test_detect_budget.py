@@ -94,3 +94,22 @@ def test_an_accuracy_failure_names_the_most_accurate_and_the_unscored() -> None:
     text = closest(budget, "x", sizes, scored)
     assert text.startswith("closest: static-int8 (mean cosine 0.9810 < 0.99)")
     assert "not scored, over max_size_mb = 120: fp32-optimized (max_size_mb >= 438" in text
+
+
+@pytest.mark.parametrize("openvino", [True, False])
+def test_models_add_gates_openvino_where_this_host_can(
+    openvino: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a build host with (x86 + precast[openvino]) or without OpenVINO WHEN models add
+    writes the entry THEN OpenVINO's variants are gated by default there, and only named
+    (commented) elsewhere; the entry parses with the schema every command uses."""
+    import tomllib
+
+    from precast.commands import models
+    from precast.config import parse_config
+
+    monkeypatch.setattr(models, "openvino_here", lambda: openvino)
+    text = entry("m", "/m", source(), None)
+    model = parse_config(tomllib.loads(text), Path("precast.toml")).model("m")
+    expected = ("onnxruntime", "openvino") if openvino else ("onnxruntime",)
+    assert model.optimize.engines == expected
