@@ -6,6 +6,7 @@ first, CPU fallback, length-bucketed batches), then:
 
 * throughput: N real texts (stdlib docstrings) in one ``predict`` call, best of 3;
 * latency: one text per call, p50/p99 over 200 calls;
+* agreement: mean / min cosine of its vectors to the CPU default variant's on 500 texts;
 * node placement: a profiled session on the chosen variant's file runs a few batches and
   every ``Node`` event of the ONNX Runtime profile is counted by the provider it ran on (by
   count and by time). With CUDA active ``edge`` runs the artifact's ``cuda-fp16`` variant;
@@ -108,6 +109,21 @@ def feeds_for(model: Any, texts: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def agreement_with_cpu(artifact: Path, model: Any, texts: list[str]) -> dict[str, float]:
+    """Mean / min cosine of ``model``'s vectors to the CPU default variant's on the same
+    texts: whether a GPU host answers like the CPU hosts whose results share the cache."""
+    import numpy as np
+
+    import edge
+    from edge.session import SessionConfig
+
+    cpu = edge.load(artifact, session_config=SessionConfig(providers=("CPUExecutionProvider",)))
+    a = np.asarray(model.predict(texts, enforce_limits=False), dtype=np.float64)
+    b = np.asarray(cpu.predict(texts, enforce_limits=False), dtype=np.float64)
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return {"mean": float(cos.mean()), "min": float(cos.min()), "texts": len(texts)}
+
+
 def measure(artifact: Path, n_texts: int, *, providers: tuple[str, ...]) -> dict[str, Any]:
     import edge
     from edge.session import SessionConfig
@@ -131,6 +147,7 @@ def measure(artifact: Path, n_texts: int, *, providers: tuple[str, ...]) -> dict
     return {
         "texts": n_texts,
         "texts_per_s": n_texts / best,
+        "cosine_to_cpu_default": agreement_with_cpu(artifact, model, texts[:500]),
         "single_text": percentiles(singles),
         "plan": model.plan.describe(),
         "placement": node_placement(

@@ -198,6 +198,16 @@ def modal_gpu_row(traffic: Traffic, deploy: Deployment, m: Measurements) -> Cost
             usd_per_million=None,
             assumptions=["not measured: run benchmarks/bench_gpu.py on a GPU machine"],
         )
+    if deploy.modal_gpu.lower() not in m.gpu_name.lower():
+        return CostRow(
+            host=host,
+            usd_per_million=None,
+            assumptions=[
+                f"not measured on a {deploy.modal_gpu}: gpu.json is from {m.gpu_name or '?'} "
+                f"({m.gpu_texts_per_s.value:.0f} texts/s), another GPU's speed; run "
+                f"benchmarks/bench_gpu.py on a {deploy.modal_gpu}, or deploy the GPU measured"
+            ],
+        )
     tps = m.gpu_texts_per_s.value
     estimate = pricing.modal_cost(
         gpu=deploy.modal_gpu,

@@ -43,6 +43,7 @@ class Measurements:
     restore_s: Measured  # SnapStart after-restore hooks + first invoke
     batch_texts_per_s: Measured  # the batch pipeline, model load included
     gpu_texts_per_s: Measured | None  # None until bench_gpu ran on a GPU
+    gpu_name: str = ""  # the GPU bench_gpu ran on (nvidia-smi's name)
 
 
 def _read(results: Path, stem: str) -> dict[str, Any]:
@@ -115,4 +116,5 @@ def load_measurements(results: Path) -> Measurements:
             "texts/s, batch pipeline incl. model load",
         ),
         gpu_texts_per_s=gpu,
+        gpu_name=str(data.get("gpu") or "") if gpu is not None else "",
     )

@@ -28,6 +28,9 @@ def test_cpu_smoke_run_reports_speed_latency_and_placement(
     assert result["texts"] == 24 and result["texts_per_s"] > 0
     assert result["single_text"]["n"] == 24
     assert result["single_text"]["p99_ms"] >= result["single_text"]["p50_ms"]
+    # on CPU the chosen variant is the CPU default itself: the same vectors
+    assert result["cosine_to_cpu_default"]["texts"] == 24
+    assert result["cosine_to_cpu_default"]["min"] > 0.9999
     placement = result["placement"]
     assert placement["providers"] == ["CPUExecutionProvider"]
     assert set(placement["node_runs"]) == {"CPUExecutionProvider"}

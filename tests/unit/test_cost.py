@@ -133,6 +133,19 @@ def test_a_measured_gpu_prices_the_misses(results: Path) -> None:
     assert report.rows[4].usd_per_million == pytest.approx(0.5 * 500 * per_s)
 
 
+def test_another_gpus_speed_never_prices_the_deployed_one(results: Path) -> None:
+    """GIVEN a gpu.json measured on an H200 WHEN the deployment is Modal T4 THEN the GPU row
+    has no price and says which GPU was measured and what to run."""
+    (results / "gpu.json").write_text(
+        json.dumps({"at": AT, "gpu": "NVIDIA H200", "results": {"texts_per_s": 14000.0}}),
+        encoding="utf-8",
+    )
+    report = estimate(Traffic(rps=10, hit_ratio=0.5), Deployment(), load_measurements(results))
+    row = report.rows[4]
+    assert row.usd_per_million is None
+    assert "not measured on a T4" in row.assumptions[0] and "NVIDIA H200" in row.assumptions[0]
+
+
 def test_missing_or_bad_results_name_the_benchmark(results: Path) -> None:
     """GIVEN a results dir without snapstart.json, or with a zero throughput WHEN loaded THEN
     the error names the file or key and the command that writes it."""
