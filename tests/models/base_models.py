@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,18 +118,5 @@ def build_base(
     root: Path, specs: tuple[BaseSpec, ...] = BASE, *, layers: int = LAYERS
 ) -> dict[str, Path]:
     """Every spec built once under ``root/base-<hash>-<layers>/<name>`` (atomic rename)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    base = root / f"base-{_builder_hash()}-{layers}"
-    base.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Path] = {}
-    for spec in specs:
-        target = base / spec.name
-        if not (target / "config.json").exists():
-            work = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=base))
-            build(spec, work / spec.name, layers=layers)
-            if not target.exists():
-                os.rename(work / spec.name, target)
-            shutil.rmtree(work, ignore_errors=True)
-        out[spec.name] = target
-    return out
+    builders = {s.name: (lambda out, s=s: build(s, out, layers=layers)) for s in specs}
+    return tiny_models.build_cached(root / f"base-{_builder_hash()}-{layers}", builders)

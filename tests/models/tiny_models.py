@@ -240,20 +240,27 @@ def _builder_hash() -> str:
 
 def build_all(root: Path, specs: tuple[Spec, ...] = ALL) -> dict[str, Path]:
     """Every spec built once under ``root/<hash of this file>/<name>`` (atomic rename)."""
+    return build_cached(
+        root / _builder_hash(), {s.name: (lambda out, s=s: build(s, out)) for s in specs}
+    )
+
+
+def build_cached(base: Path, builders: dict[str, Callable[[Path], Path]]) -> dict[str, Path]:
+    """name -> ``base/name``, each built once by its builder into a private directory and
+    renamed into place (a crash never leaves a half-written model), offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    base = root / _builder_hash()
     base.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}
-    for spec in specs:
-        target = base / spec.name
+    for name, builder in builders.items():
+        target = base / name
         if not (target / "config.json").exists():
-            work = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=base))
-            build(spec, work / spec.name)
+            work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=base))
+            builder(work / name)
             if not target.exists():
-                os.rename(work / spec.name, target)
+                os.rename(work / name, target)
             shutil.rmtree(work, ignore_errors=True)
-        out[spec.name] = target
+        out[name] = target
     return out
 
 
