@@ -211,7 +211,8 @@ def test_models_add_writes_the_size_budget_commented_from_the_weights(
     assert add(config, "m", "--source", str(tiny_sources["bert"])) == 0
     fp32 = _fp32_mb(tiny_sources["bert"])
     text = config.read_text()
-    assert "[models.m.optimize]\n# max_size_mb: unset is no size limit" in text
+    optimize_table = text.split("[models.m.optimize]\n", 1)[1]
+    assert "\n# max_size_mb: unset is no size limit" in "\n" + optimize_table
     assert f"# (fp32 weights {fp32:.1f} MB; its int8 recipes" in text
     assert f"\n# max_size_mb = {math.ceil(fp32 * 0.3)}\n" in text
     assert load_config(config).model("m").optimize.max_size_mb is None
