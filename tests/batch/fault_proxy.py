@@ -8,8 +8,9 @@ the proxy, which forwards it to moto_server unless a fault is switched on for it
 - ``hang``: no answer until the fault is cleared or :attr:`FaultProxy.hang_bound_s`
   passes, so the client's read timeout must fire (bounded: a held request never outlives
   the bound, and :meth:`FaultProxy.close` releases them all);
-- ``throttle``: the first attempt of a share of the distinct requests (chosen by a hash of
-  method, path and body, so the choice does not depend on thread timing) gets the real
+- ``throttle``: the first attempt of a share of the distinct requests (identified by method,
+  path and body; the 1st distinct request of the service and then every ``1/share``-th, so
+  any run with at least one request sees a throttle, whatever the bodies hold) gets the real
   AWS throttling answer of its service (S3: 503 ``SlowDown`` XML; DynamoDB: 400
   ``ProvisionedThroughputExceededException`` JSON); ``share=1.0`` throttles every request;
 - ``unprocessed``: DynamoDB ``BatchGetItem`` answers move every other found item into
@@ -24,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import math
 import threading
 import zlib
 from dataclasses import dataclass
@@ -67,6 +69,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._released = threading.Event()
         self._seen: set[str] = set()
+        self._distinct: dict[str, int] = {}  # service -> distinct requests seen so far
         self.counts: dict[str, int] = {}  # "<service>:<what happened>" -> requests
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -122,10 +125,13 @@ class FaultProxy:
             released = self._released
             first = identity not in self._seen
             self._seen.add(identity)
+            index = self._distinct.get(service, 0)
+            if first:
+                self._distinct[service] = index + 1
         for fault in faults:
             if fault.kind == "throttle":
-                digest = int(hashlib.sha256(identity.encode()).hexdigest()[:8], 16)
-                chosen = digest % 1000 < fault.share * 1000
+                # exactly ceil(n * share) of the first n distinct requests, the 1st included
+                chosen = math.ceil((index + 1) * fault.share) > math.ceil(index * fault.share)
                 if fault.share >= 1.0 or (chosen and first):
                     return "throttle", released
             else:
