@@ -23,7 +23,7 @@ from batch.records import ValidRecord, reject, validate
 from batch.rejects import Reject
 from edge.cache.base import CacheEntry, PredictionCache, cache_key, pair_cache_key
 from edge.exceptions import InputLimitError
-from edge.hybrid import pairs_with_cache, predict_with_cache
+from edge.hybrid import computed_entry, pairs_with_cache, predict_with_cache
 from edge.model import EdgeModel
 
 F32 = npt.NDArray[np.float32]
@@ -66,13 +66,20 @@ class ChunkResult:
 class RecoveredPart:
     """Rows of a part an interrupted attempt wrote before its checkpoint. Reusing them
     (instead of recomputing) keeps vectors identical even if the cache holds only some of
-    that interval's entries (a DynamoDB batch is not one transaction)."""
+    that interval's entries (a DynamoDB batch is not one transaction).
+
+    They are written to the cache tagged with this host's ``computed_by``, so they must be
+    what this host computes: the first recovered row is recomputed here and compared bit
+    for bit (``checked``); a part written by another host kind or plan (a spot retry on
+    another instance type) is discarded (``refused``) and its interval recomputed."""
 
     def __init__(self, ids: list[Any], vectors: F32) -> None:
         self.ids = [str(i) for i in ids]
         self.vectors = vectors
         self.cursor = 0
         self.valid = True
+        self.checked = False
+        self.refused = False
 
     def take(self, ids: list[str | int]) -> F32 | None:
         end = self.cursor + len(ids)
@@ -124,19 +131,21 @@ class ChunkProcessor:
         out.counts.rejected = len(out.rejects)
         out.ids = [v.id for v in valid]
         texts = [v.text for v in valid]
-        version = self.model.version
         if not valid:
             out.vectors = np.empty((0, self.model.manifest.dim), dtype=np.float32)
             return out
         reused = recovered.take(out.ids) if recovered is not None else None
+        if reused is not None and recovered is not None and not recovered.checked:
+            recovered.checked = True
+            if not np.array_equal(self._live(valid[:1])[0], reused[0]):
+                recovered.valid, recovered.refused, reused = False, True, None
         if reused is not None:
             out.vectors = reused
             out.counts.recovered = len(valid)
             if self.cache is not None:
-                keys = [self._key(v) for v in valid]
                 out.entries = [
-                    CacheEntry.make(version, v.text, vector, ttl_s=self.ttl_s, key=key)
-                    for v, vector, key in zip(valid, reused, keys, strict=True)
+                    computed_entry(self.model, self._key(v), vector, ttl_s=self.ttl_s)
+                    for v, vector in zip(valid, reused, strict=True)
                 ]
             return out
         cache = self.cache if self.skip_cached else None
@@ -164,6 +173,16 @@ class ChunkProcessor:
         if self.cache is not None:
             out.entries = result.new_entries
         return out
+
+    def _live(self, valid: list[ValidRecord]) -> F32:
+        """What this host computes for ``valid``, cache bypassed."""
+        if self.pairs:
+            pairs = [v.pair for v in valid if v.pair is not None]
+            return pairs_with_cache(self.model, None, pairs, write_back=False).vectors
+        texts = [v.text for v in valid]
+        return predict_with_cache(
+            self.model, None, texts, write_back=False, enforce_limits=False
+        ).vectors
 
     def _key(self, v: ValidRecord) -> str:
         version = self.model.version

@@ -33,7 +33,7 @@ from batch.interval import Committer, Interval, elapsed_since
 from batch.layout import RunLayout, run_id_of, run_identity
 from batch.lease import LeaseHeldError, LeaseLostError, ShardLease
 from batch.logs import JobLog
-from batch.marker import check_error_budget, marker_bytes, read_marker
+from batch.marker import check_error_budget, damaged_marker_parts, marker_bytes, read_marker
 from batch.metrics import attempt_counts, batch_emf
 from batch.parts import decode_part, require_pyarrow
 from batch.readers import hashes_content, iter_records, resolve_inputs
@@ -99,7 +99,10 @@ class ShardRun:
     def run(self) -> int:
         marker = read_marker(self.outputs, self.layout)
         if marker is not None:
-            return self._already_complete(marker)
+            damaged = damaged_marker_parts(self.outputs, self.layout, marker)
+            if not damaged:
+                return self._already_complete(marker)
+            self._note_damaged_complete_run(damaged)
         self.lease = ShardLease(
             self.checkpoints, self.layout.lease, ttl_s=self.settings.lease_ttl_s
         )
@@ -143,6 +146,8 @@ class ShardRun:
         self.counts_at_start = replace(ckpt.counts)  # this attempt's metrics are the difference
         ckpt.attempts += 1
         status, code, error = "complete", exit_codes.OK, None
+        if ckpt.done:  # a complete run's part damaged since (found against its marker)
+            self._rewind_if_damaged(ckpt, "rerun")
         try:
             if not ckpt.done:
                 status, code = self._process_with_cache(ckpt, resumed, base_elapsed)
@@ -331,6 +336,15 @@ class ShardRun:
         interval = Interval(ckpt.seq, interval_end(ckpt.next_index, ckpt.interval))
         for chunk in group_chunks(records, ckpt.interval, ckpt.chunk):
             result = processor.process(chunk, recovered if interval.seq == first_seq else None)
+            if recovered is not None and recovered.refused:
+                self.log.event(
+                    "part_discarded",
+                    part=layout.part(first_seq),
+                    seq=first_seq,
+                    reason="its rows differ from what this host computes (written by another "
+                    "host kind or plan): recomputed",
+                )
+                recovered = None
             if result.cache_error:
                 self.log.event("cache_read_error", error=result.cache_error, seq=interval.seq)
             self._note_unprocessed(cache, interval.seq)
@@ -427,6 +441,23 @@ class ShardRun:
         )
         print(format_summary(summary), file=self.out, flush=True)
         return code
+
+    def _note_damaged_complete_run(self, damaged: list[str]) -> None:
+        """A complete run whose parts no longer match its marker (truncated, overwritten,
+        missing): recompute them from the checkpoint (or the whole shard without one)."""
+        self.log.event(
+            "complete_run_damaged",
+            run_id=self.layout.run_id,
+            parts=damaged,
+            action="recomputing the damaged parts, then rewriting the marker",
+        )
+        print(
+            f"shard {self.settings.shard} of run {self.layout.run_id} was complete, but "
+            f"{len(damaged)} part(s) no longer match its marker ({', '.join(damaged[:5])}"
+            f"{', ...' if len(damaged) > 5 else ''}): recomputing them",
+            file=self.out,
+            flush=True,
+        )
 
     def _already_complete(self, marker: dict[str, Any]) -> int:
         self.log.event("already_complete", run_id=self.layout.run_id, run_dir=self.layout.run_dir)

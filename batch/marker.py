@@ -2,7 +2,8 @@
 
 The marker is written last, only when every record was consumed and the rejects are
 within budget. It lists the shard's parts and rejects files and holds the summary, so a
-consumer reads exactly the listed files, and a rerun of a complete shard is a no-op.
+consumer reads exactly the listed files. A rerun of a complete shard re-reads the listed
+parts against their digests (:func:`damaged_marker_parts`): a no-op when all match.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from batch.checkpoint import Checkpoint, Counts
+from batch.checkpoint import Checkpoint, Counts, digest
 from batch.exceptions import ErrorBudgetExceededError
 from batch.layout import RunLayout
-from batch.storage import Storage
+from batch.storage import Storage, join
 
 
 def check_error_budget(counts: Counts, budget: float) -> None:
@@ -58,3 +59,16 @@ def read_marker(storage: Storage, layout: RunLayout) -> dict[str, Any] | None:
         return None
     marker: dict[str, Any] = json.loads(data)
     return marker
+
+
+def damaged_marker_parts(storage: Storage, layout: RunLayout, marker: dict[str, Any]) -> list[str]:
+    """Names of the parts a complete run's marker lists whose bytes no longer match it
+    (missing, truncated, overwritten, even at the same size): re-read and re-hashed. A
+    marker from before ``part_digests`` existed has nothing to check against: []."""
+    damaged: list[str] = []
+    for entry in marker.get("part_digests") or []:
+        name = str(entry["name"])
+        data = storage.read_bytes(join(layout.run_dir, name))
+        if data is None or len(data) != int(entry["bytes"]) or digest(data) != entry["sha256"]:
+            damaged.append(name)
+    return damaged

@@ -57,6 +57,17 @@ class CacheRead:
         return [i for i, k in enumerate(self.keys) if k not in self.found]
 
 
+def computed_entry(
+    model: EdgeModel, key: str, vector: F32, *, ttl_s: float | None = None
+) -> CacheEntry:
+    """The one constructor of a cache entry that ``model`` computed on this host: its
+    version and its ``computed_by`` tag are the model's, never left out (an entry without
+    ``computed_by`` is served as a legacy one by every host)."""
+    return CacheEntry.make(
+        model.version, "", vector, ttl_s=ttl_s, key=key, computed_by=model.computed_by
+    )
+
+
 def servable(entry: CacheEntry, model: EdgeModel) -> bool:
     """Whether a cached answer may be served by ``model`` on this host.
 
@@ -198,10 +209,8 @@ def _complete(
         out[miss_idx] = live
         for i in miss_idx:
             cached[i] = False
-        computed_by = model.computed_by
         entries = [
-            CacheEntry.make(version, "", live[j], ttl_s=ttl_s, key=keys[i], computed_by=computed_by)
-            for j, i in enumerate(miss_idx)
+            computed_entry(model, keys[i], live[j], ttl_s=ttl_s) for j, i in enumerate(miss_idx)
         ]
         if cache is not None and write_back and error is None:
             try:

@@ -378,3 +378,94 @@ def test_an_input_edit_that_keeps_size_mtime_and_ctime_is_caught_on_resume(
     assert run_job(settings, log_stream=io.StringIO(), out=io.StringIO()) == 0
     marker = json.loads((run_dir(tmp_path / "out") / "_SUCCESS-00000.json").read_text())
     assert marker["input_sha256"] == [hashlib.sha256(crash_input.read_bytes()).hexdigest()]
+
+
+def _truncate(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def _same_size(data: bytes) -> bytes:
+    """One digit of a float changed: the size, the ids and the JSON stay valid."""
+    middle = bytearray(data)
+    at = next(i for i in range(len(middle) // 2, len(middle)) if chr(middle[i]).isdigit())
+    middle[at] = ord("7") if middle[at] != ord("7") else ord("3")
+    return bytes(middle)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "same-size", "missing"])
+def test_a_complete_run_whose_last_part_was_damaged_is_repaired_on_rerun(
+    artifact: Path, crash_input: Path, baseline: Outcome, tmp_path: Path, damage: str
+) -> None:
+    """GIVEN a run that completed WHEN its last part is then truncated, changed in place at
+    the same size, or deleted (a damaged disk, a partial sync) and the same command runs
+    again THEN the rerun checks the parts against the marker's digests, logs
+    complete_run_damaged naming that part, recomputes it from the checkpoint, exits 0 with
+    rows and cache equal to the uninterrupted run's; a third run finds it complete."""
+    args = job_args(artifact, crash_input, tmp_path)
+    run_to_end(args)
+    directory = run_dir(tmp_path / "out")
+    marker = json.loads((directory / "_SUCCESS-00000.json").read_text())
+    last = directory / marker["parts"][-1]
+    if damage == "missing":
+        last.unlink()
+    else:
+        damaged = (_truncate if damage == "truncated" else _same_size)(last.read_bytes())
+        assert damaged != last.read_bytes()
+        last.write_bytes(damaged)
+    rerun = run_to_end(args)
+    assert not rerun.named("already_complete")
+    (event,) = rerun.named("complete_run_damaged")
+    assert event["parts"] == [last.name]
+    (part,) = rerun.named("part_damaged")
+    assert (part["part"], part["found_at"]) == (last.name, "rerun")
+    assert outcome(tmp_path) == baseline
+    assert run_to_end(args).named("already_complete")
+
+
+def test_rows_recovered_from_an_interrupted_attempt_are_cached_with_computed_by(
+    artifact: Path, crash_input: Path, baseline: Outcome, sample_model: Any, tmp_path: Path
+) -> None:
+    """GIVEN an attempt killed after writing an interval's part, before its cache entries
+    and checkpoint WHEN the job is rerun THEN the rows it recovers from that part go into
+    the cache through the same constructor as live ones: every entry records this host's
+    computed_by (none is served as a legacy entry)."""
+    args = job_args(artifact, crash_input, tmp_path)
+    killed_at(args, "after_part:2")
+    final = run_to_end(args)
+    (summary,) = final.named("summary")
+    assert summary["recovered"] > 0
+    assert outcome(tmp_path) == baseline
+    assert cache_tags(tmp_path / "cache.sqlite") == {sample_model.computed_by}
+
+
+def test_a_recovered_part_this_host_would_not_compute_is_recomputed(
+    artifact: Path, crash_input: Path, baseline: Outcome, sample_model: Any, tmp_path: Path
+) -> None:
+    """GIVEN an attempt killed after writing an interval's part WHEN that part's vectors are
+    not what this host computes (as if another host kind wrote it: ids intact, one float
+    changed) THEN the rerun discards it (part_discarded), recomputes the interval, and rows,
+    cache and every entry's computed_by equal the uninterrupted run's."""
+    args = job_args(artifact, crash_input, tmp_path)
+    killed_at(args, "after_part:2")
+    part = part_path(tmp_path, 1)
+    part.write_bytes(
+        _same_size(part.read_bytes()[: part.read_bytes().index(b"\n") + 1])
+        + b"".join(part.read_bytes().splitlines(keepends=True)[1:])
+    )
+    final = run_to_end(args)
+    (discarded,) = final.named("part_discarded")
+    assert discarded["seq"] == 1 and "another host" in discarded["reason"]
+    (summary,) = final.named("summary")
+    assert summary["recovered"] == 0
+    assert outcome(tmp_path) == baseline
+    assert cache_tags(tmp_path / "cache.sqlite") == {sample_model.computed_by}
+
+
+def cache_tags(path: Path) -> set[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return {tag for (tag,) in conn.execute("SELECT DISTINCT computed_by FROM predictions")}
+    finally:
+        conn.close()

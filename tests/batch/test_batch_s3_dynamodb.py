@@ -236,3 +236,33 @@ def test_half_the_keys_left_unprocessed_are_counted_and_change_no_row(
     (summary,) = [e for e in events if e["event"] == "summary"]
     assert summary["predicted"] == unprocessed[-1]["total"] > 0
     assert dict(s3_rows(aws["s3"], "half-again/")) == first
+
+
+def test_a_complete_run_whose_part_was_overwritten_on_s3_is_repaired_on_rerun(
+    aws: dict[str, Any], artifact: Path
+) -> None:
+    """GIVEN a complete run on S3 WHEN one of its parts is overwritten with bytes of the same
+    size (a bad sync) and the job runs again THEN it re-reads the parts, finds that one
+    against the marker's digests, recomputes it, and the rows equal the first run's."""
+    texts = short_texts(50, offset=1200)
+    source = put_jsonl(
+        aws["s3"], "repair.jsonl", [{"id": i, "text": t} for i, t in enumerate(texts)]
+    )
+    common = {"input": source, "output": "s3://outputs/repair/", "checkpoint_every": 20}
+    run(artifact, **common)
+    rows = s3_rows(aws["s3"], "repair/")
+    keys = [
+        o["Key"] for o in aws["s3"].list_objects_v2(Bucket="outputs", Prefix="repair/")["Contents"]
+    ]
+    (part_key,) = [k for k in keys if k.endswith("part-00000-000001.jsonl")]
+    data = aws["s3"].get_object(Bucket="outputs", Key=part_key)["Body"].read()
+    at = next(i for i in range(len(data) // 2, len(data)) if chr(data[i]).isdigit())
+    flipped = data[:at] + (b"7" if data[at : at + 1] != b"7" else b"3") + data[at + 1 :]
+    aws["s3"].put_object(Bucket="outputs", Key=part_key, Body=flipped)
+    assert aws["s3"].get_object(Bucket="outputs", Key=part_key)["Body"].read() != data
+    log = io.StringIO()
+    code = run_job(JobSettings(artifact=str(artifact), **common), log_stream=log, out=io.StringIO())
+    assert code == 0, log.getvalue()[-2000:]
+    events = [json.loads(line)["event"] for line in log.getvalue().splitlines()]
+    assert "complete_run_damaged" in events and "already_complete" not in events
+    assert s3_rows(aws["s3"], "repair/") == rows
