@@ -63,6 +63,7 @@ def load(
     public_key: str | bytes | Path | list[Any] | None = None,
     session_config: SessionConfig | None = None,
     extract_to: str | Path | None = None,
+    threshold: int | None = None,
 ) -> EdgeModel:
     """Open an artifact directory or a signed bundle file and return a ready model.
 
@@ -70,12 +71,21 @@ def load(
     A bundle is verified (format, signature with ``public_key``, hashes, schema) first and
     unpacked next to itself (or into ``extract_to``). A directory with ``public_key`` must be
     an unpacked bundle whose bundle.sig verifies; the key is never silently ignored.
+    ``$PRECAST_PUBLIC_KEY`` stands for ``public_key`` when it is not passed, for files and
+    directories alike. With several keys, ``bundle.sig`` must carry valid signatures by
+    ``threshold`` distinct ones of them (default: all the keys given).
     """
     p = Path(path)
+    if public_key is None:  # the variable means exactly what the argument means
+        from edge.environment import PRECAST_PUBLIC_KEY
+
+        public_key = PRECAST_PUBLIC_KEY.read()
     if p.is_file():
         from edge.bundle import open_bundle
 
-        directory = open_bundle(p, public_key=public_key, extract_to=extract_to)
+        directory = open_bundle(
+            p, public_key=public_key, extract_to=extract_to, threshold=threshold
+        )
         return load_directory(directory, session_config=session_config)
     if not p.exists():
         raise ArtifactError(f"{p} does not exist; pass an artifact directory or a bundle file")
@@ -90,5 +100,5 @@ def load(
                 "open the signed .pcb instead, or drop public_key",
                 check="signature",
             )
-        verify_directory(p, require_public_key(public_key))
+        verify_directory(p, require_public_key(public_key, threshold))
     return load_directory(p, session_config=session_config)

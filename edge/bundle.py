@@ -35,8 +35,10 @@ from edge.bundle_format import (
     BUNDLE_JSON,
     BUNDLE_SIG,
     BUNDLE_SUFFIX,
+    MAX_GZIP_HEADER_FIELD_BYTES,
     MAX_META_BYTES,
     BundleInfo,
+    TrustedKeys,
     check_directory,
     check_format,
     check_signature,
@@ -60,8 +62,9 @@ _CHUNK = 1 << 20
 _ARCHIVE_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
 
 
-def require_public_key(value: PublicKeys | None) -> list[Key]:
-    """The keys to verify with: the argument, else ``$PRECAST_PUBLIC_KEY``; never optional."""
+def require_public_key(value: PublicKeys | None, threshold: int | None = None) -> TrustedKeys:
+    """The keys to verify with: the argument, else ``$PRECAST_PUBLIC_KEY``; never optional.
+    ``threshold``: how many distinct ones must have signed bundle.sig (default: all)."""
     if value is None:
         value = os.environ.get(ENV_PUBLIC_KEY) or None
     if value is None:
@@ -71,7 +74,8 @@ def require_public_key(value: PublicKeys | None) -> list[Key]:
             f"(or set {ENV_PUBLIC_KEY}). `precast keys` prints the keys.",
             check="signature",
         )
-    return signing.load_public_keys(list(value) if isinstance(value, list | tuple) else value)
+    keys = signing.load_public_keys(list(value) if isinstance(value, list | tuple) else value)
+    return TrustedKeys(keys, threshold)
 
 
 class _BoundedTarInfo(tarfile.TarInfo):
@@ -115,19 +119,22 @@ def open_bundle(
     *,
     public_key: PublicKeys | None = None,
     extract_to: str | Path | None = None,
+    threshold: int | None = None,
 ) -> Path:
     """Verify the bundle at ``path`` and return a directory holding its artifact.
 
     The artifact goes to ``extract_to`` (default: next to the bundle, named after it). An
     existing extraction of the same bundle whose files still match is reused as is.
+    ``threshold``: distinct keys of ``public_key`` that must have signed (default: all).
     """
     bundle = Path(path)
     dest = Path(extract_to) if extract_to is not None else default_extract_dir(bundle)
     given = public_key if public_key is not None else os.environ.get(ENV_PUBLIC_KEY) or None
     raw = signing.raw_public_keys(given) if given is not None else None
-    if raw and _verified_before(bundle, dest, raw):
-        return dest
-    public = require_public_key(public_key)
+    single = raw is not None and (threshold or len(set(raw))) == 1
+    if raw and single and _verified_before(bundle, dest, raw):
+        return dest  # (a stamp vouches for one key: a threshold above 1 is checked again)
+    public = require_public_key(public_key, threshold)
     with _BundleStream(bundle) as stream:  # format and signature: the first two members
         info, verified_sig = stream.read_metadata(public)
     if not _is_extraction_of(dest, info):
@@ -205,6 +212,34 @@ def _archive(where: str, what: str) -> BundleVerificationError:
     return BundleVerificationError(f"{where}: {what}", check="archive")
 
 
+_FHCRC, _FEXTRA, _FNAME, _FCOMMENT = 0x02, 0x04, 0x08, 0x10  # RFC 1952 FLG bits
+
+
+def check_gzip_header(raw: IO[bytes], where: str) -> None:
+    """Refuse a gzip header (RFC 1952) whose FEXTRA, FNAME or FCOMMENT field exceeds
+    MAX_GZIP_HEADER_FIELD_BYTES, before any decompression: reads at most that many bytes
+    (+1) per field, where the stdlib would scan a 20 MB name one byte at a time."""
+    limit = MAX_GZIP_HEADER_FIELD_BYTES
+    head = raw.read(10)
+    if len(head) < 10 or head[2] != 8 or head[3] & 0xE0:
+        raise _archive(where, "not a precast bundle: a truncated or non-deflate gzip header")
+    flags = head[3]
+    if flags & _FEXTRA:
+        size = raw.read(2)
+        xlen = int.from_bytes(size, "little") if len(size) == 2 else -1
+        if not 0 <= xlen <= limit:
+            raise _archive(where, f"gzip header FEXTRA field of {xlen} bytes (limit {limit})")
+        raw.read(xlen)
+    for flag, field in ((_FNAME, "FNAME (file name)"), (_FCOMMENT, "FCOMMENT (comment)")):
+        if flags & flag:
+            data = raw.read(limit + 1)
+            if b"\0" not in data:
+                raise _archive(
+                    where, f"gzip header {field} field longer than {limit} bytes; refused"
+                )
+            raw.seek(data.index(b"\0") + 1 - len(data), os.SEEK_CUR)  # just past the NUL
+
+
 class _BundleStream:
     """One sequential pass over a bundle archive (gzip or plain tar, no seeking)."""
 
@@ -219,6 +254,13 @@ class _BundleStream:
             raise ArtifactError(f"bundle {self.path} does not exist") from None
         magic = self.raw.read(2)
         self.raw.seek(0)
+        if magic == b"\x1f\x8b":
+            try:
+                check_gzip_header(self.raw, self.where)
+            except BundleVerificationError:
+                self.raw.close()
+                raise
+            self.raw.seek(0)
         try:
             self.tar = tarfile.open(
                 fileobj=self.raw,

@@ -21,7 +21,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +42,11 @@ MAX_META_BYTES = 1 << 20  # bundle.json, bundle.sig
 MAX_MEMBER_BYTES = 2 << 30  # ONNX protobuf files cannot exceed 2 GiB
 MAX_MEMBERS = 32
 MAX_BUNDLE_BYTES = 4 << 30  # all members together
+MAX_SIGNATURES = 16  # entries in one bundle.sig
+# FEXTRA, FNAME and FCOMMENT of a bundle's gzip header (RFC 1952): precast writes none of
+# them, so anything beyond a small field is hostile (a 20 MB file name costs seconds of CPU
+# to the stdlib's byte-at-a-time scan); refused before any decompression.
+MAX_GZIP_HEADER_FIELD_BYTES = 1024
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -49,6 +54,32 @@ _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 def is_plain_name(name: str) -> bool:
     """A file name with no directory part, no leading dot, no ``..``: safe to join."""
     return bool(_NAME_RE.match(name)) and ".." not in name
+
+
+class TrustedKeys(list["Key"]):
+    """The keys ``bundle.sig`` is verified with, and how many distinct ones of them must
+    have signed it: ``threshold`` (default: all of them). The updater passes the channel's
+    targets keys with the targets role's TUF threshold."""
+
+    def __init__(self, keys: Iterable[Key], threshold: int | None = None) -> None:
+        super().__init__(keys)
+        distinct = len({k.keyid for k in self})
+        self.threshold = distinct if threshold is None else threshold
+        if distinct == 0 or not 1 <= self.threshold <= distinct:
+            from edge.exceptions import SigningKeyError
+
+            raise SigningKeyError(
+                f"threshold {self.threshold} needs 1..{distinct} distinct trusted keys; "
+                "pass as many public keys as signatures you require"
+            )
+
+
+def required_signatures(keys: Sequence[Key]) -> int:
+    """How many distinct trusted keys must have signed: ``keys.threshold`` for
+    :class:`TrustedKeys`, else every key given."""
+    if isinstance(keys, TrustedKeys):
+        return keys.threshold
+    return max(1, len({k.keyid for k in keys}))
 
 
 @dataclass(frozen=True)
@@ -82,16 +113,20 @@ def bundle_document(
     )
 
 
-def signature_document(signer: Signer, bundle_json: bytes) -> bytes:
-    """``bundle.sig``: the channel's targets key over SIGNATURE_CONTEXT + ``bundle.json``."""
-    sig = signer.sign(SIGNATURE_CONTEXT + bundle_json)
-    return canonical_json(
-        {
-            "algorithm": "ed25519",
-            "key_id": sig.keyid,
-            "signature": base64.b64encode(bytes.fromhex(sig.signature)).decode("ascii"),
-        }
-    )
+def signature_document(signer: Signer | Sequence[Signer], bundle_json: bytes) -> bytes:
+    """``bundle.sig``: the channel's targets key(s) over SIGNATURE_CONTEXT + ``bundle.json``.
+
+    One signer: ``{"algorithm", "key_id", "signature"}``; several (a targets threshold above
+    1): ``{"algorithm", "signatures": [{"key_id", "signature"}, ...]}``."""
+    signers = list(signer) if isinstance(signer, Sequence) else [signer]
+    entries = []
+    for s in signers:
+        sig = s.sign(SIGNATURE_CONTEXT + bundle_json)
+        b64 = base64.b64encode(bytes.fromhex(sig.signature)).decode("ascii")
+        entries.append({"key_id": sig.keyid, "signature": b64})
+    if len(entries) == 1:
+        return canonical_json({"algorithm": "ed25519", **entries[0]})
+    return canonical_json({"algorithm": "ed25519", "signatures": entries})
 
 
 def _fail(where: str, what: str, check: str) -> BundleVerificationError:
@@ -126,35 +161,77 @@ def check_format(bundle_json: bytes, where: str) -> dict[str, Any]:
 
 
 def check_signature(bundle_json: bytes, bundle_sig: bytes, keys: Sequence[Key], where: str) -> str:
-    """Verify ``bundle.sig`` over ``bundle.json`` with one of ``keys``; return the key id."""
-    from securesystemslib.exceptions import UnverifiedSignatureError, VerificationError
-    from securesystemslib.signer import Signature
+    """Verify ``bundle.sig`` over ``bundle.json`` with ``keys`` (as many distinct ones as
+    :func:`required_signatures` says); return the first verifying key id."""
+    return verified_key_ids(bundle_json, bundle_sig, keys, where)[0]
 
+
+def _signature_entries(bundle_sig: bytes, where: str) -> list[tuple[str, bytes]]:
     doc = decode_json(bundle_sig, BUNDLE_SIG, where, "signature")
     if doc.get("algorithm") != "ed25519":
         raise _fail(
             where, f"signature algorithm {doc.get('algorithm')!r} is not ed25519", "signature"
         )
-    try:
-        sig = base64.b64decode(str(doc.get("signature", "")), validate=True)
-    except (binascii.Error, ValueError):
-        raise _fail(where, "bundle.sig holds no base64 signature", "signature") from None
-    signer = str(doc.get("key_id"))
-    key = next((k for k in keys if k.keyid == signer), None)
-    if key is None:
+    raw = doc["signatures"] if "signatures" in doc else [doc]
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_SIGNATURES:
+        raise _fail(where, f"bundle.sig must hold 1..{MAX_SIGNATURES} signatures", "signature")
+    entries = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            raise _fail(where, "bundle.sig holds a signature that is not an object", "signature")
+        try:
+            sig = base64.b64decode(str(entry.get("signature", "")), validate=True)
+        except (binascii.Error, ValueError):
+            raise _fail(where, "bundle.sig holds no base64 signature", "signature") from None
+        entries.append((str(entry.get("key_id")), sig))
+    return entries
+
+
+def verified_key_ids(
+    bundle_json: bytes, bundle_sig: bytes, keys: Sequence[Key], where: str
+) -> list[str]:
+    """The distinct trusted keys whose signature in ``bundle.sig`` verifies ``bundle.json``;
+    BundleVerificationError(check="signature") unless they reach
+    :func:`required_signatures` (a targets threshold applies to bundle.sig as to TUF)."""
+    from securesystemslib.exceptions import UnverifiedSignatureError, VerificationError
+    from securesystemslib.signer import Signature
+
+    entries = _signature_entries(bundle_sig, where)
+    need = required_signatures(keys)
+    trusted = {k.keyid: k for k in keys}
+    valid: list[str] = []
+    altered = False
+    for signer, sig in entries:
+        key = trusted.get(signer)
+        if key is None or signer in valid:
+            continue
+        try:
+            key.verify_signature(Signature(signer, sig.hex()), SIGNATURE_CONTEXT + bundle_json)
+        except (UnverifiedSignatureError, VerificationError):
+            altered = True
+            continue
+        valid.append(signer)
+    if len(valid) >= need:
+        return valid
+    if altered:
+        raise _fail(
+            where, "signature does not verify: the bundle was altered after signing", "signature"
+        )
+    if not valid:
         raise _fail(
             where,
-            f"signature does not verify: it was signed by key {signer[:16]}, but you trust "
+            f"signature does not verify: it was signed by key "
+            f"{', '.join(s[:16] for s, _ in entries)}, but you trust "
             f"{[k.keyid[:16] for k in keys]}; pass the public key that matches the signing key",
             "signature",
         )
-    try:
-        key.verify_signature(Signature(signer, sig.hex()), SIGNATURE_CONTEXT + bundle_json)
-    except (UnverifiedSignatureError, VerificationError):
-        raise _fail(
-            where, "signature does not verify: the bundle was altered after signing", "signature"
-        ) from None
-    return signer
+    raise _fail(
+        where,
+        f"bundle.sig carries valid signatures by {len(valid)} of the trusted keys "
+        f"({[v[:16] for v in valid]}), but {need} are required (threshold); sign the "
+        "bundle with every targets key (`precast bundle` does) or lower threshold=",
+        "signature",
+    )
 
 
 def parse_bundle_json(doc: dict[str, Any], raw: bytes, key_id: str, where: str) -> BundleInfo:

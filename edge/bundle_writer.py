@@ -45,7 +45,7 @@ def bundle_file_name(name: str, version: str) -> str:
 
 def build_bundle(
     artifact_dir: Path,
-    signer: Signer,
+    signer: Signer | Sequence[Signer],
     out_dir: Path,
     *,
     created_at: str | None = None,
@@ -53,8 +53,10 @@ def build_bundle(
     target: str = "edge",
 ) -> Path:
     """Sign ``artifact_dir`` (verified first) into ``out_dir/<model>-<version>.pcb`` with
-    ``signer`` (the channel's targets key). The bundle carries the variants ``target`` can
-    run (:mod:`edge.variant_targets`; ``edge``: ONNX Runtime CPU only)."""
+    ``signer`` (the channel's targets key; every one of them when the targets threshold is
+    above 1, a list: bundle.sig then carries one signature per key). The bundle carries
+    the variants ``target`` can run (:mod:`edge.variant_targets`; ``edge``: ONNX Runtime
+    CPU only)."""
     manifest = read_manifest(artifact_dir)
     verify_files(artifact_dir, manifest)
     carried = carried_variants(manifest, target)

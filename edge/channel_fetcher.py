@@ -47,10 +47,14 @@ class ChannelFetcher(FetcherInterface):
         elif url.startswith("s3://"):
             chunks = s3_chunks(self._s3(), url, tuf_errors)
         else:
-            chunks = http_chunks(url, self.limits.read_timeout_s, tuf_errors)
+            chunks = http_chunks(url, self.limits.read_timeout_s, tuf_errors, self.time_left())
         bounded = self._bounded(url, chunks)
         self.live.append(bounded)
         return bounded
+
+    def time_left(self) -> float:
+        """Seconds left before the update's absolute deadline (every file, every phase)."""
+        return self.limits.deadline_s - (self.clock() - self.start)
 
     def _bounded(self, url: str, chunks: Chunks) -> Chunks:
         try:

@@ -132,13 +132,54 @@ def raw_public_keys(value: Any) -> list[bytes] | None:
 
 
 def load_public_keys(value: Any) -> list[Key]:
-    """One key or a list of them (any accepted by :func:`load_public_key`)."""
+    """One key or a list of them (any accepted by :func:`load_public_key`, or key objects,
+    which are checked the same way)."""
     from securesystemslib.signer import Key
 
     values = list(value) if isinstance(value, list | tuple) else [value]
     if not values:
         raise SigningKeyError("an empty list of public keys trusts nothing; pass at least one")
-    return [v if isinstance(v, Key) else load_public_key(v) for v in values]
+    return [check_key(v) if isinstance(v, Key) else load_public_key(v) for v in values]
+
+
+def check_key(key: Key, what: str = "public key") -> Key:
+    """``key`` if it is an Ed25519 key that :func:`check_public_bytes` accepts, else
+    SigningKeyError (the key objects of TUF metadata and callers pass through here)."""
+    if (key.keytype, key.scheme) != ("ed25519", "ed25519"):
+        raise SigningKeyError(f"{what} {key.keyid[:16]} is {key.keytype}/{key.scheme}, not ed25519")
+    try:
+        raw = bytes.fromhex(str(key.keyval.get("public", "")))
+    except ValueError:
+        raise SigningKeyError(f"{what} {key.keyid[:16]} is not hex") from None
+    check_public_bytes(raw, f"{what} {key.keyid[:16]}")
+    return key
+
+
+_checked_key_class: type | None = None
+
+
+def check_tuf_keys() -> None:
+    """Make securesystemslib refuse weak Ed25519 keys wherever it parses one: every key of
+    TUF metadata (the device's trusted root, every root version walked during an update, the
+    targets keys that sign bundle.sig) goes through :func:`check_public_bytes` as it is
+    read, so a root listing a small-order key is refused before anything is verified with
+    it, and before python-tuf persists it. Done through securesystemslib's documented
+    registry of key classes (``KEY_FOR_TYPE_AND_SCHEME``); idempotent, process-wide."""
+    global _checked_key_class
+    from securesystemslib.signer import KEY_FOR_TYPE_AND_SCHEME, SSlibKey
+
+    if _checked_key_class is None:
+
+        class CheckedEd25519Key(SSlibKey):
+            """An SSlibKey that refuses small-order and non-canonical Ed25519 keys."""
+
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                if (self.keytype, self.scheme) == ("ed25519", "ed25519"):
+                    check_key(self, "TUF key")
+
+        _checked_key_class = CheckedEd25519Key
+    KEY_FOR_TYPE_AND_SCHEME[("ed25519", "ed25519")] = _checked_key_class
 
 
 # --- build host: private keys (cryptography) -----------------------------------------

@@ -33,8 +33,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edge import signing
 from edge.bundle import extract_bundle, read_bundle_info
-from edge.bundle_format import BundleInfo, is_plain_name, verify_directory
+from edge.bundle_format import BundleInfo, TrustedKeys, is_plain_name, verify_directory
 from edge.channel_repository import METADATA_DIR, TARGETS_DIR, target_path
 from edge.durable_fs import replace_symlink
 from edge.exceptions import (
@@ -206,11 +207,14 @@ class Updater:
             self.layout.set_pin(None)
 
     def bundle_keys(self) -> list[Key]:
-        """The targets keys of the newest root the device trusts (they sign bundle.sig)."""
+        """The targets keys of the newest root the device trusts (they sign bundle.sig), with
+        the targets role's threshold (edge.bundle_format.TrustedKeys); weak keys refused."""
         from tuf.api.metadata import Metadata, Root
 
         root = Metadata[Root].from_bytes((self._tuf_dir / "root.json").read_bytes()).signed
-        return [root.keys[k] for k in root.roles["targets"].keyids]
+        role = root.roles["targets"]
+        keys = [signing.check_key(root.keys[k], "targets key") for k in role.keyids]
+        return TrustedKeys(keys, role.threshold)
 
     @property
     def _tuf_dir(self) -> Path:
@@ -222,6 +226,7 @@ class Updater:
         from tuf.ngclient import UpdaterConfig
 
         self._tuf_dir.mkdir(parents=True, exist_ok=True)
+        signing.check_tuf_keys()  # weak keys refused in every root python-tuf reads
         with tuf_errors(self.source):
             tuf = TufUpdater(
                 str(self._tuf_dir),
@@ -358,6 +363,8 @@ def tuf_errors(source: str) -> Iterator[None]:
     try:
         yield
     except tuf_exc.RepositoryError as exc:
+        if isinstance(exc.__cause__, PrecastError):  # e.g. a weak key in a root: SigningKeyError
+            raise exc.__cause__ from None
         check = next((c for name, c in _CHECKS if _is(exc, name)), "format")
         raise ChannelVerificationError(
             f"channel {source} refused ({check}): {exc}; the device stays on its current version",

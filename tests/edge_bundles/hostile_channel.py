@@ -219,3 +219,59 @@ class HostileChannel:
         ]
         assert leftovers == []
         assert not [p for p in self.root.rglob("*") if p.name == "evil.txt"]
+
+
+# -- servers that never finish their headers (issue 24: absolute deadline) ---------------
+
+
+@contextmanager
+def raw_server(respond: Callable[[Any], None]) -> Iterator[str]:
+    """A TCP server on 127.0.0.1 that runs ``respond(connection)`` for each client (in a
+    thread) instead of speaking HTTP; stops accepting and closes every connection on exit."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+    conns: list[Any] = []
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conns.append(conn)
+            threading.Thread(target=respond, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    finally:
+        stop.set()
+        listener.close()
+        for conn in conns:
+            conn.close()
+
+
+def never_answer(conn: Any) -> None:
+    """Accept, read the request, and say nothing (until the client hangs up)."""
+    try:
+        while conn.recv(4096):
+            pass
+    except OSError:
+        pass
+
+
+def drip_headers(conn: Any, interval_s: float = 0.2, max_bytes: int = 300) -> None:
+    import time
+
+    """A status line and an endless header, one byte per ``interval_s`` (a per-read
+    timeout never fires), stopping after ``max_bytes`` so a stuck client is not kept
+    forever."""
+    payload = b"HTTP/1.1 200 OK\r\nX-Drip: " + b"a" * max_bytes
+    for i in range(max_bytes):
+        try:
+            conn.sendall(payload[i : i + 1])
+        except OSError:
+            return
+        time.sleep(interval_s)  # the attack's pace, not a synchronization
