@@ -206,6 +206,11 @@ def rotate_key(repo: Any, key_dir: Path, role: str) -> int:
     old_root = signing.load_role_signers(key_dir, "root")
     root_md = repo.load_root().signed
     old_keys = [root_md.keys[k] for k in root_md.roles[role].keyids]
+    if role == "targets":  # refuse before any key moves if an offered bundle is not ours
+        from edge.bundle import read_bundle_info
+
+        for info in repo.load_targets().signed.targets.values():
+            read_bundle_info(repo.stored_path(info), old_keys)
     old_names = signing.role_key_names(key_dir, role)
     revoked = key_dir / "revoked"
     revoked.mkdir(parents=True, exist_ok=True)

@@ -173,7 +173,8 @@ def test_bundle_channel_name_makes_a_separate_bound_channel(
     production device is pointed at the staging channel
     THEN the channels live in dist/bundles/minilm/ and dist/bundles/minilm@staging/, named
     minilm/production and minilm/staging in their metadata; the device refuses staging
-    (check='channel') and installs from production; `precast edge refresh minilm
+    (check='channel') and installs from production, and `precast edge check` prints the
+    channel it pins and every trusted role's expiry; `precast edge refresh minilm
     --channel-name staging` reports each role of the staging channel."""
     models = tmp_path / "artifacts" / "minilm"
     models.mkdir(parents=True)
@@ -197,6 +198,15 @@ def test_bundle_channel_name_makes_a_separate_bound_channel(
     assert refused.value.check == "channel"
     device = Updater(production, tmp_path / "device", root, model="minilm", health_check=False)
     assert device.update().version == sample_artifact.name
+    (tmp_path / "root.json").write_bytes(root)
+    device_args = ["--install-dir", str(tmp_path / "device"), "--root", str(tmp_path / "root.json")]
+    assert (
+        main(["edge", "check", "--source", str(production), *device_args, "--model", "minilm"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "channel: minilm/production" in out
+    for role in ("root", "targets", "snapshot", "timestamp"):
+        assert f"trusted {role}" in out
     assert main([*config, "edge", "refresh", "minilm", "--channel-name", "staging"]) == 0
     out = capsys.readouterr().out
     assert "minilm/staging" in out
