@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +35,7 @@ from edge.manifest import (
 from edge.variant_targets import carried_variants, files_for_target
 
 if TYPE_CHECKING:
-    from securesystemslib.signer import Signer
+    from securesystemslib.signer import Key, Signer
 
 DEFAULT_COMPRESSLEVEL = 6
 
@@ -83,6 +84,33 @@ def build_bundle(
         compresslevel=compresslevel,
     )
     return path
+
+
+def resign_bundle(
+    path: Path, trusted: Sequence[Key], signer: Signer | Sequence[Signer], out_dir: Path
+) -> Path:
+    """``path`` with a new ``bundle.sig`` by ``signer`` (the new targets key, or every one of
+    them when the targets threshold is above 1), written to
+    ``out_dir/<model>-<version>.pcb``: same bundle.json (name, version, created_at, member
+    digests), same members, same compression. ``path`` is fully verified with ``trusted``
+    (the keys that signed it) first, so a key rotation never signs what it did not ship."""
+    from edge.bundle import extract_bundle, read_bundle_info
+
+    info = read_bundle_info(path, trusted)
+    with open(path, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".resign-") as tmp:
+        unpacked = extract_bundle(path, trusted, Path(tmp) / "bundle")
+        names = sorted(info.members, key=lambda n: (info.members[n].size, n))
+        dest = out_dir / bundle_file_name(info.name, info.version)
+        write_archive(
+            dest,
+            info.raw_json,
+            signature_document(signer, info.raw_json),
+            [(n, unpacked / n) for n in names],
+            compresslevel=DEFAULT_COMPRESSLEVEL if gzipped else 0,
+        )
+    return dest
 
 
 def write_archive(

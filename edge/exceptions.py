@@ -91,7 +91,9 @@ class ChannelVerificationError(UpdateError):
     ``check`` names which: ``expired`` (freeze), ``rollback`` (a version older than one
     already trusted), ``signature`` (threshold not met, unknown or revoked key),
     ``hash`` (a file's length or hashes differ from its signed metadata: mix-and-match,
-    tampering), ``format`` (malformed metadata). The device stays on its current version.
+    tampering), ``format`` (malformed metadata), ``channel`` (metadata of another channel
+    signed by the same keys: its identity differs from the one the device's root pins).
+    The device stays on its current version.
     """
 
     def __init__(self, message: str, *, check: str) -> None:

@@ -12,7 +12,9 @@ Layout of ``install_dir``::
 
 Trust comes from the channel's TUF metadata: ``tuf.ngclient.Updater`` starts from the root
 the device was provisioned with (``trusted_root``), follows root rotations, and refuses
-rollback, freeze (expiry), mix-and-match and endless data with its own checks; the device
+rollback, freeze (expiry), mix-and-match and endless data with its own checks; metadata of
+another channel signed by the same keys is refused as it arrives (edge/channel_binding.py,
+``check="channel"``); the device
 asks for one target only, ``<model>.pcb`` (the pinned model), and the bundle inside must
 name that model too. The bundle is parsed only after its signed length and sha256 match;
 then its own ``bundle.sig`` is checked with the channel's current targets keys.
@@ -29,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,12 +77,23 @@ class Offer:
 
 
 @dataclass(frozen=True)
+class RoleExpiry:
+    """One role of the metadata the device trusts: its version and when it expires."""
+
+    role: str
+    version: int
+    expires: datetime
+
+
+@dataclass(frozen=True)
 class UpdateCheck:
     current: str | None
     available: Offer
     update_available: bool
     reason: str
     pinned: str | None = None
+    roles: tuple[RoleExpiry, ...] = ()
+    channel: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +123,10 @@ class Updater:
         session_config: SessionConfig | None = None,
         limits: DownloadLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
+        """``clock`` (monotonic seconds) bounds downloads; ``now`` (the UTC date) is what
+        metadata expiry is judged against (default: the system clock, as ngclient's)."""
         if not is_plain_name(model):
             raise UpdateError(f"model {model!r} is not a plain model name (e.g. minilm)")
         self._url = channel_url(source) if source is not None else None
@@ -122,6 +138,7 @@ class Updater:
         self.session_config = session_config
         self.limits = limits or DownloadLimits()
         self.clock = clock
+        self.now = now or (lambda: datetime.now(UTC))
 
     @property
     def source(self) -> str:
@@ -148,7 +165,36 @@ class Updater:
             _, target = self._refresh()
             offer = _offer(target, self.model)
             needed, reason = self._needed(offer, force=False)
-            return UpdateCheck(self.current_version, offer, needed, reason, self.layout.pin())
+            return UpdateCheck(
+                self.current_version,
+                offer,
+                needed,
+                reason,
+                self.layout.pin(),
+                self.trusted_roles(),
+                self.channel,
+            )
+
+    @property
+    def channel(self) -> str | None:
+        """The channel identity this device pins (from its given root; None: an older
+        channel without one, nothing pinned)."""
+        from edge.channel_binding import pinned_identity
+
+        return pinned_identity(self._root)
+
+    def trusted_roles(self) -> tuple[RoleExpiry, ...]:
+        """Version and expiry of each top-level role the device trusts now (after a
+        refresh), read from the metadata ngclient keeps in ``tuf/``."""
+        from tuf.api.metadata import Metadata
+
+        out = []
+        for role in ("root", "targets", "snapshot", "timestamp"):
+            path = self._tuf_dir / f"{role}.json"
+            if path.is_file():
+                signed = Metadata.from_bytes(path.read_bytes()).signed
+                out.append(RoleExpiry(role, int(signed.version), signed.expires))
+        return tuple(out)
 
     def update(self, *, force: bool = False) -> UpdateResult:
         """Install the channel's bundle of ``model`` if it is new; ``force`` retries a
@@ -227,15 +273,25 @@ class Updater:
 
         self._tuf_dir.mkdir(parents=True, exist_ok=True)
         signing.check_tuf_keys()  # weak keys refused in every root python-tuf reads
+        metadata_url = self.source + f"{METADATA_DIR}/"
+        fetcher = make_fetcher(self.limits, self.clock)
+        identity = self.channel
+        if identity is not None:
+            from edge.channel_binding import ChannelBoundFetcher
+
+            fetcher = ChannelBoundFetcher(fetcher, identity, metadata_url)
         with tuf_errors(self.source):
             tuf = TufUpdater(
                 str(self._tuf_dir),
-                self.source + f"{METADATA_DIR}/",
+                metadata_url,
                 target_base_url=self.source + f"{TARGETS_DIR}/",
-                fetcher=make_fetcher(self.limits, self.clock),
+                fetcher=fetcher,
                 config=UpdaterConfig(app_user_agent="precast"),
                 bootstrap=self._root,
             )
+            # ngclient judges expiry against the time its trusted set was made (no public
+            # hook); set it from ``now`` so a device's date is injectable like its clock
+            tuf._trusted_set.reference_time = self.now()
             tuf.refresh()
             target = tuf.get_targetinfo(target_path(self.model))
         if target is None:

@@ -14,6 +14,7 @@ import json
 import re
 import tomllib
 from dataclasses import field, fields, is_dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +23,12 @@ from pydantic.dataclasses import dataclass
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from edge.channel_repository import (
+    CHANNEL_NAME_PATTERN,
+    DEFAULT_CHANNEL_NAME,
+    DEFAULT_EXPIRY,
+    DEFAULT_RENEW_MARGIN,
+)
 from edge.environment import PRECAST_CONFIG
 from edge.manifest import POOLINGS, TASKS
 from precast.exceptions import ConfigError
@@ -264,12 +271,64 @@ class ModelConfig:
         return resolve_source(self.source)
 
 
+Days = Annotated[int, Field(gt=0, le=3650)]
+ChannelName = Annotated[str, Field(pattern=f"^{CHANNEL_NAME_PATTERN}$")]
+
+
+@dataclass(frozen=True, config=_TABLE)
+class ChannelExpiry:
+    """How long each role's metadata of a channel lives (days)."""
+
+    root: Days = DEFAULT_EXPIRY["root"].days
+    targets: Days = DEFAULT_EXPIRY["targets"].days
+    snapshot: Days = DEFAULT_EXPIRY["snapshot"].days
+    timestamp: Days = DEFAULT_EXPIRY["timestamp"].days
+
+
+@dataclass(frozen=True, config=_TABLE)
+class ChannelRenew:
+    """`precast edge refresh` re-signs targets / snapshot this many days before they
+    expire, and warns this many days before root does."""
+
+    root: Days = DEFAULT_RENEW_MARGIN["root"].days
+    targets: Days = DEFAULT_RENEW_MARGIN["targets"].days
+    snapshot: Days = DEFAULT_RENEW_MARGIN["snapshot"].days
+
+
+@dataclass(frozen=True, config=_TABLE)
+class ChannelSettings:
+    """``[project.channel]``: the channel `precast bundle` and `precast edge` work on."""
+
+    # the channel `precast bundle` and `precast edge` use when --channel-name is not given
+    default_name: ChannelName = DEFAULT_CHANNEL_NAME
+    expiry_days: ChannelExpiry = field(default_factory=ChannelExpiry)
+    renew_days: ChannelRenew = field(default_factory=ChannelRenew)
+
+    def __post_init__(self) -> None:
+        for role in ("root", "targets", "snapshot"):
+            margin, life = getattr(self.renew_days, role), getattr(self.expiry_days, role)
+            if margin >= life:
+                raise PydanticCustomError(
+                    "precast",
+                    f"must be < expiry_days.{role} ({life}), got {margin}: the role would be "
+                    "re-signed (or warned about) on every refresh",
+                    {"key": f"renew_days.{role}"},
+                )
+
+    def expiry(self) -> dict[str, timedelta]:
+        return {r: timedelta(days=getattr(self.expiry_days, r)) for r in DEFAULT_EXPIRY}
+
+    def margin(self) -> dict[str, timedelta]:
+        return {r: timedelta(days=getattr(self.renew_days, r)) for r in DEFAULT_RENEW_MARGIN}
+
+
 @dataclass(frozen=True, config=_TABLE)
 class ProjectTable:
     artifacts_dir: str = "artifacts"
     dist_dir: str = "dist"
     cache: CacheURL = "sqlite:.precast/cache.sqlite"
     keys_dir: str = ".precast/keys"
+    channel: ChannelSettings = field(default_factory=ChannelSettings)
 
 
 @dataclass(frozen=True, config=_TABLE)
@@ -293,6 +352,7 @@ class ProjectConfig:
     keys_dir: Path
     models: dict[str, ModelConfig]
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    channel: ChannelSettings = field(default_factory=ChannelSettings)
 
     def model(self, name: str) -> ModelConfig:
         try:
@@ -328,9 +388,14 @@ def resolve_source(source: str) -> Path:
     return path
 
 
+def config_path(path: str | Path | None = None) -> Path:
+    """The precast.toml ``load_config`` reads: ``path``, else $PRECAST_CONFIG, else ./."""
+    return Path(path or PRECAST_CONFIG.read() or CONFIG_FILENAME).resolve()
+
+
 def load_config(path: str | Path | None = None) -> ProjectConfig:
     """Load and validate ``precast.toml`` (default: ./precast.toml, or $PRECAST_CONFIG)."""
-    p = Path(path or PRECAST_CONFIG.read() or CONFIG_FILENAME).resolve()
+    p = config_path(path)
     if not p.exists():
         raise ConfigError(
             "config file not found. Run precast from the directory holding precast.toml, "
@@ -368,6 +433,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> ProjectConfig:
         keys_dir=root / project.keys_dir,
         models=models,
         raw=raw,
+        channel=project.channel,
     )
 
 

@@ -21,15 +21,27 @@ def register(sub: Any) -> None:
             "then make it the target MODEL.pcb of the channel in the same directory:\n"
             "metadata/ (root, targets, snapshot, timestamp; created on first use, which needs\n"
             "root.key) and targets/. Upload with `precast edge publish`; devices poll it with\n"
-            "`precast edge update`."
+            "`precast edge update`. Every channel is named MODEL/CHANNEL-NAME in its signed\n"
+            "metadata, and a device refuses any other channel's: --channel-name staging\n"
+            "makes a separate channel in <dist_dir>/bundles/MODEL@staging/."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="model name from precast.toml (e.g. minilm)")
     p.add_argument("--keys", metavar="DIR", help="directory of the role keys (default: keys_dir)")
     p.add_argument("--out", metavar="DIR", help="channel directory (default: dist/bundles/MODEL)")
+    add_channel_name(p)
     p.add_argument("--force", action="store_true", help="re-sign even if the bundle exists")
     p.set_defaults(func=run)
+
+
+def add_channel_name(parser: Any) -> None:
+    parser.add_argument(
+        "--channel-name",
+        metavar="NAME",
+        help="the channel (default: [project.channel] default_name, production); any other "
+        "name lives in <dist_dir>/bundles/MODEL@NAME/",
+    )
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,7 @@ class BundleResult:
     sha256: str
     key_id: str
     reused: bool
+    identity: str | None = None
 
 
 def make_bundle(
@@ -51,13 +64,15 @@ def make_bundle(
     keys: Path | None = None,
     out: Path | None = None,
     force: bool = False,
+    channel_name: str | None = None,
 ) -> BundleResult:
     """Sign the latest artifact of ``model`` (config: a loaded ProjectConfig) and publish it
-    to its channel."""
+    to its channel (``channel_name``, default: the config's ``project.channel``)."""
     from edge import signing
     from edge.artifact_layout import latest_artifact
     from edge.bundle import read_bundle_info
     from edge.bundle_writer import build_bundle, bundle_file_name
+    from edge.channel_repository import channel_directory, channel_identity
     from edge.exceptions import BundleVerificationError
     from edge.manifest import read_manifest, sha256_file
 
@@ -68,7 +83,8 @@ def make_bundle(
         _warn_if_readable(key_dir / f"{name}{signing.KEY_SUFFIX}")
     targets_signers = signing.load_role_signers(key_dir, "targets")
     trusted = [s.public_key for s in targets_signers]
-    channel = out or config.dist_dir / "bundles" / model
+    name = channel_name or config.channel.default_name
+    channel = out or channel_directory(config.dist_dir, model, name)
     manifest = read_manifest(artifact)
     path = channel / bundle_file_name(manifest.name, manifest.version)
     reused = False
@@ -81,7 +97,7 @@ def make_bundle(
     if not reused:
         path = build_bundle(artifact, targets_signers, channel)  # all: a threshold counts them
         info = read_bundle_info(path, trusted)
-    repo = open_channel(channel, key_dir)
+    repo = open_channel(channel, key_dir, channel_identity(model, name), config.channel)
     custom = {"name": info.name, "version": info.version, "created_at": info.created_at}
     stored = repo.add_bundle(path, info.name, custom, online_signers(key_dir))
     return BundleResult(
@@ -93,6 +109,7 @@ def make_bundle(
         sha256_file(path),
         info.key_id,
         reused,
+        repo.identity,
     )
 
 
@@ -103,17 +120,32 @@ def online_signers(key_dir: Path) -> dict[str, Any]:
     return {r: signing.load_role_signers(key_dir, r) for r in ("targets", "snapshot", "timestamp")}
 
 
-def open_channel(channel: Path, key_dir: Path) -> Any:
-    """The channel repository in ``channel``, created (root v1 signed by root.key) if new."""
-    from edge import signing
+def channel_repository(channel: Path, settings: Any) -> Any:
+    """The channel in ``channel`` with the expiry and renewal margins of ``settings``
+    (a ``[project.channel]`` table, :class:`precast.config.ChannelSettings`)."""
     from edge.channel_repository import ChannelRepository
 
-    repo = ChannelRepository(channel)
+    return ChannelRepository(channel, expiry=settings.expiry(), margin=settings.margin())
+
+
+def open_channel(channel: Path, key_dir: Path, identity: str, settings: Any) -> Any:
+    """The channel repository in ``channel``, created (root v1 signed by root.key, named
+    ``identity`` in every metadata file) if new."""
+    from edge import signing
+
+    repo = channel_repository(channel, settings)
     if not repo.exists():
         signers = {r: signing.load_role_signers(key_dir, r) for r in signing.ROLES}
         keys = {r: [s.public_key for s in v] for r, v in signers.items()}
         thresholds = {r: len(v) for r, v in signers.items()}
-        repo.create(keys, signers, thresholds=thresholds)
+        repo.create(keys, signers, thresholds=thresholds, identity=identity)
+    elif repo.identity not in (None, identity):
+        from edge.exceptions import UpdateError
+
+        raise UpdateError(
+            f"{channel} is the channel {repo.identity!r}, not {identity!r}; pass the "
+            "matching --channel-name (or --out)"
+        )
     return repo
 
 
@@ -136,10 +168,11 @@ def run(args: argparse.Namespace) -> int:
         keys=Path(args.keys) if args.keys else None,
         out=Path(args.out) if args.out else None,
         force=args.force,
+        channel_name=args.channel_name,
     )
     verb = "kept existing" if r.reused else "wrote"
     print(f"{verb} {r.path} ({r.size / 1e6:.1f} MB, {r.size} bytes)")
     print(f"  version {r.version}, bundle.sig by targets key {r.key_id[:16]}, sha256 {r.sha256}")
-    print(f"  channel {r.channel} (target {args.model}.pcb -> {r.target})")
+    print(f"  channel {r.channel} ({r.identity}; target {args.model}.pcb -> {r.target})")
     print(f"  devices trust {r.channel / 'metadata' / '1.root.json'}")
     return 0
