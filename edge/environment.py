@@ -156,6 +156,12 @@ DEFAULT_BODY_TIMEOUT_S = 30.0
 DEFAULT_INFERENCE_WORKERS = 2
 # Requests that may wait for an inference worker (or a micro-batch) before 503s begin.
 DEFAULT_MAX_QUEUE = 64
+# `precast serve` (uvicorn on h11): a request line plus headers over this many bytes is a
+# 431 (h11's receive buffer bound: a connection holds at most this plus one socket read),
+# and one that is not complete this many seconds after the connection opened, or after its
+# first byte on a kept-alive connection, is a 408 (slow-header clients are cut off).
+DEFAULT_MAX_HEADER_BYTES = 32 * 1024
+DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_BATCH_ARTIFACT = Path("/opt/artifact")
 
 PRECAST_CONFIG: EnvVar[str | None] = EnvVar(

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from edge.environment import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_HEADER_BYTES
 from functions.app import create_app
 from functions.body import parse_json, read_body
 from functions.lambda_host import MetricsObserver, build_handler, make_logger, make_metrics
@@ -110,13 +111,20 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
     log_level: str = "info",
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
 ) -> None:
     """Run uvicorn until interrupted, then close the replay thread and the registry.
+
+    HTTP/1.1 is h11 with bounded request heads (:mod:`functions.local_protocol`): over
+    ``max_header_bytes`` is a 431, not complete within ``header_timeout_s`` a 408.
 
     The app's own logs (``precast.functions``: cache failures, client disconnects, faults)
     go to stderr at ``log_level``, next to uvicorn's.
     """
     import uvicorn
+
+    from functions.local_protocol import limited_protocol
 
     app_logger = logging.getLogger("precast.functions")
     if not app_logger.handlers:
@@ -127,7 +135,17 @@ def serve(
         app_logger.propagate = False
     app = create_local_app(registry, settings)
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="on")
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            lifespan="on",
+            http=limited_protocol(
+                max_header_bytes=max_header_bytes, header_timeout_s=header_timeout_s
+            ),
+            h11_max_incomplete_event_size=max_header_bytes,
+        )
     finally:
         app.state.replay.close()
         registry.close()

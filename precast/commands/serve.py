@@ -15,6 +15,24 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
+from edge.environment import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_HEADER_BYTES
+
+
+def _positive_int(raw: str) -> int:
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a positive integer")
+    return int(raw)
+
+
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{raw!r} must be a finite number > 0")
+    return value
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
@@ -47,6 +65,22 @@ def register(sub: Any) -> None:
         help="cache URL (default: project.cache from precast.toml; 'none' for no cache)",
     )
     p.add_argument("--log-level", default="info", help="uvicorn log level (default: info)")
+    p.add_argument(
+        "--max-header-bytes",
+        type=_positive_int,
+        default=DEFAULT_MAX_HEADER_BYTES,
+        metavar="N",
+        help="a request line plus headers over N bytes is refused 431 "
+        f"(default: {DEFAULT_MAX_HEADER_BYTES})",
+    )
+    p.add_argument(
+        "--header-timeout-s",
+        type=_positive_float,
+        default=DEFAULT_HEADER_TIMEOUT_S,
+        metavar="S",
+        help="a request line plus headers not complete S seconds after the connection (or "
+        f"the request's first byte) is refused 408 (default: {DEFAULT_HEADER_TIMEOUT_S:g})",
+    )
     p.set_defaults(func=run)
 
 
@@ -94,5 +128,13 @@ def run(args: argparse.Namespace) -> int:
         f"micro-batch: {'on' if settings.micro_batch else 'off'})",
         flush=True,
     )
-    serve(registry, settings, host=args.host, port=args.port, log_level=args.log_level)
+    serve(
+        registry,
+        settings,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        max_header_bytes=args.max_header_bytes,
+        header_timeout_s=args.header_timeout_s,
+    )
     return 0
