@@ -91,8 +91,12 @@ class LambdaEventReplay:
         self._executor.shutdown(wait=True)
 
 
-def create_local_app(registry: ModelRegistry, settings: Settings) -> Starlette:
-    """The API (micro-batched if ``settings.micro_batch``) plus the Lambda replay route."""
+def create_local_app(
+    registry: ModelRegistry, settings: Settings, *, api_token: str | None = None
+) -> Starlette:
+    """The API (micro-batched if ``settings.micro_batch``) plus the Lambda replay route;
+    with ``api_token`` every route but /healthz needs it as a bearer token
+    (:mod:`functions.auth`)."""
     replay = LambdaEventReplay(registry, settings)
     app = create_app(
         registry,
@@ -101,6 +105,10 @@ def create_local_app(registry: ModelRegistry, settings: Settings) -> Starlette:
         prometheus=True,
     )
     app.state.replay = replay
+    if api_token is not None:
+        from functions.auth import BearerAuthMiddleware
+
+        app.add_middleware(BearerAuthMiddleware, token=api_token)
     return app
 
 
@@ -113,6 +121,7 @@ def serve(
     log_level: str = "info",
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
+    api_token: str | None = None,
 ) -> None:
     """Run uvicorn until interrupted, then close the replay thread and the registry.
 
@@ -133,7 +142,7 @@ def serve(
         app_logger.addHandler(handler)
         app_logger.setLevel(log_level.upper())
         app_logger.propagate = False
-    app = create_local_app(registry, settings)
+    app = create_local_app(registry, settings, api_token=api_token)
     try:
         uvicorn.run(
             app,

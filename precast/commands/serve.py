@@ -12,10 +12,12 @@ URL event replays through the Lambda handler code:
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from edge.environment import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_HEADER_BYTES
+from edge.environment import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_HEADER_BYTES, PRECAST_API_TOKEN
 
 
 def _positive_int(raw: str) -> int:
@@ -81,7 +83,54 @@ def register(sub: Any) -> None:
         help="a request line plus headers not complete S seconds after the connection (or "
         f"the request's first byte) is refused 408 (default: {DEFAULT_HEADER_TIMEOUT_S:g})",
     )
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=f"require 'Authorization: Bearer <token>' on every route but /healthz, the token "
+        f"read from PATH (default: ${PRECAST_API_TOKEN.name}; unset: no auth)",
+    )
+    p.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve a non-loopback --host without a token (anyone who can reach it may call it)",
+    )
     p.set_defaults(func=run)
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1: only this machine can connect."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def api_token(args: argparse.Namespace) -> str | None:
+    """The bearer token (``--token-file``, else ``$PRECAST_API_TOKEN``), or None; refuses a
+    non-loopback ``--host`` without one unless ``--insecure-no-auth``."""
+    from precast.exceptions import ConfigError
+
+    token: str | None
+    if args.token_file is not None:
+        try:
+            token = args.token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--token-file {args.token_file}: {exc}") from None
+        if not token:
+            raise ConfigError(f"--token-file {args.token_file} is empty; write the token in it")
+    else:
+        token = PRECAST_API_TOKEN.read()
+    if token is None and not is_loopback(args.host) and not args.insecure_no_auth:
+        raise ConfigError(
+            f"--host {args.host} accepts connections from other machines, and no token is set: "
+            f"set {PRECAST_API_TOKEN.name} (or --token-file PATH) so clients must send "
+            "'Authorization: Bearer <token>', or pass --insecure-no-auth to serve it open"
+        )
+    return token
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
     from precast.config import load_config
     from precast.exceptions import ConfigError
 
+    token = api_token(args)  # before the models load: a refusal is immediate
     cfg = load_config(args.config)
     names = [args.model] if args.model else list(cfg.models)
     dirs = []
@@ -125,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"precast serve: {', '.join(f'{n} {m.version}' for n, m in registry.models.items())} "
         f"on http://{args.host}:{args.port} (cache: {settings.cache_url or 'none'}, "
-        f"micro-batch: {'on' if settings.micro_batch else 'off'})",
+        f"micro-batch: {'on' if settings.micro_batch else 'off'}, "
+        f"auth: {'bearer token' if token else 'none'})",
         flush=True,
     )
     serve(
@@ -136,5 +187,6 @@ def run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         max_header_bytes=args.max_header_bytes,
         header_timeout_s=args.header_timeout_s,
+        api_token=token,
     )
     return 0
