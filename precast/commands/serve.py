@@ -44,7 +44,11 @@ def register(sub: Any) -> None:
             "Serve MODEL's latest artifact (all models with an artifact if omitted) over HTTP\n"
             "with the same app Lambda and Modal run. Routes: POST /v1/models/MODEL/predict,\n"
             "GET /v1/models, GET /v1/models/MODEL, GET /healthz, GET /openapi.json, and\n"
-            "POST /2015-03-31/functions/function/invocations (replay a Lambda event)."
+            "POST /2015-03-31/functions/function/invocations (replay a Lambda event).\n"
+            "With a token (--token-file or $PRECAST_API_TOKEN) every route but /healthz needs\n"
+            "'Authorization: Bearer <token>' (401 otherwise); a non-loopback --host needs a\n"
+            "token or --insecure-no-auth. Request heads are bounded: --max-header-bytes (431)\n"
+            "and --header-timeout-s (408)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
