@@ -134,6 +134,7 @@ class ModalDeployment(Construct):
                 "MaxBatchSize": str(model.modal.max_batch_size),
                 "BatchWaitMs": str(model.modal.batch_wait_ms),
                 "MemorySnapshot": env.format_bool(model.modal.memory_snapshot),
+                "Auth": model.modal.auth,
                 "ArtifactsDir": artifacts_dir,
                 "SecretArn": self.token_secret.secret_arn,
                 "SourceHash": image.asset_hash,

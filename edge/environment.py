@@ -31,6 +31,9 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _NO_CACHE = ("none", "off")
 CACHE_SCHEMES = ("sqlite:", "dynamodb:")
+# Who may call the Modal web endpoint: "proxy" needs a Modal proxy-auth token (the
+# Modal-Key / Modal-Secret headers), "none" makes the URL public.
+MODAL_AUTHS = ("proxy", "none")
 
 
 class EnvVarError(PrecastError, ValueError):
@@ -134,6 +137,15 @@ def parse_cache_url(name: str, raw: str) -> str | None:
     return raw
 
 
+def choice(options: tuple[str, ...]) -> Parser[str]:
+    def parse(name: str, raw: str) -> str:
+        if raw not in options:
+            raise EnvVarError(name, f"{name}={raw!r}. Choices are: {'|'.join(options)}")
+        return raw
+
+    return parse
+
+
 def parse_paths(name: str, raw: str) -> tuple[Path, ...]:
     return tuple(Path(p) for p in raw.split(os.pathsep) if p.strip())
 
@@ -156,6 +168,12 @@ DEFAULT_BODY_TIMEOUT_S = 30.0
 DEFAULT_INFERENCE_WORKERS = 2
 # Requests that may wait for an inference worker (or a micro-batch) before 503s begin.
 DEFAULT_MAX_QUEUE = 64
+# `precast serve` (uvicorn on h11): a request line plus headers over this many bytes is a
+# 431 (h11's receive buffer bound: a connection holds at most this plus one socket read),
+# and one that is not complete this many seconds after the connection opened, or after its
+# first byte on a kept-alive connection, is a 408 (slow-header clients are cut off).
+DEFAULT_MAX_HEADER_BYTES = 32 * 1024
+DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_BATCH_ARTIFACT = Path("/opt/artifact")
 
 PRECAST_CONFIG: EnvVar[str | None] = EnvVar(
@@ -244,6 +262,18 @@ PRECAST_MODAL_MEMORY_SNAPSHOT: EnvVar[bool] = EnvVar(
     "load on CPU once and each container restores them; `false`: every container loads",
     ("modal-deploy", "modal"), parse_bool, "`true`",
 )  # fmt: skip
+PRECAST_MODAL_AUTH: EnvVar[str] = EnvVar(
+    "PRECAST_MODAL_AUTH", "`proxy` or `none`", "proxy",
+    "who may call the Modal web endpoint (`[models.X.modal] auth`): `proxy` requires a Modal "
+    "proxy-auth token (`Modal-Key`/`Modal-Secret` headers); `none`: the URL is public",
+    ("modal-deploy", "modal"), choice(MODAL_AUTHS), "`proxy`",
+)  # fmt: skip
+PRECAST_API_TOKEN: EnvVar[str | None] = EnvVar(
+    "PRECAST_API_TOKEN", "secret", None,
+    "the bearer token `precast serve` requires on every route but `/healthz` "
+    "(`Authorization: Bearer <token>`; `--token-file` instead reads it from a file)",
+    ("local",), parse_optional_text, "none: no auth, loopback only",
+)  # fmt: skip
 PRECAST_ORT_THREADS: EnvVar[int] = EnvVar(
     "PRECAST_ORT_THREADS", "int >= 0", 0,
     "ONNX Runtime intra-op threads per session run; `0`: 1 on CPU (each text its own run, "
@@ -321,6 +351,8 @@ VARIABLES: tuple[EnvVar[Any], ...] = (
     PRECAST_MODAL_APP,
     PRECAST_MODAL_GPU,
     PRECAST_MODAL_MEMORY_SNAPSHOT,
+    PRECAST_MODAL_AUTH,
+    PRECAST_API_TOKEN,
     PRECAST_ORT_THREADS,
     PRECAST_REQUIRE_CERTIFIED,
     PRECAST_ORT_PROVIDERS,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -24,6 +25,8 @@ from functions.exceptions import (
     InvalidJSONError,
     RequestValidationError,
     UnsupportedMediaTypeError,
+    echo,
+    echoable,
 )
 
 PREDICT_KEYS = ("inputs", "input", "prompt_name", "top_k")
@@ -50,7 +53,7 @@ async def read_body(request: Request, max_bytes: int, *, timeout_s: float | None
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.strip().isdigit():
-            raise InvalidJSONError(f"Content-Length {declared!r} is not a byte count")
+            raise InvalidJSONError(f"Content-Length {echo(declared)} is not a byte count")
         if int(declared) > max_bytes:
             raise _too_large(max_bytes, int(declared), declared=True)
     chunks: list[bytes] = []
@@ -87,7 +90,7 @@ def check_content_type(request: Request) -> None:
     media = ctype.split(";", 1)[0].strip().lower()
     if media and media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaTypeError(
-            f"Content-Type {media!r} is not supported; send application/json",
+            f"Content-Type {echo(media)} is not supported; send application/json",
             allowed="application/json",
             actual=media,
         )
@@ -105,8 +108,18 @@ def parse_json(body: bytes) -> Any:
         raise InvalidJSONError("request body starts with a byte-order mark; send UTF-8 without one")
     if not text.strip():
         raise InvalidJSONError('request body is empty; send {"inputs": ["text", ...]}')
+    refused: list[_NonFinite] = []
+
+    def non_finite(literal: str) -> _NonFinite:
+        refused.append(_NonFinite(literal))
+        return refused[-1]
+
+    def finite_float(literal: str) -> float | _NonFinite:
+        value = float(literal)
+        return value if math.isfinite(value) else non_finite(literal)
+
     try:
-        return json.loads(text)
+        payload = json.loads(text, parse_constant=non_finite, parse_float=finite_float)
     except json.JSONDecodeError as exc:
         raise InvalidJSONError(
             f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -115,6 +128,43 @@ def parse_json(body: bytes) -> Any:
         raise InvalidJSONError("request body JSON is nested too deeply") from None
     except ValueError as exc:  # e.g. an integer of more than sys.get_int_max_str_digits() digits
         raise InvalidJSONError(f"request body has a number Python cannot read: {exc}") from None
+    if refused:
+        _refuse_non_finite(payload, refused[0])
+    return payload
+
+
+class _NonFinite:
+    """Where the body held ``NaN``, ``Infinity``, ``-Infinity`` or a number past a double's
+    range (``1e999``): JSON (RFC 8259) has no such numbers, and no response could carry one."""
+
+    __slots__ = ("literal",)
+
+    def __init__(self, literal: str) -> None:
+        self.literal = literal
+
+
+def _refuse_non_finite(payload: Any, first: _NonFinite) -> None:
+    """:class:`InvalidJSONError` naming where ``first`` sits (``dimensions``, ``inputs[2]``)."""
+    stack: list[tuple[Any, str]] = [(payload, "")]
+    where = "the body"
+    while stack:  # iterative: the body may nest as deeply as json.loads allows
+        value, path = stack.pop()
+        if value is first:
+            where = path or "the body"
+            break
+        if isinstance(value, dict):
+            keys = [(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()]
+            stack.extend(reversed(keys))
+        elif isinstance(value, list):
+            stack.extend(reversed([(v, f"{path}[{i}]") for i, v in enumerate(value)]))
+    raise InvalidJSONError(
+        f"{where if where == 'the body' else echo(where)} holds the number "
+        f"{echoable(first.literal)}; JSON numbers must be finite "
+        "(no NaN, Infinity, or magnitudes past 1.8e308)",
+        limit="finite_number",
+        allowed="a finite number",
+        actual=first.literal,
+    )
 
 
 def predict_texts(payload: Any) -> object:
@@ -133,7 +183,7 @@ def predict_texts(payload: Any) -> object:
     unknown = sorted(set(payload) - set(PREDICT_KEYS))
     if unknown:
         raise RequestValidationError(
-            f"unknown field {unknown[0]!r}. Allowed fields: inputs (list of strings) or "
+            f"unknown field {echo(unknown[0])}. Allowed fields: inputs (list of strings) or "
             "input (one string), prompt_name (string), top_k (integer)",
             allowed=list(PREDICT_KEYS),
             actual=unknown,
@@ -182,10 +232,10 @@ def predict_options(payload: dict[str, Any]) -> tuple[str | None, int | None]:
         )
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
         raise RequestValidationError(
-            f"'top_k' must be a positive integer, got {top_k!r}",
+            f"'top_k' must be a positive integer, got {echo(top_k)}",
             limit="top_k",
             allowed=">= 1",
-            actual=repr(top_k),
+            actual=echo(top_k),
         )
     return prompt, top_k
 

@@ -33,7 +33,12 @@ from edge.limits import check_texts
 from edge.pooling import l2_normalize
 from functions.body import check_content_type, check_unicode, parse_json, read_body
 from functions.errors import request_error_body
-from functions.exceptions import ModelNotFoundError, RequestError, RequestValidationError
+from functions.exceptions import (
+    ModelNotFoundError,
+    RequestError,
+    RequestValidationError,
+    echo,
+)
 
 if TYPE_CHECKING:
     from edge.manifest import Manifest
@@ -144,7 +149,7 @@ class CompatEndpoints:
             fmt = payload.get("encoding_format") or "float"
             if fmt not in ENCODING_FORMATS:
                 raise RequestValidationError(
-                    f"encoding_format {fmt!r} is not supported. Choices are: "
+                    f"encoding_format {echo(fmt)} is not supported. Choices are: "
                     f"{'|'.join(ENCODING_FORMATS)}",
                     limit="encoding_format",
                 )

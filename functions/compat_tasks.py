@@ -34,7 +34,7 @@ from edge.labels import top_labels
 from edge.limits import check_texts
 from functions.body import check_unicode
 from functions.compat import CompatEndpoints
-from functions.exceptions import RequestValidationError
+from functions.exceptions import RequestValidationError, echo
 
 if TYPE_CHECKING:
     from edge.hybrid import HybridResult
@@ -69,7 +69,7 @@ def predict_inputs(value: Any) -> tuple[list[Item], bool]:
                 f'inputs[{i}] must be ["text"] or ["text", "text_pair"]; the batch is '
                 f"{PREDICT_SHAPES}",
                 limit="inputs",
-                actual=repr(v)[:40],
+                actual=echo(v),
             )
         items.append(v[0] if len(v) == 1 else (v[0], v[1]))
     return items, True
@@ -101,8 +101,8 @@ class TaskEndpoints:
 
     async def predict(self, request: Request) -> Response:
         model = self.compat.tei_model(request)
+        payload = await self.compat.json_object(request)  # a bad body is 400 whatever the model
         _require_task(model, "text-classification", "/predict")
-        payload = await self.compat.json_object(request)
         self.compat.check_truncate(model, payload)
         _no_raw_scores(payload)
         params = payload.get("parameters", {})
@@ -112,7 +112,7 @@ class TaskEndpoints:
         expected = "sigmoid" if model.manifest.multi_label else "softmax"
         if applied is not None and applied != expected:
             raise RequestValidationError(
-                f"function_to_apply {applied!r}: model {model.name!r} gives {expected} "
+                f"function_to_apply {echo(applied)}: model {model.name!r} gives {expected} "
                 "probabilities only",
                 limit="function_to_apply",
                 allowed=expected,
@@ -123,7 +123,7 @@ class TaskEndpoints:
             isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1
         ):
             raise RequestValidationError(
-                "'top_k' must be a positive integer", limit="top_k", actual=repr(top_k)
+                "'top_k' must be a positive integer", limit="top_k", actual=echo(top_k)
             )
         items, batched = predict_inputs(payload.get("inputs"))
         probs = await self.rows(model, items)
@@ -180,8 +180,8 @@ class TaskEndpoints:
 
     async def rerank(self, request: Request) -> Response:
         model = self.compat.tei_model(request)
+        payload = await self.compat.json_object(request)  # a bad body is 400 whatever the model
         _require_task(model, "text-ranking", "/rerank")
-        payload = await self.compat.json_object(request)
         self.compat.check_truncate(model, payload)
         _no_raw_scores(payload)
         query = payload.get("query")

@@ -21,7 +21,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge.exceptions import InputLimitError
-from functions.exceptions import ClientDisconnectedError, RequestError, ServiceOverloadedError
+from functions.exceptions import (
+    ClientDisconnectedError,
+    RequestError,
+    ServiceOverloadedError,
+    echoable,
+)
 
 logger = logging.getLogger("precast.functions")
 
@@ -37,14 +42,17 @@ def error_body(
     actual: Any = None,
     index: int | None = None,
 ) -> dict[str, Any]:
-    """The one error shape, as a dict (the Lambda host also answers events with it)."""
+    """The one error shape, as a dict (the Lambda host also answers events with it).
+
+    ``allowed`` and ``actual`` are bounded (:func:`functions.exceptions.echoable`): an
+    error never echoes a long value, nor a NaN or an infinity (JSON has none)."""
     return {
         "error": {
             "type": error_type,
             "message": message,
             "limit": limit,
-            "allowed": allowed,
-            "actual": actual,
+            "allowed": echoable(allowed),
+            "actual": echoable(actual),
             "index": index,
         }
     }

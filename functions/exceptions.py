@@ -8,7 +8,35 @@ Input limits themselves (batch size, characters per text) are
 
 from __future__ import annotations
 
+import json
+
 from edge.exceptions import PrecastError
+
+# An error body quotes a client's value (a field, a header, a model name) in at most this
+# many characters: a 6 MB body must not come back in its own error, nor make it slow.
+ECHO_MAX_CHARS = 80
+
+
+def echo(value: object) -> str:
+    """``repr(value)`` for an error message, cut to :data:`ECHO_MAX_CHARS` characters."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int past the digit limit, a deep nest
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= ECHO_MAX_CHARS else text[: ECHO_MAX_CHARS - 1] + "\u2026"
+
+
+def echoable(value: object) -> object:
+    """``value`` as an error body's ``allowed``/``actual`` may carry it: itself when it is
+    short, finite JSON; else its bounded :func:`echo` (a string)."""
+    if isinstance(value, str):
+        short = len(value) <= ECHO_MAX_CHARS
+        return value if short else value[: ECHO_MAX_CHARS - 1] + "\u2026"
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):  # NaN/inf, or not JSON at all
+        return echo(value)
+    return value if len(text) <= ECHO_MAX_CHARS else echo(value)
 
 
 class RequestError(PrecastError):

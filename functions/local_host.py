@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from edge.environment import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_HEADER_BYTES
 from functions.app import create_app
 from functions.body import parse_json, read_body
 from functions.lambda_host import MetricsObserver, build_handler, make_logger, make_metrics
@@ -90,8 +91,12 @@ class LambdaEventReplay:
         self._executor.shutdown(wait=True)
 
 
-def create_local_app(registry: ModelRegistry, settings: Settings) -> Starlette:
-    """The API (micro-batched if ``settings.micro_batch``) plus the Lambda replay route."""
+def create_local_app(
+    registry: ModelRegistry, settings: Settings, *, api_token: str | None = None
+) -> Starlette:
+    """The API (micro-batched if ``settings.micro_batch``) plus the Lambda replay route;
+    with ``api_token`` every route but /healthz needs it as a bearer token
+    (:mod:`functions.auth`)."""
     replay = LambdaEventReplay(registry, settings)
     app = create_app(
         registry,
@@ -100,6 +105,10 @@ def create_local_app(registry: ModelRegistry, settings: Settings) -> Starlette:
         prometheus=True,
     )
     app.state.replay = replay
+    if api_token is not None:
+        from functions.auth import BearerAuthMiddleware
+
+        app.add_middleware(BearerAuthMiddleware, token=api_token)
     return app
 
 
@@ -110,13 +119,21 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
     log_level: str = "info",
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
+    api_token: str | None = None,
 ) -> None:
     """Run uvicorn until interrupted, then close the replay thread and the registry.
+
+    HTTP/1.1 is h11 with bounded request heads (:mod:`functions.local_protocol`): over
+    ``max_header_bytes`` is a 431, not complete within ``header_timeout_s`` a 408.
 
     The app's own logs (``precast.functions``: cache failures, client disconnects, faults)
     go to stderr at ``log_level``, next to uvicorn's.
     """
     import uvicorn
+
+    from functions.local_protocol import limited_protocol
 
     app_logger = logging.getLogger("precast.functions")
     if not app_logger.handlers:
@@ -125,9 +142,19 @@ def serve(
         app_logger.addHandler(handler)
         app_logger.setLevel(log_level.upper())
         app_logger.propagate = False
-    app = create_local_app(registry, settings)
+    app = create_local_app(registry, settings, api_token=api_token)
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="on")
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            lifespan="on",
+            http=limited_protocol(
+                max_header_bytes=max_header_bytes, header_timeout_s=header_timeout_s
+            ),
+            h11_max_incomplete_event_size=max_header_bytes,
+        )
     finally:
         app.state.replay.close()
         registry.close()

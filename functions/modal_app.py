@@ -29,6 +29,9 @@ GPU = DEPLOY.gpu
 MAX_BATCH_SIZE = DEPLOY.max_batch_size
 BATCH_WAIT_MS = DEPLOY.batch_wait_ms
 SNAPSHOT = DEPLOY.memory_snapshot
+# Modal web endpoints are public unless they require proxy auth: on by default
+# ([models.X.modal] auth = "proxy"); callers send Modal-Key / Modal-Secret headers.
+PROXY_AUTH = DEPLOY.auth == "proxy"
 
 ARTIFACT_FILES = DEPLOY.artifact_files()  # manifest + CPU and CUDA variants' files
 
@@ -88,7 +91,7 @@ class Web:
         self.moved = attach_device(self.registry)
         self.phases.append("attach")
 
-    @modal.asgi_app()
+    @modal.asgi_app(requires_proxy_auth=PROXY_AUTH)
     def api(self):  # type: ignore[no-untyped-def]
         settings = resolve_settings(max_batch_size=MAX_BATCH_SIZE, batch_wait_ms=BATCH_WAIT_MS)
         return create_app(self.registry, settings=settings, prometheus=True)

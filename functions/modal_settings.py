@@ -28,6 +28,7 @@ class DeploySettings:
     batch_wait_ms: int  # @modal.batched takes whole milliseconds
     model: str | None
     memory_snapshot: bool = True  # enable_memory_snapshot on the Modal classes
+    auth: str = "proxy"  # E.MODAL_AUTHS: "proxy" sets requires_proxy_auth on the web endpoint
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DeploySettings:
@@ -40,6 +41,7 @@ class DeploySettings:
             batch_wait_ms=round(E.PRECAST_BATCH_WAIT_MS.read(env)),
             model=E.PRECAST_MODEL.read(env),
             memory_snapshot=E.PRECAST_MODAL_MEMORY_SNAPSHOT.read(env),
+            auth=E.PRECAST_MODAL_AUTH.read(env),
         )
 
     def artifact_files(self) -> list[str]:
@@ -63,6 +65,7 @@ class DeploySettings:
             E.PRECAST_MAX_BATCH_SIZE.name: str(self.max_batch_size),
             E.PRECAST_BATCH_WAIT_MS.name: str(self.batch_wait_ms),
             E.PRECAST_MODAL_MEMORY_SNAPSHOT.name: E.format_bool(self.memory_snapshot),
+            E.PRECAST_MODAL_AUTH.name: self.auth,
         }
         for var, value in ((E.PRECAST_MODAL_GPU, self.gpu), (E.PRECAST_MODEL, self.model)):
             if value is not None:

@@ -23,7 +23,7 @@ from edge.hybrid import (
 from edge.model import NO_PROMPT, EdgeModel, with_session
 from edge.session import SessionConfig, resolved_providers
 from functions.batcher import MicroBatcher
-from functions.exceptions import ModelNotFoundError, SettingsError
+from functions.exceptions import ModelNotFoundError, SettingsError, echo
 from functions.lanes import InferenceLane
 from functions.settings import ENV_MODEL, Settings
 
@@ -74,7 +74,7 @@ class ModelRegistry:
             return self.models[name]
         except KeyError:
             raise ModelNotFoundError(
-                f"no model named {name!r}. Choices are: {'|'.join(self.names())}",
+                f"no model named {echo(name)}. Choices are: {'|'.join(self.names())}",
                 allowed=self.names(),
                 actual=name,
             ) from None

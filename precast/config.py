@@ -29,7 +29,7 @@ from edge.channel_repository import (
     DEFAULT_EXPIRY,
     DEFAULT_RENEW_MARGIN,
 )
-from edge.environment import PRECAST_CONFIG
+from edge.environment import MODAL_AUTHS, PRECAST_CONFIG
 from edge.manifest import POOLINGS, TASKS
 from precast.exceptions import ConfigError
 
@@ -106,6 +106,7 @@ EngineName = Annotated[str, _one_of(OPTIMIZE_ENGINES), _enum(OPTIMIZE_ENGINES)]
 Architecture = Annotated[str, _one_of(ARCHITECTURES), _enum(ARCHITECTURES)]
 LambdaPython = Annotated[str, _one_of(PYTHONS), _enum(PYTHONS)]
 Auth = Annotated[str, _one_of(AUTHS), _enum(AUTHS)]
+ModalAuth = Annotated[str, _one_of(MODAL_AUTHS), _enum(MODAL_AUTHS)]
 Rollout = Annotated[str, _one_of(ROLLOUTS), _enum(ROLLOUTS)]
 Capacity = Annotated[str, _one_of(CAPACITIES), _enum(CAPACITIES)]
 Positive = Annotated[int, Field(gt=0)]
@@ -206,6 +207,8 @@ class ModalTarget:
     batch_wait_ms: Annotated[int, Field(ge=0)] = 10
     # memory snapshots: artifact + tokenizer loaded on CPU once, restored in each container
     memory_snapshot: bool = True
+    # "proxy": the web endpoint needs a Modal proxy-auth token; "none": a public URL
+    auth: ModalAuth = "proxy"
 
 
 @dataclass(frozen=True, config=_TABLE)

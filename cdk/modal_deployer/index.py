@@ -8,11 +8,13 @@ Create/Update succeed without deploying and ``Url`` says what to do, so the firs
 ``cdk deploy`` does not roll back the whole stack.
 
 Properties: ``AppName``, ``Model``, ``Gpu``, ``MaxBatchSize``, ``BatchWaitMs``,
-``MemorySnapshot`` (``true``/``false``), ``ArtifactsDir`` (relative to the project),
+``MemorySnapshot`` (``true``/``false``), ``Auth`` (``proxy``/``none``), ``ArtifactsDir``
+(relative to the project),
 ``SecretArn``, ``SourceHash`` (image asset hash: a code change redeploys), ``Redeploy`` (any
 new value redeploys). ``functions/modal_app.py``
 reads them as ``PRECAST_MODAL_APP``, ``PRECAST_MODAL_GPU``, ``PRECAST_MAX_BATCH_SIZE``,
-``PRECAST_BATCH_WAIT_MS``, ``PRECAST_MODAL_MEMORY_SNAPSHOT`` and ``PRECAST_ARTIFACT_DIR``
+``PRECAST_BATCH_WAIT_MS``, ``PRECAST_MODAL_MEMORY_SNAPSHOT``, ``PRECAST_MODAL_AUTH`` and
+``PRECAST_ARTIFACT_DIR``
 (the model's ``latest`` version).
 """
 
@@ -95,6 +97,7 @@ def modal_env(token: Mapping[str, str], props: Mapping[str, Any]) -> dict[str, s
         PRECAST_MAX_BATCH_SIZE=str(props.get("MaxBatchSize", 32)),
         PRECAST_BATCH_WAIT_MS=str(props.get("BatchWaitMs", 10)),
         PRECAST_MODAL_MEMORY_SNAPSHOT=str(props.get("MemorySnapshot", "true")),
+        PRECAST_MODAL_AUTH=str(props.get("Auth", "proxy")),
     )
     return env
 

@@ -199,6 +199,7 @@ def test_modal_deployment_is_a_custom_resource_with_the_token_in_a_secret(
     app = next(iter(real_app.resources("Custom::ModalApp").values()))["Properties"]
     assert app["AppName"] == minilm.modal.app_name
     assert app["MemorySnapshot"] == ("true" if minilm.modal.memory_snapshot else "false")
+    assert app["Auth"] == minilm.modal.auth == "proxy"  # Modal proxy auth unless configured off
     assert "SecretArn" in app and "SourceHash" in app
     secret = real_app.one("AWS::SecretsManager::Secret")
     assert "SecretString" not in secret  # generated placeholder, never a value in the template

@@ -180,3 +180,44 @@ def test_use_session_moves_a_model_only_when_its_providers_change(sample_artifac
     assert moved.smoke is not None and moved.smoke.passed
     texts = corpus.sample(3, offset=1500)
     np.testing.assert_allclose(moved.predict(texts), model.predict(texts), atol=2e-2)
+
+
+def _web_endpoint_config(module: ModuleType) -> Any:
+    """The webhook config Modal deploys ``Web.api`` with (read from modal's own objects)."""
+    from modal._utils.async_utils import synchronizer
+
+    api = synchronizer._translate_in(module.Web._get_partial_functions()["api"])  # type: ignore[no-untyped-call]
+    return api.params.webhook_config
+
+
+@pytest.mark.parametrize(("auth", "required"), [(None, True), ("proxy", True), ("none", False)])
+def test_the_web_endpoint_requires_modal_proxy_auth_unless_configured_off(
+    modal_app: ModuleType,
+    sample_artifact: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    auth: str | None,
+    required: bool,
+) -> None:
+    """GIVEN [models.X.modal] auth unset, "proxy" or "none" (PRECAST_MODAL_AUTH, set by the
+    deployer) WHEN modal_app.py is imported THEN Web.api requires Modal's proxy auth
+    (Modal-Key / Modal-Secret headers) unless it is "none"; the container gets the same
+    setting; and the app still serves with .local()."""
+    if auth is None:
+        monkeypatch.delenv("PRECAST_MODAL_AUTH", raising=False)
+    else:
+        monkeypatch.setenv("PRECAST_MODAL_AUTH", auth)
+    sys.modules.pop("functions.modal_app", None)
+    try:
+        module = importlib.import_module("functions.modal_app")
+        assert _web_endpoint_config(module).requires_proxy_auth is required
+        assert module.DEPLOY.container_env()["PRECAST_MODAL_AUTH"] == (auth or "proxy")
+    finally:
+        sys.modules["functions.modal_app"] = modal_app
+    app = modal_app.Web().api.local()
+
+    async def health() -> int:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://modal") as client:
+            return (await client.get("/healthz")).status_code
+
+    assert asyncio.run(health()) == 200

@@ -156,6 +156,7 @@ def test_missing_model_package_says_how_to_install(tmp_path: Path) -> None:
             "must be between 512 and 10240, got 100",
         ),
         ("modal", "memory_snapshot = 1", "modal.memory_snapshot", "must be bool, got int (1)"),
+        ("modal", "auth = 'public'", "modal.auth", "Choices are: proxy|none"),
         ("optimize", "recipes = []", "optimize.recipes", "must not be empty"),
         ("optimize", "recipes = 'dynamic-int8'", "optimize.recipes", "must be a list of strings"),
         ("optimize", "recipes = [3]", "optimize.recipes", "must be str, got int (3)"),
