@@ -125,7 +125,8 @@ def serve(
 ) -> None:
     """Run uvicorn until interrupted, then close the replay thread and the registry.
 
-    HTTP/1.1 is h11 with bounded request heads (:mod:`functions.local_protocol`): over
+    HTTP/1.1 is httptools (on uvloop) with bounded request heads
+    (:mod:`functions.local_protocol`): over
     ``max_header_bytes`` is a 431, not complete within ``header_timeout_s`` a 408.
 
     The app's own logs (``precast.functions``: cache failures, client disconnects, faults)
@@ -153,7 +154,6 @@ def serve(
             http=limited_protocol(
                 max_header_bytes=max_header_bytes, header_timeout_s=header_timeout_s
             ),
-            h11_max_incomplete_event_size=max_header_bytes,
         )
     finally:
         app.state.replay.close()

@@ -1,13 +1,16 @@
-"""``precast serve``'s HTTP/1.1 protocol: uvicorn's h11 one with bounded request heads.
+"""``precast serve``'s HTTP/1.1 protocol: uvicorn's httptools one with bounded request heads.
 
-uvicorn's default protocol (httptools when installed) buffers a request head of any size
-for as long as the client takes. Here h11's own receive-buffer bound
-(``h11_max_incomplete_event_size``, set to ``max_header_bytes``) refuses a request line
-plus headers past the limit: this class answers it 431 with the project's error body (any
-other malformed head: 400) and closes. A head must also be complete within
-``header_timeout_s`` of the connection opening (or of its first byte after a kept-alive
-answer), else 408 and close: clients that drip header bytes are cut off. Bodies are
-bounded by the app itself (``max_body_bytes``, ``body_timeout_s``).
+uvicorn's protocols buffer a request head of any size for as long as the client takes.
+This subclass of the httptools protocol (the C parser ``precast serve`` runs on, with
+uvloop, to keep the event loop's CPU per cache hit low) counts the bytes of each request
+head as they are parsed: past ``max_header_bytes`` it answers 431 with the project's error
+body and closes, so a connection holds at most the limit plus two socket reads (the read a
+kept-alive link's next head begins in is not counted: it may end the previous body). A head must
+also be complete within ``header_timeout_s`` of the connection opening (or of the first
+byte of the next request on a kept-alive link), else 408 and close: clients that drip
+header bytes, or connect and say nothing, are cut off. Any other malformed head is a 400
+with the error body. Bodies are bounded by the app itself (``max_body_bytes``,
+``body_timeout_s``).
 
 Imported only by :func:`functions.local_host.serve` (uvicorn is not a Lambda dependency).
 """
@@ -15,16 +18,16 @@ Imported only by :func:`functions.local_host.serve` (uvicorn is not a Lambda dep
 from __future__ import annotations
 
 import asyncio
+import http
 import json
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from edge.environment import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_HEADER_BYTES
 from functions.errors import error_body
 
 
-class LimitedH11Protocol(H11Protocol):
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """One connection; the limits are class attributes (see :func:`limited_protocol`)."""
 
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
@@ -33,6 +36,7 @@ class LimitedH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0
+        self._in_head = True  # until the first request's headers are complete
         super().connection_made(transport)
         self._arm_head_timer()
 
@@ -41,30 +45,36 @@ class LimitedH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        waiting_for_head = self.conn.their_state is h11.IDLE
-        if waiting_for_head:
+        counted = self._in_head  # a head that begins inside this read may follow a body's end
+        super().data_received(data)  # the parser streams: callbacks hold what it has seen
+        if counted and self._in_head and not self.transport.is_closing():
             self._head_bytes += len(data)
-            if self._head_timer is None:  # the first byte of a request on a kept-alive link
-                self._arm_head_timer()
-        super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:  # the head is in (or the link failed)
-            self._disarm_head_timer()
-            self._head_bytes = 0
+            if self._head_bytes > self.max_header_bytes:
+                self._refuse(
+                    431,
+                    "header_too_large",
+                    f"the request line and headers passed max_header_bytes="
+                    f"{self.max_header_bytes} bytes; send fewer or shorter headers",
+                    limit="max_header_bytes",
+                    allowed=self.max_header_bytes,
+                    actual=self._head_bytes,
+                )
+
+    def on_message_begin(self) -> None:
+        """The first byte of a request: a kept-alive link starts a new head (and its clock)."""
+        super().on_message_begin()
+        if not self._in_head:
+            self._in_head, self._head_bytes = True, 0
+            self._arm_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self._in_head, self._head_bytes = False, 0
+        self._disarm_head_timer()
+        super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:
-        """h11 refused the head: 431 when it outgrew the buffer bound, else 400."""
-        if self._head_bytes > self.max_header_bytes:
-            self._refuse(
-                431,
-                "header_too_large",
-                f"the request line and headers passed max_header_bytes={self.max_header_bytes}"
-                " bytes; send fewer or shorter headers",
-                limit="max_header_bytes",
-                allowed=self.max_header_bytes,
-                actual=self._head_bytes,
-            )
-        else:
-            self._refuse(400, "bad_request", f"malformed HTTP request: {msg}")
+        """The parser refused the head: the project's error body instead of plain text."""
+        self._refuse(400, "bad_request", f"malformed HTTP request: {msg}")
 
     def _arm_head_timer(self) -> None:
         self._disarm_head_timer()
@@ -77,7 +87,7 @@ class LimitedH11Protocol(H11Protocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+        if self.transport.is_closing() or not self._in_head:
             return
         self._refuse(
             408,
@@ -99,31 +109,26 @@ class LimitedH11Protocol(H11Protocol):
         allowed: object = None,
         actual: object = None,
     ) -> None:
-        """Answer the project's error body and close (the head was never read)."""
+        """Answer the project's error body and close (the head was never handed to the app)."""
+        self._disarm_head_timer()
         data = error_body(error_type, message, limit=limit, allowed=allowed, actual=actual)
         body = json.dumps(data).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        try:
-            for event in (
-                h11.Response(status_code=status, headers=headers),
-                h11.Data(data=body),
-                h11.EndOfMessage(),
-            ):
-                self.transport.write(self.conn.send(event) or b"")
-        except h11.LocalProtocolError:  # h11 cannot answer in this state: just close
-            pass
+        head = (
+            f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
+            "content-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n"
+            "connection: close\r\n\r\n"
+        )
+        self.transport.write(head.encode("ascii") + body)
         self.transport.close()
 
 
-def limited_protocol(*, max_header_bytes: int, header_timeout_s: float) -> type[H11Protocol]:
-    """The protocol class for ``uvicorn.run(http=...)`` with these limits; pass
-    ``h11_max_incomplete_event_size=max_header_bytes`` too (h11 enforces the size)."""
+def limited_protocol(
+    *, max_header_bytes: int, header_timeout_s: float
+) -> type[LimitedHttpToolsProtocol]:
+    """The protocol class for ``uvicorn.run(http=...)`` with these limits."""
     return type(
-        "LimitedH11Protocol",
-        (LimitedH11Protocol,),
+        "LimitedHttpToolsProtocol",
+        (LimitedHttpToolsProtocol,),
         {"max_header_bytes": max_header_bytes, "header_timeout_s": header_timeout_s},
     )

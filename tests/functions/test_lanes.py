@@ -148,13 +148,19 @@ def test_serving_session_config_splits_the_cores_between_workers(
 
 
 def test_the_local_host_serves_on_uvloop_and_httptools() -> None:
-    """GIVEN the functions extra installed WHEN uvicorn resolves its automatic loop and HTTP
-    parser (what `precast serve` runs with) THEN they are uvloop and httptools: the C event
-    loop and parser that keep the event loop's CPU per request low for cache hits."""
+    """GIVEN the functions extra installed WHEN uvicorn resolves its automatic loop, and
+    `precast serve` picks its HTTP protocol (the one bounding request heads) THEN they are
+    uvloop and httptools: the C event loop and parser that keep the event loop's CPU per
+    request low for cache hits."""
     import asyncio
 
     import uvicorn
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from functions.local_protocol import limited_protocol
+
+    served = limited_protocol(max_header_bytes=1024, header_timeout_s=1.0)
+    assert issubclass(served, HttpToolsProtocol)
 
     config = uvicorn.Config(lambda *a: None, loop="auto", http="auto")
     config.load()

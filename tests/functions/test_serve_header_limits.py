@@ -239,3 +239,34 @@ def test_a_silent_connection_is_closed_with_408(serve: Serve) -> None:
     with serve.connect() as sock:
         status, error = _error(_read_until_closed(sock))
     assert (status, error["type"]) == (408, "header_timeout")
+
+
+def test_a_body_arriving_with_its_head_does_not_count_as_head(serve: Serve) -> None:
+    """GIVEN a POST whose small head and 42 KiB body (over the 16 KiB head limit) arrive in
+    one write, then a second such request on the same kept-alive connection WHEN the server
+    parses them THEN both are answered 200: only head bytes count against the limit."""
+    texts = ["word " * 1400] * 6
+    body = json.dumps({"model": "minilm", "input": texts}).encode()
+    assert len(body) > 2 * MAX_HEADER_BYTES
+    request = (
+        b"POST /v1/embeddings HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        + f"content-length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    with serve.connect() as sock:
+        for _ in range(2):
+            sock.sendall(request)
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += sock.recv(65536)
+            assert answer.split(b" ", 2)[1] == b"200", answer[:300]
+            head, _, rest = answer.partition(b"\r\n\r\n")
+            length = int(
+                next(
+                    line.split(b":", 1)[1]
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+            )
+            while len(rest) < length:
+                rest += sock.recv(65536)
