@@ -28,6 +28,9 @@ DEFAULT_MODEL_FILE = REQUIRED_FILES[0]  # the ORT CPU variant every copy of an a
 # What the version cannot hash: itself, and the moment of writing.
 UNVERSIONED_FIELDS = ("version", "created_at")
 Shape = tuple[str | int, ...]
+# The smallest cosine between a host's answers and the manifest's smoke vectors that passes
+# (``smoke.min_cosine``, which optimize writes; also what a smoke set without one asks for).
+SMOKE_MIN_COSINE = 0.99
 
 
 def canonical_json(doc: dict[str, Any]) -> bytes:

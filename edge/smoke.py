@@ -18,11 +18,12 @@ import numpy as np
 
 from edge.exceptions import ArtifactError
 from edge.host import describe_host
+from edge.manifest_model import SMOKE_MIN_COSINE
 
 if TYPE_CHECKING:
     from edge.model import EdgeModel
 
-DEFAULT_MIN_COSINE = 0.99
+F32 = np.ndarray[Any, np.dtype[np.float32]]
 # The manifest stores smoke vectors rounded to 6 decimals: within this, a row is the build
 # host's answer exactly (other kernels differ by 1e-3 and more).
 SMOKE_ROUNDING = 5e-7 + 1e-7
@@ -40,6 +41,24 @@ class SmokeResult:
         return self.min_cosine is None or self.min_cosine >= self.required
 
 
+def smoke_vectors(model: EdgeModel, texts: list[str]) -> F32:
+    """Each smoke text run alone. Dynamic int8 quantizes activations with one scale per
+    batch tensor, so a text's vector shifts slightly with its batch neighbours and padding;
+    alone, it depends on the text only. The optimizer writes and every host checks these."""
+    return np.vstack([model.predict([t], enforce_limits=False) for t in texts])
+
+
+def worst_cosine(got: F32, expected: F32) -> float | None:
+    """The smallest row cosine between ``got`` and the ``expected`` smoke vectors: None when
+    their shapes differ, ``-inf`` when any cosine is not finite. The one smoke comparison:
+    the start-up check here and the health check (:mod:`edge.health`) both use it."""
+    if got.shape != expected.shape:
+        return None
+    norms = np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1)
+    cosines = (got * expected).sum(axis=1) / np.maximum(norms, 1e-12)
+    return float(cosines.min()) if np.isfinite(cosines).all() else float("-inf")
+
+
 def expected_smoke(model: EdgeModel) -> tuple[list[str], list[Any]] | None:
     """The smoke texts and the vectors the running variant gave for them on the build host
     (a non-default variant records its own; the default's are ``manifest.smoke``)."""
@@ -54,18 +73,16 @@ def expected_smoke(model: EdgeModel) -> tuple[list[str], list[Any]] | None:
 
 
 def compare_smoke(model: EdgeModel) -> SmokeResult:
-    required = float(model.manifest.smoke.get("min_cosine", DEFAULT_MIN_COSINE))
+    required = float(model.manifest.smoke.get("min_cosine", SMOKE_MIN_COSINE))
     found = expected_smoke(model)
     if found is None:
         return SmokeResult(0, None, required, False)
     texts, vectors = found
     expected = np.asarray(vectors, dtype=np.float32)
-    got = np.vstack([model.predict([str(t)], enforce_limits=False) for t in texts])
-    if got.shape != expected.shape:
+    got = smoke_vectors(model, texts)
+    worst = worst_cosine(got, expected)
+    if worst is None:
         return SmokeResult(len(texts), float("-inf"), required, False)
-    norms = np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1)
-    cosines = (got * expected).sum(axis=1) / np.maximum(norms, 1e-12)
-    worst = float(cosines.min()) if np.isfinite(cosines).all() else float("-inf")
     same = bool(np.abs(got - expected).max() <= SMOKE_ROUNDING)
     return SmokeResult(len(texts), worst, required, same)
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import edge
 from edge.artifact_layout import point_latest
-from edge.health import smoke_vectors
 from edge.host import host_kind
 from edge.manifest import (
     DEFAULT_MODEL_FILE,
@@ -27,6 +26,8 @@ from edge.manifest import (
     default_variant_name,
     read_manifest,
 )
+from edge.manifest_model import SMOKE_MIN_COSINE
+from edge.smoke import smoke_vectors
 from optimize.certify import build_host_entry
 from optimize.evaluate import Scores
 from optimize.export import TOKENIZER_FILE
@@ -37,7 +38,6 @@ from optimize.steps import NOTES_FILE, Build, Choice, Reference, files_of, write
 from optimize.variants import BuiltVariant, verdicts
 
 SMOKE_TEXTS = 4
-SMOKE_MIN_COSINE = 0.99
 TOOLS = ("onnxruntime", "optimum", "onnx", "torch", "openvino", "nncf")
 
 

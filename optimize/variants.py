@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import edge
-from edge.health import smoke_vectors
 from edge.host import CUDA
 from edge.manifest import VariantSpec, sha256_file
+from edge.smoke import smoke_vectors
 from optimize.evaluate import accuracy
 from optimize.isa import cpu_info
 from optimize.select import SPEED_TIE, Budget

@@ -227,7 +227,7 @@ def test_smoke_vectors_are_per_text_and_reproduce_exactly(sample_model: Any) -> 
     neighbours), so the health check compares like with like: cosine ~1, not ~0.99."""
     import numpy as np
 
-    from edge.health import smoke_vectors
+    from edge.smoke import smoke_vectors
 
     smoke = sample_model.manifest.smoke
     texts = [str(t) for t in smoke["texts"]]
