@@ -45,7 +45,7 @@ def smoke_check(directory: Path, session_config: SessionConfig | None = None) ->
         model = load_directory(directory, session_config=session_config, smoke_test=False)
     except Exception as exc:  # any failure to load is an unhealthy version
         return HealthReport(None, False, None, SMOKE_MIN_COSINE, 0, f"does not load: {exc}")
-    required = float(model.manifest.smoke.get("min_cosine", SMOKE_MIN_COSINE))
+    required = model.manifest.smoke.required
     version = model.version
     found = expected_smoke(model)
     if found is None:

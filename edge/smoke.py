@@ -18,7 +18,6 @@ import numpy as np
 
 from edge.exceptions import ArtifactError
 from edge.host import describe_host
-from edge.manifest_model import SMOKE_MIN_COSINE
 
 if TYPE_CHECKING:
     from edge.model import EdgeModel
@@ -63,17 +62,17 @@ def expected_smoke(model: EdgeModel) -> tuple[list[str], list[Any]] | None:
     """The smoke texts and the vectors the running variant gave for them on the build host
     (a non-default variant records its own; the default's are ``manifest.smoke``)."""
     smoke = model.manifest.smoke
-    texts, vectors = smoke.get("texts"), smoke.get("vectors")
-    if not isinstance(texts, list) or not isinstance(vectors, list) or not texts:
+    texts, vectors = smoke.texts, smoke.vectors
+    if not texts or vectors is None:
         return None
     variant = model.variant.variant if model.variant is not None else None
     if variant is not None and variant.smoke:
-        vectors = [list(row) for row in variant.smoke]
-    return [str(t) for t in texts], vectors
+        vectors = variant.smoke
+    return list(texts), [list(row) for row in vectors]
 
 
 def compare_smoke(model: EdgeModel) -> SmokeResult:
-    required = float(model.manifest.smoke.get("min_cosine", SMOKE_MIN_COSINE))
+    required = model.manifest.smoke.required
     found = expected_smoke(model)
     if found is None:
         return SmokeResult(0, None, required, False)
@@ -91,7 +90,7 @@ def require_smoke(model: EdgeModel) -> SmokeResult:
     """``compare_smoke``, raising :class:`ArtifactError` when this host fails it."""
     result = compare_smoke(model)
     if not result.passed:
-        recipe = model.manifest.quantization.get("recipe", "?")
+        recipe = model.manifest.quantization.recipe or "?"
         raise ArtifactError(
             f"{model.name} {model.version} (recipe {recipe}, {model.plan.describe()}) fails its "
             f"start-up check on this host, {describe_host()}: min smoke cosine "
