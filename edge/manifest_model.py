@@ -135,7 +135,7 @@ class Quantization(Section):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Scores(Section):
+class GateScores(Section):
     """What an accuracy gate measured against the fp32 reference (mean/min cosine,
     neighbour agreement, the task's own measures), the speed and size, and where."""
 
@@ -150,7 +150,7 @@ class Scores(Section):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Metrics(Scores):
+class Metrics(GateScores):
     """The winner's scores on the held-out set, measured on the build host."""
 
     eval_set: str | None = _key(str)
@@ -159,7 +159,7 @@ class Metrics(Scores):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Measurement(Scores):
+class Measurement(GateScores):
     """What was measured on one host kind (an entry of ``certified``): the accuracy, the
     engine and plan that ran, and for a kind certified after the build host, the
     deviation from it (:mod:`edge.certification`, :mod:`optimize.certify`)."""
