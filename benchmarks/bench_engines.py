@@ -423,7 +423,7 @@ def bench_model(
     if artifact is None:
         artifact, build = build_artifact(key, source, real=real)
     else:
-        raw = read_manifest(artifact).raw
+        raw = read_manifest(artifact).to_json()
         build = {"reused": str(artifact), **_quantization(raw)}
         print(f"# {key}: reusing {artifact} (recipe {build['recipe']}); build not measured")
         built_from = Path(raw.get("source", {}).get("path", ""))

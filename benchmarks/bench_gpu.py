@@ -154,7 +154,7 @@ def measure(artifact: Path, n_texts: int, *, providers: tuple[str, ...]) -> dict
             artifact / variant.file, model.providers, feeds_for(model, texts[:64])
         ),
         "variant": model.variant.as_dict() if model.variant is not None else None,
-        "recipe": variant.recipe or model.manifest.quantization.get("recipe"),
+        "recipe": variant.recipe or model.manifest.quantization.recipe,
     }
 
 

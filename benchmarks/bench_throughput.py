@@ -64,7 +64,7 @@ def main() -> None:
     model = edge.load(artifact)
     bucketed = edge.load(artifact, session_config=SessionConfig(execution=BUCKETED))
     print(f"# precast plan: {model.plan.describe()}")
-    recipe = model.manifest.quantization.get("recipe")
+    recipe = model.manifest.quantization.recipe
     results: dict[str, Any] = {}
 
     def record(name: str, seconds: float, n: int | None = None) -> None:

@@ -30,7 +30,8 @@ from cdk.model_store import ModelStore
 from cdk.nag import acknowledge
 from cdk.prediction_cache import PredictionCache
 from edge import environment as env
-from edge.manifest import MANIFEST_NAME
+from edge.exceptions import ArtifactError
+from edge.manifest import MANIFEST_NAME, parse_manifest
 from precast.config import LambdaTarget, ModelConfig
 from precast.lambda_asset import check_certified
 
@@ -74,15 +75,17 @@ def resolve_asset_dir(
             )
     manifest_path = asset_dir / ARTIFACT_DIR_IN_ASSET / MANIFEST_NAME
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        raw = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise LambdaAssetMissingError(
             model.name, arch, str(asset_dir), f"has an unreadable {manifest_path.name} ({exc})"
         ) from None
-    if not isinstance(manifest, dict):
+    try:
+        manifest = parse_manifest(raw, str(manifest_path))
+    except ArtifactError as exc:
         raise LambdaAssetMissingError(
-            model.name, arch, str(asset_dir), f"has a {manifest_path.name} that is not an object"
-        )
+            model.name, arch, str(asset_dir), f"has an invalid {manifest_path.name} ({exc})"
+        ) from None
     warning = check_certified(
         model.name, manifest, arch, allow_uncertified=model.lambda_.allow_uncertified
     )

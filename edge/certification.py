@@ -14,9 +14,7 @@ garbage), but ``model.certified`` is False, the health check and ``/healthz`` sa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from edge.exceptions import ArtifactError
 from edge.host import (
@@ -28,7 +26,7 @@ from edge.host import (
     host_kind,
     kind_of,
 )
-from edge.manifest import Manifest
+from edge.manifest import Manifest, Measurement
 
 # The host kinds each Lambda architecture runs on. arm64 Lambda is Graviton (aarch64).
 # x86_64 Lambda promises no CPU generation, so at deploy time (``precast package``, ``cdk
@@ -46,7 +44,7 @@ class Certification:
     host_kind: str
     certified: bool
     certified_kinds: tuple[str, ...]
-    measured: dict[str, Any] | None  # what the manifest says was measured on this kind
+    measured: Measurement | None  # what the manifest says was measured on this kind
     variant: str = ""  # the manifest variant this is about (edge.variants); "" before variants
 
     def describe(self) -> str:
@@ -60,29 +58,23 @@ class Certification:
         )
 
 
-def certified_kinds(manifest: Manifest) -> dict[str, dict[str, Any]]:
-    return recorded_kinds(manifest.raw)
-
-
-def recorded_kinds(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Host kind -> what was measured there, from a decoded manifest.json (``certified``,
-    or for older manifests the kind ``metrics.measured_on`` names)."""
-    certified = raw.get("certified")
-    if isinstance(certified, dict) and certified:
-        return {k: v for k, v in certified.items() if isinstance(v, dict)}
-    metrics = raw.get("metrics")
-    measured = metrics.get("measured_on") if isinstance(metrics, dict) else None
-    if isinstance(measured, dict) and measured.get("machine"):
+def certified_kinds(manifest: Manifest) -> dict[str, Measurement]:
+    """Host kind -> what was measured there: the manifest's ``certified``, or for older
+    manifests the kind ``metrics.measured_on`` names, with those metrics."""
+    if manifest.certified:
+        return dict(manifest.certified)
+    measured = manifest.metrics.measured_on
+    if measured and measured.get("machine"):
         kind = kind_of(str(measured["machine"]), list(measured.get("isa") or []))
-        return {kind: dict(metrics or {})}
+        return {kind: Measurement.from_json(manifest.metrics.to_json())}
     return {}
 
 
-def kinds_for_architecture(raw: Mapping[str, Any], architecture: str) -> tuple[str, ...]:
+def kinds_for_architecture(manifest: Manifest, architecture: str) -> tuple[str, ...]:
     """The certified host kinds (sorted) a Lambda ``architecture`` can run the artifact on;
     empty if none: nothing was measured on that architecture."""
     wanted = LAMBDA_ARCHITECTURE_KINDS[architecture]
-    return tuple(sorted(k for k in recorded_kinds(raw) if k in wanted))
+    return tuple(sorted(k for k in certified_kinds(manifest) if k in wanted))
 
 
 def certification(manifest: Manifest, kind: str | None = None) -> Certification:

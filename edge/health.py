@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from edge.model import EdgeModel, load_directory
+from edge.manifest_model import SMOKE_MIN_COSINE
+from edge.model import load_directory
 from edge.session import SessionConfig
-from edge.smoke import expected_smoke
+from edge.smoke import expected_smoke, smoke_vectors, worst_cosine
 
-DEFAULT_MIN_COSINE = 0.99
 _FALLBACK_TEXT = "precast health check"
 
 
@@ -39,21 +38,14 @@ class HealthReport:
         return f"{text} texts" + (f"; {self.note}" if self.note else "")
 
 
-def smoke_vectors(model: EdgeModel, texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """Each smoke text run alone. Dynamic int8 quantizes activations with one scale per
-    batch tensor, so a text's vector shifts slightly with its batch neighbours and padding;
-    alone, it depends on the text only. The optimizer writes and the device checks these."""
-    return np.vstack([model.predict([t], enforce_limits=False) for t in texts])
-
-
 def smoke_check(directory: Path, session_config: SessionConfig | None = None) -> HealthReport:
     """Load ``directory`` and compare its output on ``smoke.texts`` with ``smoke.vectors``."""
     try:
         # the smoke comparison below reports (not raises) a mismatch, with its cosine
         model = load_directory(directory, session_config=session_config, smoke_test=False)
     except Exception as exc:  # any failure to load is an unhealthy version
-        return HealthReport(None, False, None, DEFAULT_MIN_COSINE, 0, f"does not load: {exc}")
-    required = float(model.manifest.smoke.get("min_cosine", DEFAULT_MIN_COSINE))
+        return HealthReport(None, False, None, SMOKE_MIN_COSINE, 0, f"does not load: {exc}")
+    required = model.manifest.smoke.required
     version = model.version
     found = expected_smoke(model)
     if found is None:
@@ -67,11 +59,9 @@ def smoke_check(directory: Path, session_config: SessionConfig | None = None) ->
         expected = np.asarray(vectors, dtype=np.float32)
     except Exception as exc:  # a smoke text the model cannot run is a failure
         return HealthReport(version, False, None, required, len(texts), f"smoke failed: {exc}")
-    if expected.shape != got.shape:
+    worst = worst_cosine(got, expected)
+    if worst is None:
         note = f"output shape {got.shape} differs from the smoke vectors' {expected.shape}"
         return HealthReport(version, False, None, required, len(texts), note)
-    norms = np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1)
-    cosines = (got * expected).sum(axis=1) / np.maximum(norms, 1e-12)
-    worst = float(cosines.min()) if np.isfinite(cosines).all() else float("nan")
     cert = "" if model.certified else model.certification.describe()
     return HealthReport(version, worst >= required, worst, required, len(texts), cert)

@@ -3,13 +3,14 @@
 An artifact directory holds ``manifest.json`` plus the files it lists (``model.onnx``,
 ``tokenizer.json``, ...). The manifest records each file's sha256 and size; :func:`verify_files`
 checks them before a session is created, so a corrupted or tampered artifact never runs.
+The document itself is one typed dataclass, :class:`edge.manifest_model.Manifest`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +20,23 @@ from edge.manifest_model import (
     FORMAT_VERSION,
     POOLINGS,
     PROBLEM_TYPES,
+    SMOKE_MIN_COSINE,
     SUPPORTED_FORMAT_VERSIONS,
     TASKS,
     UNVERSIONED_FIELDS,
-    ArtifactManifest,
     FileEntry,
     LimitsSpec,
+    Manifest,
+    Measurement,
+    Metrics,
+    Quantization,
+    Section,
+    SmokeSet,
+    Source,
     TensorSpec,
     VariantSpec,
     canonical_json,
+    default_variant_name,
     manifest_version,
 )
 
@@ -39,11 +48,17 @@ __all__ = [
     "PROBLEM_TYPES",
     "SUPPORTED_FORMAT_VERSIONS",
     "TASKS",
+    "SMOKE_MIN_COSINE",
     "UNVERSIONED_FIELDS",
-    "ArtifactManifest",
     "FileEntry",
     "LimitsSpec",
     "Manifest",
+    "Measurement",
+    "Metrics",
+    "Quantization",
+    "Section",
+    "SmokeSet",
+    "Source",
     "TensorSpec",
     "VariantSpec",
     "canonical_json",
@@ -72,141 +87,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True)
-class Manifest:
-    """Typed view of manifest.json. ``raw`` keeps every field, including ones added later."""
-
-    name: str
-    version: str
-    task: str
-    pooling: str
-    normalize: bool
-    max_tokens: int
-    truncate: bool
-    max_batch: int
-    max_chars: int
-    dim: int
-    inputs: tuple[str, ...]
-    output: str
-    files: dict[str, FileEntry]
-    format_version: int = FORMAT_VERSION
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    document: ArtifactManifest | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def quantization(self) -> dict[str, Any]:
-        q = self.raw.get("quantization", {})
-        return q if isinstance(q, dict) else {}
-
-    @property
-    def metrics(self) -> dict[str, Any]:
-        m = self.raw.get("metrics", {})
-        return m if isinstance(m, dict) else {}
-
-    @property
-    def certified(self) -> dict[str, Any]:
-        """Host kind -> what was measured there (see :mod:`edge.certification`)."""
-        c = self.raw.get("certified", {})
-        return c if isinstance(c, dict) else {}
-
-    @property
-    def prompts(self) -> dict[str, str]:
-        """Named prompts (``query`` -> ``"query: "``), prepended to a text before tokenizing."""
-        return dict(self.document.prompts) if self.document else {}
-
-    @property
-    def default_prompt_name(self) -> str:
-        return self.document.default_prompt_name if self.document else ""
-
-    @property
-    def truncate_dims(self) -> tuple[int, ...]:
-        """Smaller embedding sizes the model allows (truncate + renormalize); () if none."""
-        return self.document.truncate_dims if self.document else ()
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """Class names by index (text-classification), from the model's ``id2label``."""
-        return self.document.labels if self.document else ()
-
-    @property
-    def multi_label(self) -> bool:
-        """Sigmoid per label (multi-label) instead of softmax over labels."""
-        doc = self.document
-        return doc is not None and doc.problem_type == "multi_label_classification"
-
-    @property
-    def variants(self) -> tuple[VariantSpec, ...]:
-        """The listed variants; a single-file manifest has one, ONNX Runtime CPU on
-        ``model.onnx`` (its precision from the quantization recipe)."""
-        if self.document is not None and self.document.variants:
-            return self.document.variants
-        entry = self.files[DEFAULT_MODEL_FILE]
-        recipe = str(self.quantization.get("recipe", ""))
-        precision = "fp32" if recipe.startswith("fp32") else "int8"
-        return (
-            VariantSpec(
-                default_variant_name(precision),
-                DEFAULT_MODEL_FILE,
-                entry.sha256,
-                entry.size,
-                precision=precision,
-                recipe=recipe,
-            ),
-        )
-
-    @property
-    def smoke(self) -> dict[str, Any]:
-        """Known inputs and their expected outputs, used as a post-update health check."""
-        s = self.raw.get("smoke", {})
-        return s if isinstance(s, dict) else {}
-
-    def summary(self) -> dict[str, Any]:
-        """What the HTTP API shows for a model: stable, small, no file list."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "task": self.task,
-            "dim": self.dim,
-            "pooling": self.pooling,
-            "normalize": self.normalize,
-            "max_tokens": self.max_tokens,
-            "truncate": self.truncate,
-            **({"prompts": self.prompts} if self.prompts else {}),
-            **({"labels": list(self.labels)} if self.labels else {}),
-            "limits": {"max_batch": self.max_batch, "max_chars": self.max_chars},
-            "quantization": self.quantization.get("recipe"),
-            "metrics": self.metrics,
-            "certified_hosts": sorted(self.certified),
-            "variants": [v.name for v in self.variants],
-            "created_at": self.raw.get("created_at"),
-        }
-
-
-def default_variant_name(precision: str) -> str:
-    return f"cpu-{precision}"
-
-
 def parse_manifest(raw: Any, where: str = "manifest.json") -> Manifest:
     """Validate a decoded manifest.json and return it typed. Raises :class:`ArtifactError`."""
-    doc = ArtifactManifest.from_json(raw, where)
-    return Manifest(
-        name=doc.name,
-        version=doc.version,
-        task=doc.task,
-        pooling=doc.pooling,
-        normalize=doc.normalize,
-        max_tokens=doc.max_tokens,
-        truncate=doc.limits.truncate,
-        max_batch=doc.limits.max_batch,
-        max_chars=doc.limits.max_chars,
-        dim=doc.dim,
-        inputs=tuple(t.name for t in doc.inputs),
-        output=doc.outputs[0].name,
-        files=doc.files,
-        format_version=doc.format_version,
-        raw=raw,
-        document=doc,
-    )
+    return Manifest.from_json(raw, where)
 
 
 def read_manifest(directory: Path) -> Manifest:
@@ -271,4 +154,4 @@ def file_entries(directory: Path, names: list[str]) -> dict[str, dict[str, Any]]
 
 def version_matches(manifest: Manifest) -> bool:
     """Whether ``manifest.version`` is the hash of its own content (built by precast)."""
-    return manifest.version == manifest_version(manifest.raw)
+    return manifest.version == manifest_version(manifest.content())

@@ -1,18 +1,24 @@
-"""The manifest.json document as typed dataclasses: the optimizer writes one, runtimes read one.
+"""The manifest.json document as one typed dataclass: the optimizer writes it, runtimes read it.
 
-:class:`ArtifactManifest` is both directions of the contract: ``to_json()`` is what
-``optimize`` writes, ``from_json()`` is what :func:`edge.manifest.parse_manifest` validates
-(with messages that name the file and the field). Its version is
-:func:`manifest_version`: a hash of the whole canonical document except the version itself
-and ``created_at``, so any change of content is a new version.
+:class:`Manifest` is both directions of the contract: ``to_json()`` is what ``optimize``
+writes, ``from_json()`` is what :func:`edge.manifest.read_manifest` validates (with
+messages that name the file and the field), and the runtime reads its fields and
+properties. Its open sections (:class:`Quantization`, :class:`Metrics`, :class:`SmokeSet`,
+:class:`Source`, and per host kind a :class:`Measurement` in ``certified``) are typed
+:class:`Section` objects; what this runtime does not know (a key a later precast adds)
+is kept in their ``extra`` and the manifest's own, so reading and writing a manifest back
+changes nothing. Its version is :func:`manifest_version`: a hash of the whole canonical
+document except the version itself and ``created_at``, so any change of content is a new
+version.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Self
 
 from edge.exceptions import ArtifactError
 
@@ -28,6 +34,9 @@ DEFAULT_MODEL_FILE = REQUIRED_FILES[0]  # the ORT CPU variant every copy of an a
 # What the version cannot hash: itself, and the moment of writing.
 UNVERSIONED_FIELDS = ("version", "created_at")
 Shape = tuple[str | int, ...]
+# The smallest cosine between a host's answers and the manifest's smoke vectors that passes
+# (``smoke.min_cosine``, which optimize writes; also what a smoke set without one asks for).
+SMOKE_MIN_COSINE = 0.99
 
 
 def canonical_json(doc: dict[str, Any]) -> bytes:
@@ -51,9 +60,165 @@ def _require(raw: dict[str, Any], key: str, kind: type | tuple[type, ...], where
     return value
 
 
-def _section(raw: dict[str, Any], key: str) -> dict[str, Any]:
-    value = raw.get(key, {})
-    return value if isinstance(value, dict) else {}
+_ABSENT = object()
+_NUMBER = (int, float)
+
+
+def _fits(value: Any, kind: type | tuple[type, ...]) -> bool:
+    """Whether a JSON value has the type ``kind`` (a bool is no number)."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
+
+
+def _key(
+    kind: type | tuple[type, ...],
+    load: Callable[[Any], Any] | None = None,
+    dump: Callable[[Any], Any] | None = None,
+) -> Any:
+    """A section field read from the JSON key of its name: absent (None) unless the value
+    has the type ``kind`` and ``load`` (if any) accepts it (returns not ``_ABSENT``)."""
+    return field(default=None, metadata={"json": kind, "load": load, "dump": dump})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Section:
+    """A JSON object of the manifest: each key this runtime knows is a typed field (None:
+    absent), and ``extra`` keeps the rest as read (keys a later precast adds, or a known key
+    with a value of another type), so that writing the manifest back changes nothing."""
+
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Self:
+        if not isinstance(raw, dict):
+            return cls()
+        known = {f.name: f.metadata for f in fields(cls) if "json" in f.metadata}
+        values: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in raw.items():
+            meta = known.get(key)
+            loaded = _ABSENT
+            if meta is not None and _fits(value, meta["json"]):
+                loaded = meta["load"](value) if meta["load"] else value
+            if loaded is _ABSENT:
+                extra[key] = value
+            else:
+                values[key] = loaded
+        return cls(**values, extra=extra)
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if "json" in f.metadata and value is not None:
+                doc[f.name] = f.metadata["dump"](value) if f.metadata["dump"] else value
+        return {**doc, **self.extra}
+
+    def __bool__(self) -> bool:
+        """Whether the section has any key (an empty one is not written)."""
+        return bool(self.to_json())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Quantization(Section):
+    """How the model file was quantized: the winning recipe and why, every candidate's
+    scores and verdict, the graph's op counts and fusions (written by ``optimize``)."""
+
+    recipe: str | None = _key(str)
+    settings: dict[str, Any] | None = _key(dict)
+    reason: str | None = _key(str)
+    budget_met: bool | None = _key(bool)
+    candidates: dict[str, dict[str, Any]] | None = _key(dict)
+    op_counts: dict[str, int] | None = _key(dict)
+    variants: dict[str, dict[str, Any]] | None = _key(dict)  # the extra variants' verdicts
+    fusions: dict[str, Any] | None = _key(dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateScores(Section):
+    """What an accuracy gate measured against the fp32 reference (mean/min cosine,
+    neighbour agreement, the task's own measures), the speed and size, and where."""
+
+    mean_cosine: float | None = _key(_NUMBER)
+    min_cosine: float | None = _key(_NUMBER)
+    neighbour_agreement: float | None = _key(_NUMBER)
+    texts_per_s: float | None = _key(_NUMBER)
+    size_bytes: int | None = _key(int)
+    top1_agreement: float | None = _key(_NUMBER)
+    max_probability_change: float | None = _key(_NUMBER)
+    kendall_tau: float | None = _key(_NUMBER)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Metrics(GateScores):
+    """The winner's scores on the held-out set, measured on the build host."""
+
+    eval_set: str | None = _key(str)
+    reference: str | None = _key(str)
+    measured_on: dict[str, Any] | None = _key(dict)  # optimize.isa.cpu_info()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Measurement(GateScores):
+    """What was measured on one host kind (an entry of ``certified``): the accuracy, the
+    engine and plan that ran, and for a kind certified after the build host, the
+    deviation from it (:mod:`edge.certification`, :mod:`optimize.certify`)."""
+
+    engine: str | None = _key(str)
+    plan: str | None = _key(str)
+    how: str | None = _key(str)
+    texts: int | None = _key(int)
+    measured_on: dict[str, Any] | str | None = _key((dict, str))
+    deviation_from: dict[str, Any] | None = _key(dict)
+    handler: dict[str, Any] | None = _key(dict)
+
+
+def _strings(value: list[Any]) -> Any:
+    return tuple(value) if all(isinstance(x, str) for x in value) else _ABSENT
+
+
+def _rows(value: list[Any]) -> Any:
+    return tuple(tuple(r) for r in value) if all(isinstance(r, list) for r in value) else _ABSENT
+
+
+def _lists(rows: tuple[tuple[float, ...], ...]) -> list[list[float]]:
+    return [list(r) for r in rows]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmokeSet(Section):
+    """Known texts and the vectors the artifact gave for them on the build host, each run
+    alone: every host's start-up check (:mod:`edge.smoke`) and health check."""
+
+    texts: tuple[str, ...] | None = _key(list, _strings, list)
+    vectors: tuple[tuple[float, ...], ...] | None = _key(list, _rows, _lists)
+    min_cosine: float | None = _key(_NUMBER)
+
+    @property
+    def required(self) -> float:
+        """The smallest row cosine that passes: ``min_cosine``, else :data:`SMOKE_MIN_COSINE`."""
+        return float(self.min_cosine) if self.min_cosine is not None else SMOKE_MIN_COSINE
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source(Section):
+    """What the artifact was built from: the model's path, the input fingerprint that
+    ``optimize`` reuses an artifact by, and the tools' versions."""
+
+    path: str | None = _key(str)
+    fingerprint: str | None = _key(str)
+    tools: dict[str, str] | None = _key(dict)
+
+
+def _certified(raw: Any) -> dict[str, Measurement]:
+    """Host kind -> :class:`Measurement`; an entry that is no JSON object is no measurement."""
+    if not isinstance(raw, dict):
+        return {}
+    return {k: Measurement.from_json(v) for k, v in raw.items() if isinstance(v, dict)}
+
+
+def _certified_json(certified: dict[str, Measurement]) -> dict[str, Any]:
+    return {k: m.to_json() for k, m in certified.items()}
 
 
 @dataclass(frozen=True)
@@ -125,7 +290,7 @@ class VariantSpec:
     provider: str = "CPUExecutionProvider"  # ORT provider, or the engine's device ("CPU")
     precision: str = "int8"  # fp32 | fp16 | bf16 | int8
     recipe: str = ""
-    certified: dict[str, Any] = field(default_factory=dict)
+    certified: dict[str, Measurement] = field(default_factory=dict)
     # this variant's answers to manifest.smoke's texts (the default's are in manifest.smoke)
     smoke: tuple[tuple[float, ...], ...] = ()
 
@@ -145,7 +310,7 @@ class VariantSpec:
             "recipe": self.recipe,
         }
         if self.certified:
-            doc["certified"] = self.certified
+            doc["certified"] = _certified_json(self.certified)
         if self.smoke:
             doc["smoke"] = [list(row) for row in self.smoke]
         return doc
@@ -167,7 +332,7 @@ class VariantSpec:
             provider=str(raw.get("provider", "CPUExecutionProvider")),
             precision=str(raw.get("precision", "int8")),
             recipe=str(raw.get("recipe", "")),
-            certified=_section(raw, "certified"),
+            certified=_certified(raw.get("certified")),
             smoke=tuple(tuple(float(x) for x in row) for row in raw.get("smoke", [])),
         )
 
@@ -214,10 +379,26 @@ def _choice(raw: dict[str, Any], key: str, choices: tuple[str, ...], where: str)
     return value
 
 
+def default_variant_name(precision: str) -> str:
+    return f"cpu-{precision}"
+
+
+# the top-level keys this runtime knows; the others are kept in Manifest.extra
+_KNOWN_KEYS = frozenset(
+    {
+        "format_version", "name", "version", "task", "dim", "inputs", "outputs", "embedding",
+        "pooling", "normalize", "max_tokens", "limits", "files", "quantization", "metrics",
+        "smoke", "source", "certified", "variants", "created_at", "precast_version",
+        "prompts", "default_prompt_name", "labels", "problem_type", "truncate_dims",
+    }
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
-class ArtifactManifest:
-    """Every field of manifest.json. The open sections (quantization, metrics, smoke, source)
-    are JSON objects the optimizer fills and the runtime reads by key."""
+class Manifest:
+    """manifest.json, every field typed: what ``optimize`` writes and every runtime reads.
+    ``extra`` keeps top-level keys this runtime does not know (a later precast's), so a
+    manifest read and written back, and its version, are unchanged."""
 
     name: str
     task: str
@@ -229,14 +410,16 @@ class ArtifactManifest:
     max_tokens: int
     limits: LimitsSpec
     files: dict[str, FileEntry] = field(default_factory=dict)
-    quantization: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    smoke: dict[str, Any] = field(default_factory=dict)
-    source: dict[str, Any] = field(default_factory=dict)
+    quantization: Quantization = field(default_factory=Quantization)
+    metrics: Metrics = field(default_factory=Metrics)
+    smoke: SmokeSet = field(default_factory=SmokeSet)
+    source: Source = field(default_factory=Source)
     # host kind (edge.host) -> the accuracy measured there and its deviation from the others
-    certified: dict[str, Any] = field(default_factory=dict)
-    # model files and how they run (edge.variants picks one per host); empty: model.onnx only
-    variants: tuple[VariantSpec, ...] = ()
+    # (the default variant's certification, see edge.certification)
+    certified: dict[str, Measurement] = field(default_factory=dict)
+    # the manifest's ``variants``: model files and how they run (edge.variants picks one per
+    # host); empty: model.onnx only (``variants`` then implies the default one)
+    listed_variants: tuple[VariantSpec, ...] = ()
     created_at: str = ""
     precast_version: str = ""
     version: str = ""
@@ -251,10 +434,79 @@ class ArtifactManifest:
     # the first d values, renormalized. Only when the config says the model allows it
     # (Matryoshka-trained); written only when set, so older manifests keep their version.
     truncate_dims: tuple[int, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.inputs)
+
+    @property
+    def output(self) -> str:
+        """The name of the model output the runtime reads."""
+        return self.outputs[0].name
+
+    @property
+    def max_batch(self) -> int:
+        return self.limits.max_batch
+
+    @property
+    def max_chars(self) -> int:
+        return self.limits.max_chars
+
+    @property
+    def truncate(self) -> bool:
+        return self.limits.truncate
+
+    @property
+    def multi_label(self) -> bool:
+        """Sigmoid per label (multi-label) instead of softmax over labels."""
+        return self.problem_type == "multi_label_classification"
+
+    @property
+    def variants(self) -> tuple[VariantSpec, ...]:
+        """The listed variants; a single-file manifest has one, ONNX Runtime CPU on
+        ``model.onnx`` (its precision from the quantization recipe)."""
+        if self.listed_variants:
+            return self.listed_variants
+        entry = self.files[DEFAULT_MODEL_FILE]
+        recipe = self.quantization.recipe or ""
+        precision = "fp32" if recipe.startswith("fp32") else "int8"
+        return (
+            VariantSpec(
+                default_variant_name(precision),
+                DEFAULT_MODEL_FILE,
+                entry.sha256,
+                entry.size,
+                precision=precision,
+                recipe=recipe,
+            ),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """What the HTTP API shows for a model: stable, small, no file list."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "task": self.task,
+            "dim": self.dim,
+            "pooling": self.pooling,
+            "normalize": self.normalize,
+            "max_tokens": self.max_tokens,
+            "truncate": self.truncate,
+            **({"prompts": dict(self.prompts)} if self.prompts else {}),
+            **({"labels": list(self.labels)} if self.labels else {}),
+            "limits": {"max_batch": self.max_batch, "max_chars": self.max_chars},
+            "quantization": self.quantization.recipe,
+            "metrics": self.metrics.to_json(),
+            "certified_hosts": sorted(self.certified),
+            "variants": [v.name for v in self.variants],
+            "created_at": self.created_at or None,
+        }
 
     def content(self) -> dict[str, Any]:
         """The JSON document without ``version`` (what the version hashes, plus created_at)."""
         doc: dict[str, Any] = {
+            **self.extra,
             "format_version": self.format_version,
             "name": self.name,
             "task": self.task,
@@ -268,12 +520,16 @@ class ArtifactManifest:
             "limits": self.limits.to_json(),
             "files": {n: e.to_json() for n, e in sorted(self.files.items())},
         }
+        sections = {
+            "quantization": self.quantization,
+            "metrics": self.metrics,
+            "smoke": self.smoke,
+            "source": self.source,
+        }
+        doc.update({k: section.to_json() for k, section in sections.items() if section})
+        if self.certified:
+            doc["certified"] = _certified_json(self.certified)
         optional = (
-            "quantization",
-            "metrics",
-            "smoke",
-            "source",
-            "certified",
             "created_at",
             "precast_version",
             "prompts",
@@ -285,11 +541,11 @@ class ArtifactManifest:
             doc["labels"] = list(self.labels)
         if self.truncate_dims:
             doc["truncate_dims"] = list(self.truncate_dims)
-        if self.variants:
-            doc["variants"] = [v.to_json() for v in self.variants]
+        if self.listed_variants:
+            doc["variants"] = [v.to_json() for v in self.listed_variants]
         return doc
 
-    def versioned(self) -> ArtifactManifest:
+    def versioned(self) -> Manifest:
         """This manifest with its version set to the hash of its content."""
         return replace(self, version=manifest_version(self.content()))
 
@@ -297,7 +553,7 @@ class ArtifactManifest:
         return {**self.content(), "version": self.version}
 
     @classmethod
-    def from_json(cls, raw: Any, where: str = "manifest.json") -> ArtifactManifest:
+    def from_json(cls, raw: Any, where: str = "manifest.json") -> Manifest:
         """Validate a decoded manifest.json. Raises :class:`ArtifactError` naming the field."""
         if not isinstance(raw, dict):
             raise ArtifactError(f"{where}: manifest must be a JSON object")
@@ -331,12 +587,12 @@ class ArtifactManifest:
             max_tokens=_require(raw, "max_tokens", int, where),
             limits=limits,
             files=files,
-            quantization=_section(raw, "quantization"),
-            metrics=_section(raw, "metrics"),
-            smoke=_section(raw, "smoke"),
-            source=_section(raw, "source"),
-            certified=_section(raw, "certified"),
-            variants=_variants(raw, files, where),
+            quantization=Quantization.from_json(raw.get("quantization")),
+            metrics=Metrics.from_json(raw.get("metrics")),
+            smoke=SmokeSet.from_json(raw.get("smoke")),
+            source=Source.from_json(raw.get("source")),
+            certified=_certified(raw.get("certified")),
+            listed_variants=_variants(raw, files, where),
             created_at=str(raw.get("created_at", "")),
             precast_version=str(raw.get("precast_version", "")),
             format_version=fmt,
@@ -345,6 +601,7 @@ class ArtifactManifest:
             labels=_labels(raw, where),
             problem_type=_problem_type(raw, task, where),
             truncate_dims=_truncate_dims(raw, where),
+            extra={k: v for k, v in raw.items() if k not in _KNOWN_KEYS},
         )
 
 

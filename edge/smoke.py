@@ -22,7 +22,7 @@ from edge.host import describe_host
 if TYPE_CHECKING:
     from edge.model import EdgeModel
 
-DEFAULT_MIN_COSINE = 0.99
+F32 = np.ndarray[Any, np.dtype[np.float32]]
 # The manifest stores smoke vectors rounded to 6 decimals: within this, a row is the build
 # host's answer exactly (other kernels differ by 1e-3 and more).
 SMOKE_ROUNDING = 5e-7 + 1e-7
@@ -40,32 +40,48 @@ class SmokeResult:
         return self.min_cosine is None or self.min_cosine >= self.required
 
 
+def smoke_vectors(model: EdgeModel, texts: list[str]) -> F32:
+    """Each smoke text run alone. Dynamic int8 quantizes activations with one scale per
+    batch tensor, so a text's vector shifts slightly with its batch neighbours and padding;
+    alone, it depends on the text only. The optimizer writes and every host checks these."""
+    return np.vstack([model.predict([t], enforce_limits=False) for t in texts])
+
+
+def worst_cosine(got: F32, expected: F32) -> float | None:
+    """The smallest row cosine between ``got`` and the ``expected`` smoke vectors: None when
+    their shapes differ, ``-inf`` when any cosine is not finite. The one smoke comparison:
+    the start-up check here and the health check (:mod:`edge.health`) both use it."""
+    if got.shape != expected.shape:
+        return None
+    norms = np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1)
+    cosines = (got * expected).sum(axis=1) / np.maximum(norms, 1e-12)
+    return float(cosines.min()) if np.isfinite(cosines).all() else float("-inf")
+
+
 def expected_smoke(model: EdgeModel) -> tuple[list[str], list[Any]] | None:
     """The smoke texts and the vectors the running variant gave for them on the build host
     (a non-default variant records its own; the default's are ``manifest.smoke``)."""
     smoke = model.manifest.smoke
-    texts, vectors = smoke.get("texts"), smoke.get("vectors")
-    if not isinstance(texts, list) or not isinstance(vectors, list) or not texts:
+    texts, vectors = smoke.texts, smoke.vectors
+    if not texts or vectors is None:
         return None
     variant = model.variant.variant if model.variant is not None else None
     if variant is not None and variant.smoke:
-        vectors = [list(row) for row in variant.smoke]
-    return [str(t) for t in texts], vectors
+        vectors = variant.smoke
+    return list(texts), [list(row) for row in vectors]
 
 
 def compare_smoke(model: EdgeModel) -> SmokeResult:
-    required = float(model.manifest.smoke.get("min_cosine", DEFAULT_MIN_COSINE))
+    required = model.manifest.smoke.required
     found = expected_smoke(model)
     if found is None:
         return SmokeResult(0, None, required, False)
     texts, vectors = found
     expected = np.asarray(vectors, dtype=np.float32)
-    got = np.vstack([model.predict([str(t)], enforce_limits=False) for t in texts])
-    if got.shape != expected.shape:
+    got = smoke_vectors(model, texts)
+    worst = worst_cosine(got, expected)
+    if worst is None:
         return SmokeResult(len(texts), float("-inf"), required, False)
-    norms = np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1)
-    cosines = (got * expected).sum(axis=1) / np.maximum(norms, 1e-12)
-    worst = float(cosines.min()) if np.isfinite(cosines).all() else float("-inf")
     same = bool(np.abs(got - expected).max() <= SMOKE_ROUNDING)
     return SmokeResult(len(texts), worst, required, same)
 
@@ -74,7 +90,7 @@ def require_smoke(model: EdgeModel) -> SmokeResult:
     """``compare_smoke``, raising :class:`ArtifactError` when this host fails it."""
     result = compare_smoke(model)
     if not result.passed:
-        recipe = model.manifest.quantization.get("recipe", "?")
+        recipe = model.manifest.quantization.recipe or "?"
         raise ArtifactError(
             f"{model.name} {model.version} (recipe {recipe}, {model.plan.describe()}) fails its "
             f"start-up check on this host, {describe_host()}: min smoke cosine "

@@ -28,7 +28,7 @@ from edge.engines import INSTALL_HINT, ONNXRUNTIME, installed_engines, open_engi
 from edge.environment import PRECAST_ORT_PROVIDERS, PRECAST_VARIANT
 from edge.exceptions import ArtifactError
 from edge.host import CUDA, host_kind
-from edge.manifest import Manifest, VariantSpec, verify_variant_file
+from edge.manifest import Manifest, Measurement, VariantSpec, verify_variant_file
 
 if TYPE_CHECKING:
     from edge.engines import EngineSession
@@ -77,7 +77,7 @@ class VariantChoice:
     variant: VariantSpec
     kind: str
     certified: bool
-    measured: dict[str, Any] | None
+    measured: Measurement | None
     reason: str
     skipped: tuple[tuple[str, str], ...] = field(default=())
 
@@ -109,14 +109,14 @@ class VariantChoice:
         }
 
 
-def certifications(manifest: Manifest, variant: VariantSpec) -> dict[str, dict[str, Any]]:
+def certifications(manifest: Manifest, variant: VariantSpec) -> dict[str, Measurement]:
     """Host kind -> what was measured there, for one variant (the default variant's is the
     manifest's top-level ``certified``, see :mod:`edge.certification`)."""
     if variant.is_default and not variant.certified:
         from edge.certification import certified_kinds
 
         return certified_kinds(manifest)
-    return {k: v for k, v in variant.certified.items() if isinstance(v, dict)}
+    return dict(variant.certified)
 
 
 def kind_for(variant: VariantSpec, facts: HostFacts) -> str:
@@ -125,9 +125,9 @@ def kind_for(variant: VariantSpec, facts: HostFacts) -> str:
     return CUDA if variant.provider == "CUDAExecutionProvider" else facts.kind
 
 
-def _texts_per_s(measured: dict[str, Any] | None) -> float:
-    value = (measured or {}).get("texts_per_s")
-    return float(value) if isinstance(value, int | float) else 0.0
+def _texts_per_s(measured: Measurement | None) -> float:
+    value = measured.texts_per_s if measured is not None else None
+    return float(value) if value is not None else 0.0
 
 
 def _unavailable(variant: VariantSpec, facts: HostFacts, present: set[str]) -> str | None:

@@ -220,7 +220,7 @@ class CompatEndpoints:
     async def tei_info(self, request: Request) -> Response:
         model = self.tei_model(request)
         m = model.manifest
-        recipe = m.quantization.get("recipe", "")
+        recipe = m.quantization.recipe or ""
         return JSONResponse(
             {
                 "model_id": m.name,

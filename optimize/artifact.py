@@ -17,16 +17,21 @@ from typing import Any
 
 import edge
 from edge.artifact_layout import point_latest
-from edge.health import smoke_vectors
 from edge.host import host_kind
 from edge.manifest import (
     DEFAULT_MODEL_FILE,
-    ArtifactManifest,
+    SMOKE_MIN_COSINE,
     FileEntry,
+    Manifest,
+    Metrics,
+    Quantization,
+    SmokeSet,
+    Source,
     VariantSpec,
     default_variant_name,
     read_manifest,
 )
+from edge.smoke import smoke_vectors
 from optimize.certify import build_host_entry
 from optimize.evaluate import Scores
 from optimize.export import TOKENIZER_FILE
@@ -37,14 +42,13 @@ from optimize.steps import NOTES_FILE, Build, Choice, Reference, files_of, write
 from optimize.variants import BuiltVariant, verdicts
 
 SMOKE_TEXTS = 4
-SMOKE_MIN_COSINE = 0.99
 TOOLS = ("onnxruntime", "optimum", "onnx", "torch", "openvino", "nncf")
 
 
 @dataclass(frozen=True)
 class OptimizeResult:
     directory: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     reused: bool
 
 
@@ -55,34 +59,37 @@ def tool_version(pkg: str) -> str:
         return "absent"
 
 
-def quantization(build: Build, scored: dict[str, Scores], choice: Choice) -> dict[str, Any]:
+def quantization(build: Build, scored: dict[str, Scores], choice: Choice) -> Quantization:
     final = build.work / "final"
-    return {
-        "recipe": choice.winner,
-        "settings": preset(choice.winner).describe(),
-        "reason": choice.reason,
-        "budget_met": choice.budget_met,
-        "candidates": {
-            n: {
-                **s.as_dict(),
-                "failures": choice.failures[n],
-                **verdict(n, s, choice, recipe_notes(build, n)),
+    return Quantization.from_json(
+        {
+            "recipe": choice.winner,
+            "settings": preset(choice.winner).describe(),
+            "reason": choice.reason,
+            "budget_met": choice.budget_met,
+            "candidates": {
+                n: {
+                    **s.as_dict(),
+                    "failures": choice.failures[n],
+                    **verdict(n, s, choice, recipe_notes(build, n)),
+                }
+                for n, s in scored.items()
             }
-            for n, s in scored.items()
+            | {  # over max_size_mb right after quantizing: never scored
+                n: {
+                    "size_bytes": size,
+                    "failures": choice.failures[n],
+                    "verdict": "lost: over max_size_mb, not scored: "
+                    + ", ".join(choice.failures[n]),
+                    **({"decisions": notes} if (notes := recipe_notes(build, n)) else {}),
+                }
+                for n, size in choice.unscored.items()
+            },
+            "op_counts": count_ops(final / "model.onnx"),
+            **({"variants": gated} if (gated := verdicts(build)) else {}),
+            "fusions": build.fusions,
         }
-        | {  # over max_size_mb right after quantizing: never scored
-            n: {
-                "size_bytes": size,
-                "failures": choice.failures[n],
-                "verdict": "lost: over max_size_mb, not scored: " + ", ".join(choice.failures[n]),
-                **({"decisions": notes} if (notes := recipe_notes(build, n)) else {}),
-            }
-            for n, size in choice.unscored.items()
-        },
-        "op_counts": count_ops(final / "model.onnx"),
-        **({"variants": gated} if (gated := verdicts(build)) else {}),
-        "fusions": build.fusions,
-    }
+    )
 
 
 def recipe_notes(build: Build, name: str) -> dict[str, Any]:
@@ -110,15 +117,15 @@ def smoke_texts(ref: Reference) -> list[str]:
     return sorted(ref.eval_texts[:64], key=len)[:SMOKE_TEXTS]
 
 
-def smoke(build: Build, ref: Reference, winner: str) -> dict[str, Any]:
+def smoke(build: Build, ref: Reference, winner: str) -> SmokeSet:
     """Known texts and the vectors the artifact gives for them, one text at a time."""
     texts = smoke_texts(ref)
     vectors = smoke_vectors(edge.load(build.work / "candidates" / winner), texts)
-    return {
-        "texts": texts,
-        "vectors": [[round(float(x), 6) for x in v] for v in vectors],
-        "min_cosine": SMOKE_MIN_COSINE,
-    }
+    return SmokeSet(
+        texts=tuple(texts),
+        vectors=tuple(tuple(round(float(x), 6) for x in v) for v in vectors),
+        min_cosine=SMOKE_MIN_COSINE,
+    )
 
 
 def default_variant(files: dict[str, FileEntry], choice: Choice) -> VariantSpec:
@@ -142,28 +149,31 @@ def manifest_for(
     scored: dict[str, Scores],
     choice: Choice,
     extra: list[BuiltVariant] | None = None,
-) -> ArtifactManifest:
+) -> Manifest:
     """The finished manifest, its version the hash of its content."""
     files = files_of(build.work / "final")
     variants = [default_variant(files, choice), *(b.spec for b in extra or [])]
-    return replace(
-        ref.base,
-        files=files,
-        variants=tuple(variants) if len(variants) > 1 else (),
-        quantization=quantization(build, scored, choice),
-        metrics={
+    metrics = Metrics.from_json(
+        {
             **scored[choice.winner].as_dict(),
             "eval_set": ref.eval_set,
             "reference": "fp32 ONNX export of the source model",
             "measured_on": cpu_info(),
-        },
+        }
+    )
+    return replace(
+        ref.base,
+        files=files,
+        listed_variants=tuple(variants) if len(variants) > 1 else (),
+        quantization=quantization(build, scored, choice),
+        metrics=metrics,
         smoke=smoke(build, ref, choice.winner),
-        certified={host_kind(): build_host_entry(scored[choice.winner].as_dict())},
-        source={
-            "path": str(build.source),
-            "fingerprint": build.fingerprint,
-            "tools": {p: tool_version(p) for p in TOOLS},
-        },
+        certified={host_kind(): build_host_entry(metrics)},
+        source=Source(
+            path=str(build.source),
+            fingerprint=build.fingerprint,
+            tools={p: tool_version(p) for p in TOOLS},
+        ),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         precast_version=tool_version("precast"),
     ).versioned()
@@ -196,4 +206,4 @@ def write_artifact(
     size = sum(f.size for f in manifest.files.values()) / 1e6
     more = "".join(f", {v.name} {v.size / 1e6:.1f} MB" for v in manifest.variants[1:])
     build.progress(f"wrote {target} ({size:.1f} MB{more})")
-    return OptimizeResult(target, read_manifest(target).raw, reused=False)
+    return OptimizeResult(target, read_manifest(target), reused=False)

@@ -19,33 +19,35 @@ from typing import Any
 
 from edge.artifact_layout import point_latest
 from edge.host import AARCH64, host_kind
-from edge.manifest import ArtifactManifest, read_manifest
+from edge.manifest import Measurement, Metrics, read_manifest
 from optimize.isa import cpu_info
 
 TARGETS = {"arm64": AARCH64}
 
 
-def build_host_entry(scores: dict[str, Any]) -> dict[str, Any]:
+def build_host_entry(metrics: Metrics) -> Measurement:
     """What the gate measured on the machine building the artifact."""
     import onnxruntime
 
-    return {
-        "mean_cosine": scores.get("mean_cosine"),
-        "min_cosine": scores.get("min_cosine"),
-        "neighbour_agreement": scores.get("neighbour_agreement"),
-        "texts_per_s": scores.get("texts_per_s"),
-        "engine": f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider",
-        "plan": "per-text",
-        "measured_on": cpu_info(),
-        "how": "accuracy gate on the build host",
-    }
+    return Measurement.from_json(
+        {
+            "mean_cosine": metrics.mean_cosine,
+            "min_cosine": metrics.min_cosine,
+            "neighbour_agreement": metrics.neighbour_agreement,
+            "texts_per_s": metrics.texts_per_s,
+            "engine": f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider",
+            "plan": "per-text",
+            "measured_on": cpu_info(),
+            "how": "accuracy gate on the build host",
+        }
+    )
 
 
-def arm64_entry(report: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "mean_cosine": report["arm64_vs_fp32"]["mean_cosine"],
-        "min_cosine": report["arm64_vs_fp32"]["min_cosine"],
-        "deviation_from": {
+def arm64_entry(report: dict[str, Any]) -> Measurement:
+    return Measurement(
+        mean_cosine=report["arm64_vs_fp32"]["mean_cosine"],
+        min_cosine=report["arm64_vs_fp32"]["min_cosine"],
+        deviation_from={
             report["build_host"].split(" ")[0]: {
                 "mean_cosine": report["arm64_vs_this_host"]["mean_cosine"],
                 "min_cosine": report["arm64_vs_this_host"]["min_cosine"],
@@ -53,14 +55,14 @@ def arm64_entry(report: dict[str, Any]) -> dict[str, Any]:
                 "identical_rows": report["arm64_vs_this_host"]["identical_rows"],
             }
         },
-        "texts": report["texts"],
-        "engine": "onnxruntime (manylinux aarch64 wheel of the Lambda asset)",
-        "plan": report["plan"],
-        "measured_on": f"qemu-aarch64 10 -cpu {report['emulated_cpu']} (emulated), Python "
+        texts=report["texts"],
+        engine="onnxruntime (manylinux aarch64 wheel of the Lambda asset)",
+        plan=report["plan"],
+        measured_on=f"qemu-aarch64 10 -cpu {report['emulated_cpu']} (emulated), Python "
         f"{report['guest']['python']}",
-        "handler": report["handler"],
-        "how": "the arm64 Lambda asset executed under qemu-user",
-    }
+        handler=report["handler"],
+        how="the arm64 Lambda asset executed under qemu-user",
+    )
 
 
 def certify_artifact(
@@ -70,8 +72,7 @@ def certify_artifact(
     from optimize.emulation import EmulationError, certify_directory
 
     manifest = read_manifest(directory)
-    doc = ArtifactManifest.from_json(manifest.raw, str(directory / "manifest.json"))
-    certified = dict(doc.certified) or {host_kind(): build_host_entry(manifest.metrics)}
+    certified = dict(manifest.certified) or {host_kind(): build_host_entry(manifest.metrics)}
     reports: dict[str, Any] = {}
     for target in targets:
         if target not in TARGETS:
@@ -84,7 +85,7 @@ def certify_artifact(
             )
         certified[TARGETS[target]] = arm64_entry(report)
         reports[target] = report
-    new = replace(doc, certified=certified).versioned()
+    new = replace(manifest, certified=certified).versioned()
     root = directory.parent
     work = Path(tempfile.mkdtemp(prefix=".certify-", dir=root))
     try:

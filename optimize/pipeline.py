@@ -104,7 +104,7 @@ def find_reusable(model_root: Path, fp: str) -> Path | None:
             continue
         try:
             manifest = read_manifest(candidate)
-            same_input = manifest.raw.get("source", {}).get("fingerprint") == fp
+            same_input = manifest.source.fingerprint == fp
             if same_input and version_matches(manifest) and candidate.name == manifest.version:
                 verify_files(candidate, manifest)
                 return candidate
@@ -129,7 +129,7 @@ def run_optimize(
         if reused is not None:
             progress(f"reusing {reused} (same model files, settings and tool versions)")
             point_latest(model_root, reused.name)
-            return OptimizeResult(reused, read_manifest(reused).raw, reused=True)
+            return OptimizeResult(reused, read_manifest(reused), reused=True)
     model_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".work-", dir=model_root))
     try:

@@ -20,9 +20,9 @@ import numpy as np
 import edge
 from edge.manifest import (
     MANIFEST_NAME,
-    ArtifactManifest,
     FileEntry,
     LimitsSpec,
+    Manifest,
     TensorSpec,
     file_entries,
 )
@@ -83,7 +83,7 @@ class Reference:
     vectors: np.ndarray
     eval_texts: list[str]
     calibration_texts: list[str]
-    base: ArtifactManifest
+    base: Manifest
     eval_inputs: EvalInputs = ()  # what candidates run: eval_texts, or (query, passage) pairs
     eval_set: str = ""
 
@@ -98,9 +98,7 @@ class Choice:
     unscored: dict[str, int] = field(default_factory=dict)
 
 
-def base_manifest(
-    model: ModelConfig, dim: int, inputs: list[str], source: SourceModel
-) -> ArtifactManifest:
+def base_manifest(model: ModelConfig, dim: int, inputs: list[str], source: SourceModel) -> Manifest:
     """The manifest fields that come from the config, the model's files and the graph.
     The config wins where it sets pooling / normalize; ``max_tokens`` is capped by the
     positions the model can embed."""
@@ -118,7 +116,7 @@ def base_manifest(
             f"than the model's {dim}-d embeddings"
         )
     normalize = model.normalize if model.normalize is not None else source.normalize
-    return ArtifactManifest(
+    return Manifest(
         name=model.name,
         task=model.task,
         dim=dim,
@@ -141,12 +139,12 @@ def files_of(directory: Path) -> dict[str, FileEntry]:
     return {n: FileEntry(sha256=e["sha256"], size=e["size"]) for n, e in entries.items()}
 
 
-def write_manifest(directory: Path, manifest: ArtifactManifest) -> None:
+def write_manifest(directory: Path, manifest: Manifest) -> None:
     doc = json.dumps(manifest.to_json(), indent=2, sort_keys=True)
     (directory / MANIFEST_NAME).write_text(doc + "\n")
 
 
-def stage(directory: Path, onnx: Path, tokenizer: Path, base: ArtifactManifest) -> None:
+def stage(directory: Path, onnx: Path, tokenizer: Path, base: Manifest) -> None:
     """Make ``directory`` a loadable artifact (manifest with hashes) around ``onnx``."""
     directory.mkdir(parents=True, exist_ok=True)
     if onnx != directory / "model.onnx":

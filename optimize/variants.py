@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import edge
-from edge.health import smoke_vectors
 from edge.host import CUDA
-from edge.manifest import VariantSpec, sha256_file
+from edge.manifest import Measurement, VariantSpec, sha256_file
+from edge.smoke import smoke_vectors
 from optimize.evaluate import accuracy
 from optimize.isa import cpu_info
 from optimize.select import SPEED_TIE, Budget
@@ -105,16 +105,16 @@ def cuda_fp16(
         return None
     import onnxruntime
 
-    entry: dict[str, Any] = {
-        "mean_cosine": mean_cos,
-        "min_cosine": min_cos,
-        "neighbour_agreement": agree,
-        "engine": f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider (fp16 graph)",
-        "plan": "bucketed on CUDA; gated one text per run on the CPU",
-        "measured_on": cpu_info(),
-        "how": "accuracy gate of the fp16 file on ORT CPU of the build host (no GPU); CUDA "
+    entry = Measurement(
+        mean_cosine=mean_cos,
+        min_cosine=min_cos,
+        neighbour_agreement=agree,
+        engine=f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider (fp16 graph)",
+        plan="bucketed on CUDA; gated one text per run on the CPU",
+        measured_on=cpu_info(),
+        how="accuracy gate of the fp16 file on ORT CPU of the build host (no GPU); CUDA "
         "kernels differ within fp16 rounding. texts/s on a GPU: benchmarks/bench_gpu.py",
-    }
+    )
     from optimize.artifact import smoke_texts
 
     smoke = smoke_vectors(model, smoke_texts(ref))
@@ -151,10 +151,7 @@ def _stage_on_openvino(build: Build, name: str, onnx_file: Path, ref: Reference,
         engine="openvino", provider="CPU",
         precision=OPENVINO_VARIANTS[name][0], recipe=OPENVINO_VARIANTS[name][1],
     )  # fmt: skip
-    doc = read_manifest(cand).document
-    if doc is None:  # pragma: no cover - read_manifest always parses the document
-        raise RuntimeError(f"{cand}: staged manifest did not parse")
-    write_manifest(cand, replace(doc, variants=(spec,)))
+    write_manifest(cand, replace(read_manifest(cand), listed_variants=(spec,)))
     return cand, spec
 
 
@@ -201,13 +198,15 @@ def openvino_variant(
         return None
     import openvino
 
-    entry: dict[str, Any] = {
-        **s.as_dict(),
-        "engine": f"openvino {openvino.__version__} CPU ({spec.precision})",
-        "plan": edge_model.plan.describe(),
-        "measured_on": cpu_info(),
-        "how": "accuracy gate and timing on the build host, same texts as the ORT recipes",
-    }
+    entry = Measurement.from_json(
+        {
+            **s.as_dict(),
+            "engine": f"openvino {openvino.__version__} CPU ({spec.precision})",
+            "plan": edge_model.plan.describe(),
+            "measured_on": cpu_info(),
+            "how": "accuracy gate and timing on the build host, same texts as the ORT recipes",
+        }
+    )
     path = build.work / f"model.{name}.onnx"
     shutil.move(str(cand / spec.file), path)
     return BuiltVariant(replace(spec, file=path.name, certified={host_kind(): entry}), path)

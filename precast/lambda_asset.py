@@ -21,15 +21,13 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
-from edge.certification import LAMBDA_ARCHITECTURE_KINDS, kinds_for_architecture, recorded_kinds
+from edge.certification import LAMBDA_ARCHITECTURE_KINDS, certified_kinds, kinds_for_architecture
 from edge.exceptions import PrecastError
-from edge.manifest import MANIFEST_NAME, read_manifest
+from edge.manifest import MANIFEST_NAME, Manifest, read_manifest
 from edge.variant_targets import files_for_target
 from precast.exceptions import UncertifiedArtifactError
 
@@ -110,18 +108,18 @@ class AssetReport:
 
 
 def check_certified(
-    model: str, manifest: Mapping[str, Any], arch: str, *, allow_uncertified: bool
+    model: str, manifest: Manifest, arch: str, *, allow_uncertified: bool
 ) -> str | None:
     """Refuse to deploy an artifact to a Lambda ``arch`` it is not certified for.
 
-    ``manifest`` is the decoded manifest.json. Returns None when certified, a warning
+    Returns None when certified, a warning
     (to print) when ``allow_uncertified``; raises :class:`UncertifiedArtifactError`
     otherwise, naming the command that certifies it. ``arch="local"`` (this interpreter,
     for tests) is not a deploy target and is not checked."""
     if arch not in LAMBDA_ARCHITECTURE_KINDS or kinds_for_architecture(manifest, arch):
         return None
-    version = str(manifest.get("version") or "?")[:16]
-    kinds = ", ".join(sorted(recorded_kinds(manifest))) or "none"
+    version = (manifest.version or "?")[:16]
+    kinds = ", ".join(sorted(certified_kinds(manifest))) or "none"
     table = f"[models.{model}.lambda]"
     what = (
         f"artifact {version} of model {model!r} is not certified for Lambda {arch} "

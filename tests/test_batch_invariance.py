@@ -122,7 +122,7 @@ def test_bucketed_execution_is_what_depends_on_neighbours(
     """GIVEN the bucketed plan forced on CPU (what GPU hosts run) WHEN the texts are batched
     THEN rows do differ from alone (the int8 scales are per batch): this is what the per-text
     plan prevents, so the tests above can fail."""
-    recipe = read_manifest(sample_artifact).quantization["recipe"]  # chosen by measured speed
+    recipe = read_manifest(sample_artifact).quantization.recipe  # chosen by measured speed
     if not recipe.startswith("dynamic"):  # static int8 / fp32 scales do not see the batch
         pytest.skip(f"the build chose {recipe}: only dynamic int8 scales depend on the batch")
     model = edge.load(sample_artifact, session_config=SessionConfig(execution=BUCKETED))

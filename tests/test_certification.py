@@ -13,13 +13,14 @@ import edge
 from edge.certification import certification
 from edge.exceptions import ArtifactError
 from edge.host import AARCH64, X86_AVX2, host_kind, kind_of
-from edge.manifest import ArtifactManifest, read_manifest
+from edge.manifest import Manifest, Measurement, read_manifest
 
 
 def recertify(directory: Path, certified: dict[str, Any]) -> None:
     """Rewrite ``directory``'s manifest with ``certified`` (and the version that content has)."""
     raw = json.loads((directory / "manifest.json").read_text())
-    doc = replace(ArtifactManifest.from_json(raw), certified=certified).versioned()
+    typed = {kind: Measurement.from_json(entry) for kind, entry in certified.items()}
+    doc = replace(Manifest.from_json(raw), certified=typed).versioned()
     (directory / "manifest.json").write_text(json.dumps(doc.to_json(), indent=2))
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edge.manifest import Manifest
 
 
 def register(sub: Any) -> None:
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             result = _certify(result, cfg.model(name), args.certify)
         m = result.manifest
         if args.json:
-            print(json.dumps(m, indent=2))
+            print(json.dumps(m.to_json(), indent=2))
             continue
         print_summary(m, str(result.directory), reused=result.reused, fmt=format_report)
     return 0
@@ -80,16 +83,15 @@ def _certify(result: Any, model_cfg: Any, targets: list[str]) -> Any:
         raise ConfigError(f"--certify failed: {exc}") from None
     certified = ", ".join(sorted(read_manifest(directory).certified))
     print(f"certified {directory.name} for: {certified}")
-    return OptimizeResult(directory, read_manifest(directory).raw, reused=result.reused)
+    return OptimizeResult(directory, read_manifest(directory), reused=result.reused)
 
 
-def print_summary(m: dict[str, Any], directory: str, *, reused: bool, fmt: Any) -> None:
-    q = m["quantization"]
-    report = [{"failures": [], **s, "recipe": n} for n, s in q["candidates"].items()]
-    print(f"\n{m['name']} {m['version']}  ({'reused' if reused else 'built'}: {directory})")
-    print(
-        f"measured on: {m['metrics']['measured_on']['cpu']} "
-        f"ISA {' '.join(m['metrics']['measured_on']['isa']) or '-'}"
-    )
+def print_summary(m: Manifest, directory: str, *, reused: bool, fmt: Any) -> None:
+    q = m.quantization
+    candidates = q.candidates or {}
+    report = [{"failures": [], **s, "recipe": n} for n, s in candidates.items()]
+    measured_on = m.metrics.measured_on or {}
+    print(f"\n{m.name} {m.version}  ({'reused' if reused else 'built'}: {directory})")
+    print(f"measured on: {measured_on['cpu']} ISA {' '.join(measured_on['isa']) or '-'}")
     print(fmt(report))
-    print(f"winner: {q['recipe']} — {q['reason']}")
+    print(f"winner: {q.recipe} — {q.reason}")

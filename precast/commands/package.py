@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     artifact = latest_artifact(cfg.artifacts_dir, model.name)
     warning = check_certified(
         model.name,
-        read_manifest(artifact).raw,
+        read_manifest(artifact),
         arch,
         allow_uncertified=model.lambda_.allow_uncertified,
     )

@@ -49,7 +49,18 @@ def make_lambda_asset(directory: Path, certified: tuple[str, ...] = CERTIFIED_BO
     )
     (directory / "artifact").mkdir(exist_ok=True)
     manifest = {
+        "format_version": 1,
+        "name": "m",
         "version": "0123456789abcdef",
+        "task": "feature-extraction",
+        "pooling": "mean",
+        "max_tokens": 128,
+        "inputs": ["input_ids", "attention_mask"],
+        "outputs": [{"name": "last_hidden_state"}],
+        "files": {
+            "model.onnx": {"sha256": "a" * 64, "size": 1},
+            "tokenizer.json": {"sha256": "b" * 64, "size": 1},
+        },
         "certified": {kind: {"mean_cosine": 0.99, "min_cosine": 0.95} for kind in certified},
     }
     (directory / "artifact" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")

@@ -93,7 +93,7 @@ def test_good_bundle_loads_and_matches_the_artifact(
     assert model.directory == bundle_copy.parent / bundle_copy.name.removesuffix(".pcb")
     for name in ("model.onnx", "tokenizer.json", MANIFEST_NAME):
         assert sha256_file(model.directory / name) == sha256_file(sample_artifact / name)
-    texts = model.manifest.smoke["texts"]  # real stdlib docstrings picked by optimize
+    texts = list(model.manifest.smoke.texts or ())  # real stdlib docstrings picked by optimize
     np.testing.assert_allclose(model.predict(texts), sample_model.predict(texts), atol=1e-6)
 
 

@@ -227,11 +227,11 @@ def test_smoke_vectors_are_per_text_and_reproduce_exactly(sample_model: Any) -> 
     neighbours), so the health check compares like with like: cosine ~1, not ~0.99."""
     import numpy as np
 
-    from edge.health import smoke_vectors
+    from edge.smoke import smoke_vectors
 
     smoke = sample_model.manifest.smoke
-    texts = [str(t) for t in smoke["texts"]]
-    stored = np.asarray(smoke["vectors"], dtype=np.float32)
+    texts = list(smoke.texts or ())
+    stored = np.asarray(smoke.vectors, dtype=np.float32)
     alone = smoke_vectors(sample_model, texts)
     assert np.allclose(alone, np.vstack([sample_model.predict([t]) for t in texts]))
     assert float((alone * stored).sum(axis=1).min()) > 0.9999

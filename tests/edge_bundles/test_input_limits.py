@@ -58,7 +58,7 @@ def test_oversized_input_is_refused_with_limit_and_value(bundled_model: edge.Edg
         0,
     )
     assert str(limits.max_chars) in str(err) and str(limits.max_chars + 1) in str(err)
-    smoke = bundled_model.manifest.smoke["texts"]  # real docstrings, short
+    smoke = list(bundled_model.manifest.smoke.texts or ())  # real docstrings, short
     batch = [smoke[i % len(smoke)] for i in range(limits.max_batch + 1)]
     with pytest.raises(InputLimitError, match=f"max_batch={limits.max_batch}") as info:
         bundled_model.predict(batch, enforce_limits=True)
@@ -76,7 +76,7 @@ def test_text_longer_than_max_tokens_is_truncated_not_refused(
     WHEN it is predicted
     THEN it is cut to exactly max_tokens and a unit vector comes back."""
     assert bundled_model.limits.truncate
-    smoke = bundled_model.manifest.smoke["texts"]
+    smoke = list(bundled_model.manifest.smoke.texts or ())
     long_text = " ".join(smoke * 200)[: bundled_model.limits.max_chars]
     assert (
         len(bundled_model.tokenizer.encode([long_text])[0].ids) == bundled_model.limits.max_tokens

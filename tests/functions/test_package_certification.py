@@ -16,12 +16,30 @@ import pytest
 
 from edge.certification import kinds_for_architecture
 from edge.host import AARCH64, X86_AVX2, X86_AVX512_VNNI, host_kind
+from edge.manifest import Manifest, parse_manifest
 from precast.exceptions import UncertifiedArtifactError
 from precast.lambda_asset import check_certified
 
 
-def _manifest(*kinds: str) -> dict[str, Any]:
-    return {"version": "f" * 64, "certified": {k: {"mean_cosine": 0.99} for k in kinds}}
+def _manifest(*kinds: str, **fields: Any) -> Manifest:
+    return parse_manifest(
+        {
+            "format_version": 1,
+            "name": "minilm",
+            "version": "f" * 64,
+            "task": "feature-extraction",
+            "pooling": "mean",
+            "max_tokens": 128,
+            "inputs": ["input_ids", "attention_mask"],
+            "outputs": [{"name": "last_hidden_state"}],
+            "files": {
+                "model.onnx": {"sha256": "a" * 64, "size": 1},
+                "tokenizer.json": {"sha256": "b" * 64, "size": 1},
+            },
+            "certified": {k: {"mean_cosine": 0.99} for k in kinds},
+            **fields,
+        }
+    )
 
 
 def test_arm64_needs_an_aarch64_certification() -> None:
@@ -52,7 +70,7 @@ def test_local_builds_are_not_a_deploy_target() -> None:
 
 def test_an_old_manifest_counts_the_kind_it_was_measured_on() -> None:
     """Manifests from before ``certified`` existed name their build host in metrics."""
-    old = {"metrics": {"measured_on": {"machine": "aarch64", "isa": ["asimddp"]}}}
+    old = _manifest(metrics={"measured_on": {"machine": "aarch64", "isa": ["asimddp"]}})
     assert kinds_for_architecture(old, "arm64") == (AARCH64,)
     assert kinds_for_architecture(old, "x86_64") == ()
 

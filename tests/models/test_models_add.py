@@ -87,8 +87,8 @@ def test_eval_file_feeds_the_accuracy_gate(tiny_sources: dict[str, Path], tmp_pa
     assert 'eval_file = "domain.jsonl"' in config.read_text()
     model = load_config(config).model("b")
     built = run_optimize(model, tmp_path / "artifacts", progress=lambda _m: None)
-    assert built.manifest["metrics"]["eval_set"] == "20 texts of domain.jsonl"
-    assert built.manifest["smoke"]["texts"][0].startswith("invoice")
+    assert built.manifest.metrics.eval_set == "20 texts of domain.jsonl"
+    assert (built.manifest.smoke.texts or ("",))[0].startswith("invoice")
 
 
 def broken(

@@ -44,7 +44,7 @@ def test_a_base_size_save_goes_from_models_add_to_an_artifact(
         fh.write(f"[models.{arch}.accuracy]\nmin_neighbour_agreement = 0.0\n")
     assert main(["--config", str(config), "optimize", arch]) == 0
     manifest = read_manifest(latest_artifact(tmp_path / "artifacts", arch))
-    quantization = manifest.raw["quantization"]
+    quantization = manifest.to_json()["quantization"]
     fused = quantization["fusions"]["fused"]["fused"]
     assert {op: fused.get(op, 0) for op in FUSED[arch]} == FUSED[arch], fused
     assert quantization["budget_met"] is True

@@ -261,7 +261,7 @@ def test_size_budget_fails_fast_naming_the_closest_then_skips_what_is_over(
     built = run_optimize(
         _tiny_model(tiny_sources, tmp_path, between), tmp_path / "b", progress=lambda _m: None
     )
-    q = built.manifest["quantization"]
+    q = built.manifest.to_json()["quantization"]
     assert q["recipe"] == "dynamic-int8"
     fp32 = q["candidates"]["fp32-optimized"]
     assert "texts_per_s" not in fp32 and "mean_cosine" not in fp32

@@ -80,13 +80,13 @@ def test_truncate_dims_is_in_the_manifest_only_when_set(tiny_artifacts: dict[str
     """GIVEN artifacts built with and without truncate_dims WHEN their manifests are read
     THEN BERT's lists the sizes (largest first) and RoBERTa's has no such key, so its
     document and version are what they were before the key existed."""
-    from edge.manifest_model import ArtifactManifest, manifest_version
+    from edge.manifest_model import Manifest, manifest_version
 
     bert = json.loads((tiny_artifacts["bert"] / "manifest.json").read_text())
     assert bert["truncate_dims"] == sorted(TRUNCATE_DIMS["bert"], reverse=True)
     roberta = json.loads((tiny_artifacts["roberta"] / "manifest.json").read_text())
     assert "truncate_dims" not in roberta
-    parsed = ArtifactManifest.from_json(roberta)
+    parsed = Manifest.from_json(roberta)
     assert parsed.truncate_dims == () and parsed.to_json() == roberta
     assert manifest_version(roberta) == roberta["version"]
 

@@ -89,9 +89,9 @@ def test_distilbert_graph_takes_no_token_type_ids(tiny_artifacts: dict[str, Path
     """GIVEN DistilBERT (no segment embeddings) THEN the artifact's inputs, and the feeds
     edge sends, are input_ids + attention_mask only; BERT's include token_type_ids."""
     distil = edge.load(tiny_artifacts["distilbert"])
-    assert distil.manifest.inputs == ("input_ids", "attention_mask")
+    assert distil.manifest.input_names == ("input_ids", "attention_mask")
     assert {i.name for i in distil.session.get_inputs()} == {"input_ids", "attention_mask"}
-    assert "token_type_ids" in read_manifest(tiny_artifacts["bert"]).inputs
+    assert "token_type_ids" in read_manifest(tiny_artifacts["bert"]).input_names
 
 
 def test_padded_batches_equal_texts_alone(tiny_artifacts: dict[str, Path]) -> None:

@@ -201,7 +201,7 @@ def test_the_manifest_records_what_was_fused(tiny_artifacts: dict[str, Path]) ->
     from edge.manifest import read_manifest
 
     for spec in tiny_models.EMBEDDERS:
-        fusions = read_manifest(tiny_artifacts[spec.name]).quantization["fusions"]
+        fusions = read_manifest(tiny_artifacts[spec.name]).quantization.fusions
         assert fusions["model_type"] == spec.model_type
         fused = fusions["fused"]["fused"]
         attention = fused.get("Attention", 0) + fused.get("MultiHeadAttention", 0)

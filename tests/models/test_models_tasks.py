@@ -33,12 +33,13 @@ def test_classifier_artifacts_carry_logits_labels_and_their_gate(
     head's logits (batch, labels), labels come from id2label, the problem type picks
     softmax or sigmoid, and the gate measured top-1 agreement 1.0 and ~0 probability change."""
     manifest = read_manifest(tiny_artifacts[name])
-    out = manifest.document.outputs[0] if manifest.document else None
-    assert out is not None and (out.name, out.shape) == ("logits", ("batch", labels))
+    out = manifest.outputs[0]
+    assert (out.name, out.shape) == ("logits", ("batch", labels))
     assert manifest.labels == tuple(f"LABEL_{chr(65 + i)}" for i in range(labels))
     assert manifest.multi_label is (problem == "multi_label_classification")
     metrics = manifest.metrics
-    assert metrics["top1_agreement"] == 1.0 and metrics["max_probability_change"] < 1e-4
+    assert metrics.top1_agreement == 1.0
+    assert metrics.max_probability_change is not None and metrics.max_probability_change < 1e-4
     probs = edge.load(tiny_artifacts[name]).predict(corpus.sample(3, offset=6000))
     assert probs.shape == (3, labels)
     sums = probs.sum(axis=1)
@@ -62,7 +63,7 @@ def test_ranker_artifact_scores_pairs_and_records_rank_agreement(
     ce = CrossEncoder(str(tiny_sources["xlmr-reranker"]), device="cpu", max_length=128)
     np.testing.assert_allclose(model.score_pairs(pairs), ce.predict(pairs), atol=1e-5)
     metrics = read_manifest(tiny_artifacts["xlmr-reranker"]).metrics
-    assert metrics["kendall_tau"] == 1.0 and metrics["top1_agreement"] == 1.0
+    assert metrics.kendall_tau == 1.0 and metrics.top1_agreement == 1.0
 
 
 def test_task_gates_refuse_what_moves_labels_or_rankings() -> None:

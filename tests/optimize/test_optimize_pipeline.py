@@ -45,7 +45,7 @@ def test_artifact_layout_and_manifest_integrity(sample_artifact: Path) -> None:
         "model.onnx",
         "tokenizer.json",
     ]
-    raw = manifest.raw
+    raw = manifest.to_json()
     for name, entry in raw["files"].items():
         assert entry["sha256"] == sha256_file(sample_artifact / name)
     assert manifest_version(raw) == raw["version"] == sample_artifact.name
@@ -57,7 +57,7 @@ def test_artifact_layout_and_manifest_integrity(sample_artifact: Path) -> None:
 
 def test_size_and_accuracy_budget(sample_artifact: Path, project_config) -> None:  # type: ignore[no-untyped-def]
     """THEN the winner is <= 25 MB and met every threshold it was held to."""
-    raw = read_manifest(sample_artifact).raw
+    raw = read_manifest(sample_artifact).to_json()
     total = sum(f["size"] for f in raw["files"].values())
     assert total <= 25e6
     budget = project_config.model("minilm").accuracy
@@ -69,7 +69,7 @@ def test_size_and_accuracy_budget(sample_artifact: Path, project_config) -> None
 
 
 def test_every_recipe_was_scored(sample_artifact: Path, project_config) -> None:  # type: ignore[no-untyped-def]
-    raw = read_manifest(sample_artifact).raw
+    raw = read_manifest(sample_artifact).to_json()
     candidates = raw["quantization"]["candidates"]
     assert set(candidates) == set(project_config.model("minilm").optimize.recipes)
     limit = project_config.model("minilm").optimize.max_size_mb
@@ -89,7 +89,7 @@ def test_every_recipe_was_scored(sample_artifact: Path, project_config) -> None:
 
 def test_quantized_graph_structure(sample_artifact: Path) -> None:
     """THEN the winner really is int8: quantized nodes present, output shape (n, 384)."""
-    raw = read_manifest(sample_artifact).raw
+    raw = read_manifest(sample_artifact).to_json()
     ops = count_ops(sample_artifact / "model.onnx")
     int8_ops = {
         "DequantizeLinear",
@@ -153,7 +153,7 @@ def test_tampered_reusable_artifact_is_not_reused(
 
     root = tmp_path / "minilm"
     shutil.copytree(sample_artifact, root / sample_artifact.name)
-    fp = read_manifest(sample_artifact).raw["source"]["fingerprint"]
+    fp = read_manifest(sample_artifact).to_json()["source"]["fingerprint"]
     assert find_reusable(root, fp) == root / sample_artifact.name
     with open(root / sample_artifact.name / "model.onnx", "r+b") as fh:
         fh.seek(1000)

@@ -17,7 +17,7 @@ import pytest
 from edge.exceptions import ArtifactError
 from edge.manifest import (
     UNVERSIONED_FIELDS,
-    ArtifactManifest,
+    Manifest,
     manifest_version,
     parse_manifest,
     read_manifest,
@@ -96,15 +96,34 @@ def test_a_limits_change_gets_a_new_artifact_directory(manifest: dict[str, Any])
 
 
 def test_the_typed_model_reads_and_writes_the_same_document(manifest: dict[str, Any]) -> None:
-    """GIVEN the manifest the optimizer wrote WHEN read into ArtifactManifest and written
+    """GIVEN the manifest the optimizer wrote WHEN read into Manifest and written
     back THEN the document is unchanged and its version is the model's own hash: one typed
     model serves both directions of the contract."""
-    doc = ArtifactManifest.from_json(manifest, "sample")
+    doc = Manifest.from_json(manifest, "sample")
     assert doc.to_json() == manifest
     assert doc.versioned().version == manifest["version"]
-    assert parse_manifest(manifest).document == doc
+    assert parse_manifest(manifest) == doc
 
 
 def test_reading_names_the_broken_field() -> None:
     with pytest.raises(ArtifactError, match="x.json: manifest has no 'format_version'"):
-        ArtifactManifest.from_json({}, "x.json")
+        Manifest.from_json({}, "x.json")
+
+
+def test_fields_a_later_precast_adds_are_kept(manifest: dict[str, Any]) -> None:
+    """GIVEN a manifest with keys this runtime does not know (top-level, in a section, in a
+    certification entry) and a known key holding a value of another type WHEN read and
+    written back THEN the document is unchanged and its version still matches: the typed
+    sections keep what they do not understand in ``extra``."""
+    later = copy.deepcopy(manifest)
+    later["new_field"] = {"x": 1}
+    later["smoke"]["per_text"] = [0.5]
+    later["quantization"]["recipe"] = 7
+    kind = next(iter(later["certified"]))
+    later["certified"][kind]["new_measure"] = True
+    later["version"] = manifest_version(later)
+    doc = parse_manifest(later)
+    assert doc.to_json() == later and version_matches(doc)
+    assert doc.extra == {"new_field": {"x": 1}} and doc.smoke.extra == {"per_text": [0.5]}
+    assert doc.quantization.recipe is None and doc.quantization.extra == {"recipe": 7}
+    assert doc.certified[kind].extra == {"new_measure": True}
