@@ -7,13 +7,13 @@ checks them before a session is created, so a corrupted or tampered artifact nev
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edge.exceptions import ArtifactError, ArtifactIntegrityError
+from edge.file_hash import sha256_file
 from edge.manifest_model import (
     DEFAULT_MODEL_FILE,
     FORMAT_VERSION,
@@ -52,7 +52,6 @@ __all__ = [
     "manifest_version",
     "parse_manifest",
     "read_manifest",
-    "sha256_file",
     "verify_files",
     "verify_variant_file",
     "version_matches",
@@ -61,15 +60,6 @@ __all__ = [
 MANIFEST_NAME = "manifest.json"
 SUPPORTED_TASKS = TASKS  # what this runtime can run: today, everything the config allows
 SUPPORTED_POOLINGS = POOLINGS
-_CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from edge.exceptions import ArtifactError
 from edge.host import describe_host
 
 if TYPE_CHECKING:
-    from edge.model import EdgeModel
+    from edge.loaded_model import LoadedModel
 
 DEFAULT_MIN_COSINE = 0.99
 # The manifest stores smoke vectors rounded to 6 decimals: within this, a row is the build
@@ -40,7 +40,7 @@ class SmokeResult:
         return self.min_cosine is None or self.min_cosine >= self.required
 
 
-def expected_smoke(model: EdgeModel) -> tuple[list[str], list[Any]] | None:
+def expected_smoke(model: LoadedModel) -> tuple[list[str], list[Any]] | None:
     """The smoke texts and the vectors the running variant gave for them on the build host
     (a non-default variant records its own; the default's are ``manifest.smoke``)."""
     smoke = model.manifest.smoke
@@ -53,7 +53,7 @@ def expected_smoke(model: EdgeModel) -> tuple[list[str], list[Any]] | None:
     return [str(t) for t in texts], vectors
 
 
-def compare_smoke(model: EdgeModel) -> SmokeResult:
+def compare_smoke(model: LoadedModel) -> SmokeResult:
     required = float(model.manifest.smoke.get("min_cosine", DEFAULT_MIN_COSINE))
     found = expected_smoke(model)
     if found is None:
@@ -70,7 +70,7 @@ def compare_smoke(model: EdgeModel) -> SmokeResult:
     return SmokeResult(len(texts), worst, required, same)
 
 
-def require_smoke(model: EdgeModel) -> SmokeResult:
+def require_smoke(model: LoadedModel) -> SmokeResult:
     """``compare_smoke``, raising :class:`ArtifactError` when this host fails it."""
     result = compare_smoke(model)
     if not result.passed:

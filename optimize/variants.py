@@ -25,12 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import edge
+from edge.file_hash import sha256_file
 from edge.health import smoke_vectors
 from edge.host import CUDA
-from edge.manifest import VariantSpec, sha256_file
+from edge.manifest import VariantSpec
 from optimize.evaluate import accuracy
 from optimize.isa import cpu_info
 from optimize.select import SPEED_TIE, Budget
+from optimize.smoke_set import smoke_texts
 from optimize.steps import Build, Reference, stage
 from precast.config import ModelConfig
 
@@ -115,8 +117,6 @@ def cuda_fp16(
         "how": "accuracy gate of the fp16 file on ORT CPU of the build host (no GPU); CUDA "
         "kernels differ within fp16 rounding. texts/s on a GPU: benchmarks/bench_gpu.py",
     }
-    from optimize.artifact import smoke_texts
-
     smoke = smoke_vectors(model, smoke_texts(ref))
     path = build.work / CUDA_FILE
     shutil.move(str(cand / "model.onnx"), path)

@@ -74,7 +74,8 @@ def make_bundle(
     from edge.bundle_writer import build_bundle, bundle_file_name
     from edge.channel_repository import channel_directory, channel_identity
     from edge.exceptions import BundleVerificationError
-    from edge.manifest import read_manifest, sha256_file
+    from edge.file_hash import sha256_file
+    from edge.manifest import read_manifest
 
     config.model(model)  # a clear error for an unknown name
     artifact = latest_artifact(config.artifacts_dir, model)
