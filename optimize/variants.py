@@ -34,7 +34,7 @@ from optimize.isa import cpu_info
 from optimize.select import SPEED_TIE, Budget
 from optimize.smoke_set import smoke_texts
 from optimize.steps import Build, Reference, stage
-from precast.config import ModelConfig
+from precast.project.config import ModelConfig
 
 CUDA_VARIANT = "cuda-fp16"
 CUDA_FILE = "model.cuda-fp16.onnx"

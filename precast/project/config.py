@@ -3,9 +3,9 @@
 Every key is typed with its range or choices; unknown keys are refused, so a typo never
 silently falls back to a default. Errors name the file, the key
 (``models.minilm.lambda.auth``) and what is allowed (``Choices are: iam|none``); the
-translation from pydantic's errors lives in :mod:`precast.config_errors`. The schema is
-build-side only: the runtimes (edge, functions, batch) never import it, they receive
-explicit arguments and the environment of :mod:`edge.environment`.
+translation from pydantic's errors lives in :mod:`precast.project.config_errors`. The
+schema is build-side only: the runtimes (edge, functions, batch) never import it, they
+receive explicit arguments and the environment of :mod:`edge.environment`.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from edge.channel_repository import (
 )
 from edge.environment import MODAL_AUTHS, PRECAST_CONFIG
 from edge.manifest import POOLINGS, TASKS
-from precast.config_errors import config_error, precheck
-from precast.exceptions import ConfigError
+from precast.project.config_errors import config_error, precheck
+from precast.project.exceptions import ConfigError
 
 CONFIG_FILENAME = "precast.toml"
 TARGETS = ("lambda", "modal", "batch", "edge")

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
-from precast.exceptions import ConfigError
+from precast.project.exceptions import ConfigError
 
 _TYPE_NAMES: dict[Any, str] = {int: "int", float: "float", bool: "bool", str: "str"}
 _TOP_TABLES = ("project", "models")
