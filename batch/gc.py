@@ -17,7 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from batch.storage import Storage, join, storage_for
+from batch.backends import storage_for
+from batch.storage import Storage, join
 
 RUN_PREFIX = "run-"
 DEFAULT_MIN_AGE_S = 24 * 3600.0

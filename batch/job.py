@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from batch import crashpoints, exit_codes
+from batch.backends import storage_for
 from batch.checkpoint import Checkpoint, CommittedPart, load_checkpoint, save_checkpoint
 from batch.chunks import ChunkProcessor, RecoveredPart, group_chunks, interval_end
 from batch.exceptions import (
@@ -38,7 +39,6 @@ from batch.metrics import attempt_counts, batch_emf
 from batch.parts import decode_part, require_pyarrow
 from batch.readers import hashes_content, iter_records, resolve_inputs
 from batch.settings import ENV_MODEL, JobSettings, JobSettingsError
-from batch.storage import storage_for
 from batch.summary import build_summary, encode_summary, format_summary
 from edge.cache import PredictionCache, open_cache
 from edge.cache.clients import batch_profile

@@ -1,9 +1,11 @@
 """Where inputs, outputs and checkpoints live: local paths or ``s3://`` objects.
 
-One small interface, two backends. Writes are atomic in both: a local file is written to
-a temporary name, fsynced and renamed (``edge.durable_fs.write_atomic``); an S3 PUT is
-atomic by itself. Readers therefore see a previous complete object or the new complete
-one, never a part, which is what makes rewriting a part or a checkpoint safe to repeat.
+One small interface, two backends: :class:`LocalStorage` here, ``S3Storage`` in
+:mod:`batch.s3`; :func:`batch.backends.storage_for` picks one for a URI. Writes are atomic
+in both: a local file is written to a temporary name, fsynced and renamed
+(``edge.durable_fs.write_atomic``); an S3 PUT is atomic by itself. Readers therefore see a
+previous complete object or the new complete one, never a part, which is what makes
+rewriting a part or a checkpoint safe to repeat.
 """
 
 from __future__ import annotations
@@ -89,14 +91,6 @@ def join(base: str, *names: str) -> str:
 
 def local_path(uri: str) -> Path:
     return Path(uri.removeprefix("file://")).expanduser()
-
-
-def storage_for(uri: str) -> Storage:
-    if is_s3(uri):
-        from batch.s3 import S3Storage  # lazy: boto3 only when an s3:// URI is used
-
-        return S3Storage.shared()
-    return LocalStorage()
 
 
 class LocalStorage:

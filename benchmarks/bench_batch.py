@@ -112,7 +112,7 @@ def throughput(args: argparse.Namespace, artifact: Path, results: dict[str, Any]
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from precast.config import load_config
+    from precast.project.config import load_config
 
     source_dir = load_config().model("minilm").source_dir()
     st = SentenceTransformer(str(source_dir), device="cpu")
@@ -268,7 +268,7 @@ def main() -> int:
     m = header("batch precompute: job vs bare edge runtime vs sentence-transformers")
 
     from edge.artifact_layout import latest_artifact
-    from precast.config import load_config
+    from precast.project.config import load_config
 
     artifact = latest_artifact(load_config().artifacts_dir, "minilm")
     results: dict[str, Any] = {"artifact": artifact.name}

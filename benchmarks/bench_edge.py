@@ -78,7 +78,7 @@ def main() -> None:
     from edge.artifact_layout import latest_artifact
     from edge.bundle_writer import build_bundle
     from optimize import corpus
-    from precast.config import load_config
+    from precast.project.config import load_config
 
     cfg = load_config()
     source = cfg.model("minilm").source_dir()

@@ -518,7 +518,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def model_source(key: str, args: argparse.Namespace) -> tuple[Path, bool, str, Path | None]:
     """(source directory, real weights?, what it is, artifact to reuse) for ``key``."""
-    from precast.config import resolve_source
+    from precast.project.config import resolve_source
 
     if key == "minilm":
         note = "sample all-MiniLM-L6-v2 (6 x 384, real weights)"

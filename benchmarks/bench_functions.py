@@ -106,7 +106,7 @@ def cold_starts(asset: Path | None, model_dir: Path, artifact: Path, runs: int) 
 
 
 def asset_sizes(artifact: Path, workdir: Path) -> dict[str, Any]:
-    from precast.lambda_asset import TARGET_BYTES, build_lambda_asset
+    from precast.project.lambda_asset import TARGET_BYTES, build_lambda_asset
 
     sizes: dict[str, Any] = {}
     for arch in ("x86_64", "arm64"):
@@ -257,8 +257,8 @@ def main() -> None:
 
     machine = header("functions: Lambda handler, asset, local server")
     from edge.artifact_layout import latest_artifact
-    from precast.config import load_config
-    from precast.lambda_asset import build_lambda_asset
+    from precast.project.config import load_config
+    from precast.project.lambda_asset import build_lambda_asset
 
     cfg = load_config(REPO / "precast.toml")
     artifact = latest_artifact(cfg.artifacts_dir, "minilm")

@@ -158,7 +158,7 @@ def main() -> None:
     import edge
     from edge.artifact_layout import latest_artifact
     from edge.session import visible_cpus
-    from precast.config import load_config
+    from precast.project.config import load_config
 
     cfg = load_config()
     artifact = latest_artifact(cfg.artifacts_dir, "minilm")

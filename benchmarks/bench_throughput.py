@@ -47,7 +47,7 @@ def main() -> None:
     import edge
     from edge.artifact_layout import latest_artifact
     from optimize import corpus
-    from precast.config import load_config
+    from precast.project.config import load_config
 
     cfg = load_config()
     source = cfg.model("minilm").source_dir()

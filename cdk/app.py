@@ -24,7 +24,7 @@ from cdk.nag import add_nag_checks
 from cdk.settings import DeploySettings
 from cdk.stack import PrecastStack
 from edge.exceptions import PrecastError
-from precast.config import load_config
+from precast.project.config import load_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = REPO_ROOT / "cdk.json"

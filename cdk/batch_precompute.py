@@ -34,7 +34,7 @@ from cdk.nag import acknowledge
 from cdk.prediction_cache import PredictionCache
 from cdk.s3_access import s3_prefix_finding, s3_read_statements, s3_write_statements
 from edge import environment as env
-from precast.config import ModelConfig
+from precast.project.config import ModelConfig
 
 METRICS_NAMESPACE = "precast"
 # 128 + SIGTERM: the job flushed its checkpoint and exited

@@ -12,7 +12,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from constructs import Construct
 
-from precast.config import ModelConfig
+from precast.project.config import ModelConfig
 
 
 def submit_job_request(

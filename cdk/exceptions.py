@@ -34,8 +34,3 @@ class BatchTargetError(CdkAppError):
 class LambdaTargetError(CdkAppError):
     """A model's ``[lambda]`` table asks for a combination Lambda refuses (e.g. SnapStart
     with provisioned concurrency); the message names the keys and what to change."""
-
-
-class CostInputError(CdkAppError):
-    """A benchmark result the cost model needs is missing or malformed; the message names
-    the file and the benchmark command that writes it."""

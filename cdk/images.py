@@ -17,7 +17,7 @@ from constructs import Construct
 from cdk.exceptions import BatchTargetError, CdkAppError
 from edge.artifact_layout import latest_artifact
 from edge.exceptions import ArtifactError
-from precast.config import ProjectConfig
+from precast.project.config import ProjectConfig
 
 REPO_CONTEXT_EXCLUDES = (
     ".venv",

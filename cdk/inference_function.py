@@ -32,8 +32,8 @@ from cdk.prediction_cache import PredictionCache
 from edge import environment as env
 from edge.exceptions import ArtifactError
 from edge.manifest import MANIFEST_NAME, parse_manifest
-from precast.config import LambdaTarget, ModelConfig
-from precast.lambda_asset import check_certified
+from precast.project.config import LambdaTarget, ModelConfig
+from precast.project.lambda_asset import check_certified
 
 HANDLER = "functions.lambda_handler.handler"
 HANDLER_FILE = Path("functions") / "lambda_handler.py"

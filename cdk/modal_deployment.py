@@ -27,7 +27,7 @@ from cdk.images import repo_image_asset
 from cdk.modal_deployer.index import PLACEHOLDER_TOKEN_ID
 from cdk.nag import acknowledge
 from edge import environment as env
-from precast.config import ModelConfig
+from precast.project.config import ModelConfig
 
 DEPLOYER_DOCKERFILE = "cdk/modal_deployer/Dockerfile"
 

@@ -27,7 +27,7 @@ from cdk.model_store import ModelStore
 from cdk.monitoring import Monitoring
 from cdk.prediction_cache import PredictionCache
 from cdk.settings import DeploySettings
-from precast.config import ModelConfig, ProjectConfig
+from precast.project.config import ModelConfig, ProjectConfig
 
 
 def output_id(prefix: str, model: str) -> str:

@@ -24,11 +24,11 @@ from edge.bundle_format import (
     signature_document,
 )
 from edge.durable_fs import atomic_file
+from edge.file_hash import sha256_file
 from edge.manifest import (
     MANIFEST_NAME,
     FileEntry,
     read_manifest,
-    sha256_file,
     verify_files,
     verify_variant_file,
 )

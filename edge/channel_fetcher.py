@@ -1,7 +1,7 @@
 """The python-tuf fetcher of a channel: file://, http(s):// and s3:// with bounded time.
 
-Imported only when an update runs (``edge.update_source.make_fetcher``), so ``import edge``
-never loads tuf. ngclient caps each file at its signed length; this adds the overall
+Imported only when an update runs (``edge.updater.Updater``), so ``import edge`` never
+loads tuf. ngclient caps each file at its signed length; this adds the overall
 deadline and the minimum rate (edge.update_source.DownloadLimits) with an injected clock,
 and hangs up on a server the moment a download ends or is refused.
 """
@@ -9,6 +9,7 @@ and hangs up on a server the moment a download ends or is refused.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
@@ -23,7 +24,9 @@ Chunks = Generator[bytes, None, None]
 
 
 class ChannelFetcher(FetcherInterface):
-    def __init__(self, limits: DownloadLimits, clock: Callable[[], float]) -> None:
+    """The ngclient fetcher for file://, http(s):// and s3:// URLs."""
+
+    def __init__(self, limits: DownloadLimits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self.clock = clock
         self.start = clock()

@@ -8,13 +8,13 @@ The document itself is one typed dataclass, :class:`edge.manifest_model.Manifest
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edge.exceptions import ArtifactError, ArtifactIntegrityError
+from edge.file_hash import sha256_file
 from edge.manifest_model import (
     DEFAULT_MODEL_FILE,
     FORMAT_VERSION,
@@ -67,7 +67,6 @@ __all__ = [
     "manifest_version",
     "parse_manifest",
     "read_manifest",
-    "sha256_file",
     "verify_files",
     "verify_variant_file",
     "version_matches",
@@ -76,15 +75,6 @@ __all__ = [
 MANIFEST_NAME = "manifest.json"
 SUPPORTED_TASKS = TASKS  # what this runtime can run: today, everything the config allows
 SUPPORTED_POOLINGS = POOLINGS
-_CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def parse_manifest(raw: Any, where: str = "manifest.json") -> Manifest:

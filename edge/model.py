@@ -19,12 +19,12 @@ from edge.limits import InputLimits, check_texts
 from edge.manifest import Manifest, read_manifest, verify_files
 from edge.pooling import l2_normalize, pool, sigmoid, softmax
 from edge.session import SessionConfig
+from edge.smoke import SmokeResult, require_smoke
 from edge.tokenization import Encoded, TextTokenizer
 from edge.variants import VariantChoice, certifications, open_best
 
 if TYPE_CHECKING:
-    from edge.engines import EngineSession
-    from edge.smoke import SmokeResult
+    from edge.engines.protocol import EngineSession
 
 F32 = npt.NDArray[np.float32]
 NO_PROMPT = ""  # prompt_name for texts that carry their prompt already (or want none)
@@ -281,8 +281,6 @@ def _smoke_checked(model: EdgeModel, session_config: SessionConfig | None) -> Ed
     """The start-up smoke check (:mod:`edge.smoke`). A non-default variant that fails it
     gives way to the default ORT CPU variant, which must pass."""
     from dataclasses import replace
-
-    from edge.smoke import require_smoke
 
     try:
         model.smoke = require_smoke(model)

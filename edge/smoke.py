@@ -20,7 +20,7 @@ from edge.exceptions import ArtifactError
 from edge.host import describe_host
 
 if TYPE_CHECKING:
-    from edge.model import EdgeModel
+    from edge.loaded_model import LoadedModel
 
 F32 = np.ndarray[Any, np.dtype[np.float32]]
 # The manifest stores smoke vectors rounded to 6 decimals: within this, a row is the build
@@ -40,7 +40,7 @@ class SmokeResult:
         return self.min_cosine is None or self.min_cosine >= self.required
 
 
-def smoke_vectors(model: EdgeModel, texts: list[str]) -> F32:
+def smoke_vectors(model: LoadedModel, texts: list[str]) -> F32:
     """Each smoke text run alone. Dynamic int8 quantizes activations with one scale per
     batch tensor, so a text's vector shifts slightly with its batch neighbours and padding;
     alone, it depends on the text only. The optimizer writes and every host checks these."""
@@ -58,7 +58,7 @@ def worst_cosine(got: F32, expected: F32) -> float | None:
     return float(cosines.min()) if np.isfinite(cosines).all() else float("-inf")
 
 
-def expected_smoke(model: EdgeModel) -> tuple[list[str], list[Any]] | None:
+def expected_smoke(model: LoadedModel) -> tuple[list[str], list[Any]] | None:
     """The smoke texts and the vectors the running variant gave for them on the build host
     (a non-default variant records its own; the default's are ``manifest.smoke``)."""
     smoke = model.manifest.smoke
@@ -71,7 +71,7 @@ def expected_smoke(model: EdgeModel) -> tuple[list[str], list[Any]] | None:
     return list(texts), [list(row) for row in vectors]
 
 
-def compare_smoke(model: EdgeModel) -> SmokeResult:
+def compare_smoke(model: LoadedModel) -> SmokeResult:
     required = model.manifest.smoke.required
     found = expected_smoke(model)
     if found is None:
@@ -86,7 +86,7 @@ def compare_smoke(model: EdgeModel) -> SmokeResult:
     return SmokeResult(len(texts), worst, required, same)
 
 
-def require_smoke(model: EdgeModel) -> SmokeResult:
+def require_smoke(model: LoadedModel) -> SmokeResult:
     """``compare_smoke``, raising :class:`ArtifactError` when this host fails it."""
     result = compare_smoke(model)
     if not result.passed:

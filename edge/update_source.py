@@ -19,19 +19,15 @@ import http.client
 import math
 import socket
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edge.exceptions import UpdateError
-
-if TYPE_CHECKING:
-    from tuf.ngclient.fetcher import FetcherInterface
 
 USER_AGENT = "precast-edge-updater/2"
 CHUNK_BYTES = 1 << 16
@@ -74,15 +70,6 @@ def channel_url(source: str | Path) -> str:
             f"unsupported channel {text!r}; use a directory, http(s)://..., or s3://..."
         )
     return Path(text).resolve().as_uri().rstrip("/") + "/"
-
-
-def make_fetcher(
-    limits: DownloadLimits, clock: Callable[[], float] = time.monotonic
-) -> FetcherInterface:
-    """The ngclient fetcher for file://, http(s):// and s3:// URLs (tuf imported here)."""
-    from edge.channel_fetcher import ChannelFetcher
-
-    return ChannelFetcher(limits, clock)
 
 
 def file_chunks(url: str, tuf_errors: Any) -> Generator[bytes, None, None]:

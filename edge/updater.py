@@ -55,12 +55,13 @@ from edge.health import HealthReport, smoke_check
 from edge.install_layout import InstallLayout, load_current
 from edge.model import EdgeModel
 from edge.session import SessionConfig
-from edge.update_source import DownloadLimits, channel_url, make_fetcher
+from edge.update_source import DownloadLimits, channel_url
 
 if TYPE_CHECKING:
     from securesystemslib.signer import Key
     from tuf.api.metadata import TargetFile
     from tuf.ngclient import Updater as TufUpdater
+    from tuf.ngclient.fetcher import FetcherInterface
 
 __all__ = ["DownloadLimits", "UpdateCheck", "UpdateResult", "Updater", "load_current"]
 
@@ -271,10 +272,12 @@ class Updater:
         from tuf.ngclient import Updater as TufUpdater
         from tuf.ngclient import UpdaterConfig
 
+        from edge.channel_fetcher import ChannelFetcher
+
         self._tuf_dir.mkdir(parents=True, exist_ok=True)
         signing.check_tuf_keys()  # weak keys refused in every root python-tuf reads
         metadata_url = self.source + f"{METADATA_DIR}/"
-        fetcher = make_fetcher(self.limits, self.clock)
+        fetcher: FetcherInterface = ChannelFetcher(self.limits, self.clock)
         identity = self.channel
         if identity is not None:
             from edge.channel_binding import ChannelBoundFetcher

@@ -31,7 +31,7 @@ from edge.host import CUDA, host_kind
 from edge.manifest import Manifest, Measurement, VariantSpec, verify_variant_file
 
 if TYPE_CHECKING:
-    from edge.engines import EngineSession
+    from edge.engines.protocol import EngineSession
     from edge.execution import ExecutionPlan
     from edge.session import SessionConfig
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.durable_fs import write_atomic
-from edge.manifest import sha256_file
+from edge.file_hash import sha256_file
 
 STAMP_NAME = ".precast-verified.json"
 SETTLE_NS = 2_000_000_000  # a file younger than this when hashed is not stamped

@@ -38,10 +38,10 @@ from optimize.export import TOKENIZER_FILE
 from optimize.graph import count_ops
 from optimize.isa import cpu_info
 from optimize.recipes import preset
+from optimize.smoke_set import smoke_texts
 from optimize.steps import NOTES_FILE, Build, Choice, Reference, files_of, write_manifest
 from optimize.variants import BuiltVariant, verdicts
 
-SMOKE_TEXTS = 4
 TOOLS = ("onnxruntime", "optimum", "onnx", "torch", "openvino", "nncf")
 
 
@@ -111,10 +111,6 @@ def verdict(name: str, s: Scores, choice: Choice, notes: dict[str, Any]) -> dict
             f"against the winner's rule ({choice.reason.split(';')[0]})"
         )
     return {"verdict": outcome, **({"decisions": notes} if notes else {})}
-
-
-def smoke_texts(ref: Reference) -> list[str]:
-    return sorted(ref.eval_texts[:64], key=len)[:SMOKE_TEXTS]
 
 
 def smoke(build: Build, ref: Reference, winner: str) -> SmokeSet:

@@ -64,7 +64,7 @@ def read_eval_file(path: Path) -> list[str]:
     """The ``text`` of each JSON line of ``path`` (``--eval-file``: the user's own domain)."""
     import json
 
-    from precast.exceptions import ConfigError
+    from precast.project.exceptions import ConfigError
 
     texts: list[str] = []
     try:

@@ -210,7 +210,7 @@ json.dump({"load_s": load_s, "predict_s": predict_s, "plan": model.plan.describe
 def certify(model_name: str, *, texts: int = 200, cpu: str = DEFAULT_CPU) -> dict[str, Any]:
     """Certify the latest artifact of ``model_name`` (from ./precast.toml) for arm64."""
     from edge.artifact_layout import latest_artifact
-    from precast.config import load_config
+    from precast.project.config import load_config
 
     cfg = load_config()
     artifact = latest_artifact(cfg.artifacts_dir, model_name)
@@ -221,7 +221,7 @@ def certify_directory(
     artifact: Path, model_cfg: Any, *, texts: int = 200, cpu: str = DEFAULT_CPU
 ) -> dict[str, Any]:
     """Run ``artifact`` as the arm64 Lambda asset under qemu and compare with this host."""
-    from precast.lambda_asset import build_lambda_asset
+    from precast.project.lambda_asset import build_lambda_asset
 
     model_name = model_cfg.name
     print(f"arm64: setting up qemu ({cpu}) and a trixie root under {CACHE}/", flush=True)

@@ -11,8 +11,8 @@ import logging
 import os
 from pathlib import Path
 
+from optimize.exceptions import ModelSourceError
 from optimize.source import SourceModel
-from precast.exceptions import ModelSourceError
 
 TOKENIZER_FILE = "tokenizer.json"
 # our task -> optimum's export task (a cross-encoder is a one-label classifier)

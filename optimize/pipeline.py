@@ -32,7 +32,7 @@ from optimize.artifact import TOOLS, OptimizeResult, tool_version, write_artifac
 from optimize.recipes import preset
 from optimize.source import model_files
 from optimize.steps import Build, Progress, format_report
-from precast.config import ModelConfig
+from precast.project.config import ModelConfig
 
 __all__ = ["OptimizeResult", "find_reusable", "fingerprint", "format_report", "run_optimize"]
 

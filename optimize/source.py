@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from edge.manifest import POOLINGS, PROBLEM_TYPES
-from precast.config import DEFAULT_MAX_TOKENS
-from precast.exceptions import ModelSourceError
+from optimize.exceptions import ModelSourceError
+from precast.project.config import DEFAULT_MAX_TOKENS
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"

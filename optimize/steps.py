@@ -29,13 +29,14 @@ from edge.manifest import (
 from edge.model import EdgeModel
 from optimize import corpus
 from optimize.evaluate import EvalInputs, Scores, run_task, score
+from optimize.exceptions import AccuracyBudgetError, ModelSourceError
 from optimize.export import TOKENIZER_FILE, check_weights, export_onnx, write_tokenizer
 from optimize.graph import count_ops, fused_ops, optimize_graph
 from optimize.recipes import apply_recipe, preset
 from optimize.select import Budget, accuracy_of, closest, most_accurate, over_size, select
 from optimize.source import SourceModel, inspect_source
-from precast.config import ModelConfig
-from precast.exceptions import AccuracyBudgetError, ConfigError, ModelSourceError
+from precast.project.config import ModelConfig
+from precast.project.exceptions import ConfigError
 
 Progress = Callable[[str], None]
 Feeds = list[dict[str, np.ndarray]]

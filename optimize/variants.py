@@ -25,14 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import edge
+from edge.file_hash import sha256_file
 from edge.host import CUDA
-from edge.manifest import Measurement, VariantSpec, sha256_file
+from edge.manifest import Measurement, VariantSpec
 from edge.smoke import smoke_vectors
 from optimize.evaluate import accuracy
 from optimize.isa import cpu_info
 from optimize.select import SPEED_TIE, Budget
+from optimize.smoke_set import smoke_texts
 from optimize.steps import Build, Reference, stage
-from precast.config import ModelConfig
+from precast.project.config import ModelConfig
 
 CUDA_VARIANT = "cuda-fp16"
 CUDA_FILE = "model.cuda-fp16.onnx"
@@ -115,7 +117,6 @@ def cuda_fp16(
         how="accuracy gate of the fp16 file on ORT CPU of the build host (no GPU); CUDA "
         "kernels differ within fp16 rounding. texts/s on a GPU: benchmarks/bench_gpu.py",
     )
-    from optimize.artifact import smoke_texts
 
     smoke = smoke_vectors(model, smoke_texts(ref))
     path = build.work / CUDA_FILE

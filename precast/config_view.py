@@ -13,7 +13,7 @@ from dataclasses import fields, is_dataclass
 from typing import Any
 
 from edge.environment import PRECAST_CACHE_TTL_S, PRECAST_CACHE_URL, EnvVar
-from precast.config import ProjectConfig
+from precast.project.config import ProjectConfig
 
 Row = tuple[str, Any, str]
 # Keys a runtime variable overrides, relative to the model table (or the project table).

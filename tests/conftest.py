@@ -31,7 +31,7 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def project_config():  # type: ignore[no-untyped-def]
-    from precast.config import load_config
+    from precast.project.config import load_config
 
     return load_config(REPO / "precast.toml")
 

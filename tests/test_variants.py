@@ -15,9 +15,10 @@ import pytest
 import edge
 from edge.bundle_writer import build_bundle
 from edge.engines import installed_engines
+from edge.file_hash import sha256_file
 from edge.health import smoke_check
 from edge.host import AARCH64, CUDA, host_kind
-from edge.manifest import Manifest, Measurement, VariantSpec, read_manifest, sha256_file
+from edge.manifest import Manifest, Measurement, VariantSpec, read_manifest
 from edge.session import SessionConfig
 from edge.variant_targets import files_for_target
 from edge.variants import HostFacts, open_best

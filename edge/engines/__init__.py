@@ -9,11 +9,11 @@ needs them is chosen; :func:`installed_engines` checks for them without importin
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from edge.engines.protocol import EngineSession
     from edge.execution import ExecutionPlan
     from edge.session import SessionConfig
 
@@ -23,21 +23,6 @@ ENGINES = (ONNXRUNTIME, OPENVINO)
 # the module whose presence means the engine is installed, and how to install it
 _MODULES = {ONNXRUNTIME: "onnxruntime", OPENVINO: "openvino"}
 INSTALL_HINT = {OPENVINO: "pip install 'precast[openvino]'"}
-
-
-class NamedInput(Protocol):
-    @property
-    def name(self) -> str: ...
-
-
-class EngineSession(Protocol):
-    """What :class:`edge.EdgeModel` needs from a session (ORT's own API)."""
-
-    def run(self, output_names: Sequence[str] | None, feeds: dict[str, Any]) -> list[Any]: ...
-
-    def get_inputs(self) -> Sequence[NamedInput]: ...
-
-    def get_providers(self) -> list[str]: ...
 
 
 def installed_engines() -> frozenset[str]:

@@ -25,7 +25,7 @@ from edge.execution import BUCKETED, PER_TEXT, SAME_LENGTH, ExecutionPlan
 from edge.session import SessionConfig
 
 if TYPE_CHECKING:
-    from edge.engines import EngineSession
+    from edge.engines.protocol import EngineSession
 
 DEVICE = "CPU"
 # variant precision -> the CPU plugin's INFERENCE_PRECISION_HINT

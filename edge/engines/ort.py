@@ -10,7 +10,7 @@ from edge.exceptions import VariantUnavailableError
 from edge.session import SessionConfig, create_session
 
 if TYPE_CHECKING:
-    from edge.engines import EngineSession
+    from edge.engines.protocol import EngineSession
     from edge.execution import ExecutionPlan
 
 CPU = "CPUExecutionProvider"

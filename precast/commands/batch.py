@@ -58,7 +58,7 @@ def run_batch(args: argparse.Namespace) -> int:
     from batch.arguments import settings_from_args
     from batch.job import run_job
     from edge.artifact_layout import latest_artifact
-    from precast.config import load_config
+    from precast.project.config import load_config
 
     cfg = load_config(args.config)
     model = cfg.model(args.model)

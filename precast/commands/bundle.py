@@ -74,7 +74,8 @@ def make_bundle(
     from edge.bundle_writer import build_bundle, bundle_file_name
     from edge.channel_repository import channel_directory, channel_identity
     from edge.exceptions import BundleVerificationError
-    from edge.manifest import read_manifest, sha256_file
+    from edge.file_hash import sha256_file
+    from edge.manifest import read_manifest
 
     config.model(model)  # a clear error for an unknown name
     artifact = latest_artifact(config.artifacts_dir, model)
@@ -122,7 +123,7 @@ def online_signers(key_dir: Path) -> dict[str, Any]:
 
 def channel_repository(channel: Path, settings: Any) -> Any:
     """The channel in ``channel`` with the expiry and renewal margins of ``settings``
-    (a ``[project.channel]`` table, :class:`precast.config.ChannelSettings`)."""
+    (a ``[project.channel]`` table, :class:`precast.project.config.ChannelSettings`)."""
     from edge.channel_repository import ChannelRepository
 
     return ChannelRepository(channel, expiry=settings.expiry(), margin=settings.margin())
@@ -159,7 +160,7 @@ def _warn_if_readable(path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from precast.config import load_config
+    from precast.project.config import load_config
 
     cfg = load_config(args.config)
     r = make_bundle(

@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
 
 
 def check(args: argparse.Namespace) -> int:
-    from precast.config import load_config
+    from precast.project.config import load_config
 
     cfg = load_config(args.config)
     print(f"{cfg.path}: ok ({len(cfg.models)} model(s): {', '.join(cfg.models)})")
@@ -38,8 +38,8 @@ def check(args: argparse.Namespace) -> int:
 
 
 def show_model(args: argparse.Namespace) -> int:
-    from precast.config import load_config
     from precast.config_view import resolved_settings
+    from precast.project.config import load_config
 
     cfg = load_config(args.config)
     rows = resolved_settings(cfg, args.model)
@@ -51,7 +51,7 @@ def show_model(args: argparse.Namespace) -> int:
 
 
 def schema(args: argparse.Namespace) -> int:
-    from precast.config import json_schema
+    from precast.project.config import json_schema
 
     print(json.dumps(json_schema(), indent=2, sort_keys=True))
     return 0

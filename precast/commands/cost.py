@@ -5,8 +5,9 @@
                  [--markdown]
 
 Throughputs, request times and cold starts come from ``benchmarks/results/*.json`` (each
-printed with its file and date); prices from ``cdk/pricing.py``; memory sizes, architecture
-and batch task size from precast.toml. The model is in :mod:`cdk.cost_model`.
+printed with its file and date); prices from ``precast/project/pricing.py``; memory sizes,
+architecture and batch task size from precast.toml. The model is in
+:mod:`precast.project.cost_model`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cdk.cost_model import CostReport
-    from cdk.measurements import Measurements
+    from precast.project.cost_model import CostReport
+    from precast.project.measurements import Measurements
 
 
 def register(sub: Any) -> None:
@@ -47,10 +48,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cdk.cost_model import Traffic, estimate
-    from cdk.measurements import load_measurements
-    from precast.config import load_config
-    from precast.exceptions import ConfigError
+    from precast.project.config import load_config
+    from precast.project.cost_model import Traffic, estimate
+    from precast.project.exceptions import ConfigError
+    from precast.project.measurements import load_measurements
 
     cfg = load_config(args.config)
     model = cfg.model(args.model or next(iter(cfg.models)))
@@ -75,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
 
 def deployment(model: Any, artifacts_dir: Path) -> Any:
     """The deployment the config describes; the vector size from the latest artifact."""
-    from cdk.cost_model import Deployment
     from edge.artifact_layout import read_latest_pointer
     from edge.manifest import read_manifest
+    from precast.project.cost_model import Deployment
 
     dim = 384
     latest = read_latest_pointer(artifacts_dir / model.name)
@@ -123,7 +124,7 @@ def _usd(value: float) -> str:
 
 
 def render(report: CostReport, measured: Measurements, results: Path, deploy: Any) -> str:
-    from cdk import pricing
+    from precast.project import pricing
 
     inputs = [
         measured.lambda_miss_texts_per_s,
@@ -140,8 +141,8 @@ def render(report: CostReport, measured: Measurements, results: Path, deploy: An
         "- Lambda is assumed as fast as the measuring machine at the configured memory "
         "(Lambda gives about 1 vCPU per 1769 MB): measure on Lambda to replace it.",
         "",
-        "Prices (USD, us-east-1 list prices, no free tier; sources in cdk/pricing.py, check "
-        "them before budgeting):",
+        "Prices (USD, us-east-1 list prices, no free tier; sources in "
+        "precast/project/pricing.py, check them before budgeting):",
         f"- Lambda {deploy.lambda_architecture} GB-s "
         f"{pricing.LAMBDA_GB_SECOND_USD[deploy.lambda_architecture]}, request "
         f"{pricing.LAMBDA_REQUEST_USD * 1e6:.2f}/1M, SnapStart restore "

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     import edge
     from optimize.pipeline import format_report, run_optimize
     from precast.commands.optimize import print_summary
-    from precast.config import load_config
+    from precast.project.config import load_config
 
     cfg = load_config(args.config)
     model_cfg = cfg.model(args.model)

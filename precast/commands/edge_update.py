@@ -154,7 +154,7 @@ def run_device(args: argparse.Namespace) -> int:
 def run_operator(args: argparse.Namespace) -> int:
     from edge.channel_repository import channel_directory
     from precast.commands.bundle import channel_repository
-    from precast.config import ChannelSettings, config_path, load_config
+    from precast.project.config import ChannelSettings, config_path, load_config
 
     cfg: Any = None
     if not (args.channel and args.keys) or config_path(args.config).exists():

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.model)
     if not path.exists():
         from edge.artifact_layout import latest_artifact
-        from precast.config import load_config
+        from precast.project.config import load_config
 
         cfg = load_config(args.config)
         path = latest_artifact(cfg.artifacts_dir, cfg.model(args.model).name)

@@ -50,7 +50,7 @@ def parse_thresholds(values: list[str]) -> dict[str, int]:
 def keys_dir(args: argparse.Namespace, flag: str | None) -> Path:
     if flag:
         return Path(flag)
-    from precast.config import load_config
+    from precast.project.config import load_config
 
     return load_config(args.config).keys_dir
 

@@ -27,7 +27,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from precast.exceptions import ConfigError
+from precast.project.exceptions import ConfigError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # an int8 artifact's share of the fp32 weights: int8 weights are a quarter, plus scales,
@@ -141,7 +141,7 @@ def add_model(args: argparse.Namespace) -> int:
     from optimize import corpus
     from optimize.export import check_weights
     from optimize.source import inspect_source
-    from precast.config import CONFIG_FILENAME, parse_config
+    from precast.project.config import CONFIG_FILENAME, parse_config
 
     if not _NAME.fullmatch(args.name):
         raise ConfigError(f"model name {args.name!r}: use letters, digits, '-' and '_'")

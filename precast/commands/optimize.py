@@ -46,8 +46,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from optimize.pipeline import format_report, run_optimize
-    from precast.config import load_config
-    from precast.exceptions import ConfigError
+    from precast.project.config import load_config
+    from precast.project.exceptions import ConfigError
 
     cfg = load_config(args.config)
     if args.all:
@@ -75,7 +75,7 @@ def _certify(result: Any, model_cfg: Any, targets: list[str]) -> Any:
     from optimize.artifact import OptimizeResult
     from optimize.certify import certify_artifact
     from optimize.emulation import EmulationError
-    from precast.exceptions import ConfigError
+    from precast.project.exceptions import ConfigError
 
     try:
         directory, _ = certify_artifact(result.directory, model_cfg, targets)

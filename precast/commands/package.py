@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
     from edge.artifact_layout import latest_artifact
     from edge.manifest import read_manifest
-    from precast.config import load_config
-    from precast.lambda_asset import build_lambda_asset, check_certified
+    from precast.project.config import load_config
+    from precast.project.lambda_asset import build_lambda_asset, check_certified
 
     cfg = load_config(args.config)
     model = cfg.model(args.model)

@@ -116,7 +116,7 @@ def is_loopback(host: str) -> bool:
 def api_token(args: argparse.Namespace) -> str | None:
     """The bearer token (``--token-file``, else ``$PRECAST_API_TOKEN``), or None; refuses a
     non-loopback ``--host`` without one unless ``--insecure-no-auth``."""
-    from precast.exceptions import ConfigError
+    from precast.project.exceptions import ConfigError
 
     token: str | None
     if args.token_file is not None:
@@ -144,8 +144,8 @@ def run(args: argparse.Namespace) -> int:
     from functions.local_host import serve
     from functions.registry import ModelRegistry
     from functions.settings import resolve_settings
-    from precast.config import load_config
-    from precast.exceptions import ConfigError
+    from precast.project.config import load_config
+    from precast.project.exceptions import ConfigError
 
     token = api_token(args)  # before the models load: a refusal is immediate
     cfg = load_config(args.config)

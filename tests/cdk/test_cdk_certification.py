@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from cdk_support import make_lambda_asset
 
-from precast.exceptions import UncertifiedArtifactError
+from precast.project.exceptions import UncertifiedArtifactError
 
 TOML = """
 [models.m]

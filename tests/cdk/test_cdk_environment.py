@@ -23,7 +23,7 @@ from cdk.modal_deployer import index as deployer
 from edge.environment import BY_NAME
 from functions.modal_settings import CONTAINER_ARTIFACT_DIR, DeploySettings
 from functions.settings import resolve_settings
-from precast.config import ModelConfig, load_config
+from precast.project.config import ModelConfig, load_config
 
 
 class RecordingEnv(Mapping[str, str]):

@@ -18,7 +18,7 @@ from test_cdk_variants import VARIANT_TOML, write_project
 
 from cdk.exceptions import LambdaTargetError
 from cdk.inference_function import SNAPSTART_MAX_EPHEMERAL_MB, check_snapstart
-from precast.config import LambdaTarget
+from precast.project.config import LambdaTarget
 
 
 def _function(real_app: Synthesized) -> tuple[str, dict[str, object]]:

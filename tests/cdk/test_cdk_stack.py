@@ -14,7 +14,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from cdk_support import REPO, Synthesized
 
-from precast.config import ModelConfig, load_config
+from precast.project.config import ModelConfig, load_config
 
 pytestmark = pytest.mark.slow  # one shared ~10 s synth for the whole session
 

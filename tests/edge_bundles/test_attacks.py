@@ -26,7 +26,8 @@ from edge.exceptions import (
     ModelPinError,
     SlowRetrievalError,
 )
-from edge.manifest import FileEntry, read_manifest, sha256_file
+from edge.file_hash import sha256_file
+from edge.manifest import FileEntry, read_manifest
 from edge.update_source import DownloadLimits
 from precast.commands.edge_update import publish_channel
 

@@ -21,7 +21,8 @@ from edge.bundle_format import (
     signature_document,
 )
 from edge.exceptions import ArtifactError, BundleVerificationError
-from edge.manifest import MANIFEST_NAME, sha256_file
+from edge.file_hash import sha256_file
+from edge.manifest import MANIFEST_NAME
 
 from .conftest import KeyPair
 

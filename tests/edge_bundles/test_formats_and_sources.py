@@ -21,9 +21,10 @@ from edge.bundle_format import (
     signature_document,
     verify_directory,
 )
+from edge.channel_fetcher import ChannelFetcher
 from edge.exceptions import BundleVerificationError, UpdateError
 from edge.health import smoke_check
-from edge.update_source import DownloadLimits, channel_url, make_fetcher
+from edge.update_source import DownloadLimits, channel_url
 from edge.updater import Updater, is_older
 
 from .conftest import KeyPair, VariantFactory
@@ -175,7 +176,7 @@ def test_fetcher_errors_are_tuf_download_errors(tmp_path: Path) -> None:
 
     from .hostile_channel import serve
 
-    fetcher = make_fetcher(DownloadLimits())
+    fetcher = ChannelFetcher(DownloadLimits())
     with serve(tmp_path) as url, pytest.raises(DownloadHTTPError) as info:
         fetcher.download_bytes(url + "2.root.json", 1000)
     assert info.value.status_code == 404
@@ -204,7 +205,7 @@ def test_s3_channel_without_boto3_says_to_install_it(
     from edge.updater import tuf_errors
 
     with pytest.raises(UpdateError, match="pip install boto3"), tuf_errors("s3://b/p/"):
-        make_fetcher(DownloadLimits()).download_bytes("s3://b/p/metadata/timestamp.json", 100)
+        ChannelFetcher(DownloadLimits()).download_bytes("s3://b/p/metadata/timestamp.json", 100)
 
 
 def test_is_older_and_sourceless_updater(tmp_path: Path, keypair: KeyPair) -> None:

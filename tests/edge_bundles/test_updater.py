@@ -23,8 +23,8 @@ from edge.exceptions import (
     HealthCheckError,
     UpdateError,
 )
+from edge.file_hash import sha256_file
 from edge.install_layout import InstallLayout
-from edge.manifest import sha256_file
 from edge.updater import Updater
 
 from .conftest import MODEL, KeyPair, Publisher, root_of

@@ -21,7 +21,7 @@ import edge
 from edge import bundle as edge_bundle
 from edge import bundle_format, signing, verify_stamp
 from edge.exceptions import ArtifactIntegrityError, BundleVerificationError
-from edge.manifest import sha256_file
+from edge.file_hash import sha256_file
 from edge.verify_stamp import STAMP_NAME
 
 from .conftest import KeyPair

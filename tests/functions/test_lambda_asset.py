@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from function_events import EVENTS
 
-from precast.lambda_asset import (
+from precast.project.lambda_asset import (
     LAMBDA_UNZIPPED_LIMIT,
     RUNTIME_DISTRIBUTIONS,
     build_lambda_asset,

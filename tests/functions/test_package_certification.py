@@ -17,8 +17,8 @@ import pytest
 from edge.certification import kinds_for_architecture
 from edge.host import AARCH64, X86_AVX2, X86_AVX512_VNNI, host_kind
 from edge.manifest import Manifest, parse_manifest
-from precast.exceptions import UncertifiedArtifactError
-from precast.lambda_asset import check_certified
+from precast.project.exceptions import UncertifiedArtifactError
+from precast.project.lambda_asset import check_certified
 
 
 def _manifest(*kinds: str, **fields: Any) -> Manifest:

@@ -28,7 +28,7 @@ from function_events import free_port
 
 from edge.environment import PRECAST_API_TOKEN
 from precast.commands.serve import api_token
-from precast.exceptions import ConfigError
+from precast.project.exceptions import ConfigError
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -67,7 +67,7 @@ def tiny_project(tiny_sources: dict[str, Path], tmp_path_factory: pytest.TempPat
 def tiny_artifacts(tiny_project: Path) -> dict[str, Path]:
     """name -> artifact directory, built with run_optimize (the fp32 recipe)."""
     from optimize.pipeline import run_optimize
-    from precast.config import load_config
+    from precast.project.config import load_config
 
     config = load_config(tiny_project / "precast.toml")
     return {

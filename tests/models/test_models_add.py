@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from precast.cli import main
-from precast.config import load_config
+from precast.project.config import load_config
 
 pytestmark = pytest.mark.slow
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from optimize.exceptions import AccuracyBudgetError
 from precast.cli import main
-from precast.config import load_config
-from precast.exceptions import AccuracyBudgetError
+from precast.project.config import load_config
 
 pytestmark = pytest.mark.slow
 

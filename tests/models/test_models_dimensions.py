@@ -98,8 +98,8 @@ def test_truncate_dims_is_checked_against_the_task_and_the_model(
     loads / the manifest is planned THEN ConfigError names truncate_dims and the reason."""
     from optimize.source import inspect_source
     from optimize.steps import base_manifest
-    from precast.config import load_config
-    from precast.exceptions import ConfigError
+    from precast.project.config import load_config
+    from precast.project.exceptions import ConfigError
 
     toml = tmp_path / "precast.toml"
     toml.write_text(

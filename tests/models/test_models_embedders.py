@@ -125,7 +125,7 @@ def test_the_config_overrides_the_model_files(
     """GIVEN pooling = "cls" and normalize = false in precast.toml for a mean-pooled,
     normalized directory THEN the artifact uses the config's choice."""
     from optimize.pipeline import run_optimize
-    from precast.config import load_config
+    from precast.project.config import load_config
 
     (tmp_path / "precast.toml").write_text(
         f'[models.b]\nsource = "{tiny_sources["bert"].resolve()}"\npooling = "cls"\n'

@@ -61,7 +61,7 @@ def test_a_default_prompt_name_applies_by_default(
     from sentence_transformers import SentenceTransformer
 
     from optimize.pipeline import run_optimize
-    from precast.config import load_config
+    from precast.project.config import load_config
 
     source = tmp_path / "xlmr-default-query"
     shutil.copytree(tiny_sources["xlm-roberta"], source)

@@ -99,7 +99,7 @@ def test_selective_and_smoothquant_recipes_record_their_decisions(
     NNCF's algorithms."""
     pytest.importorskip("nncf")
     from optimize.pipeline import run_optimize
-    from precast.config import load_config
+    from precast.project.config import load_config
 
     recipes = ["dynamic-int8-selective", "static-int8-smoothquant"]
     (tmp_path / "precast.toml").write_text(

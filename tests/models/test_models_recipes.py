@@ -34,9 +34,9 @@ def test_default_recipes_are_gated_on_the_tasks_measures(
     reference, int8 smaller and measurably moved), each recorded verdict is the budget's
     verdict on the recorded numbers, the winner passed, and the reason names the task's
     measures and every rejected recipe with its failures."""
+    from optimize.exceptions import AccuracyBudgetError
     from optimize.pipeline import run_optimize
-    from precast.config import load_config
-    from precast.exceptions import AccuracyBudgetError
+    from precast.project.config import load_config
 
     (tmp_path / "precast.toml").write_text(
         f'[models.{name}]\nsource = "{tiny_sources[name]}"\ntask = "{task}"\n'

@@ -11,13 +11,14 @@ import pytest
 
 import edge
 from edge.artifact_layout import latest_artifact
-from edge.manifest import manifest_version, read_manifest, sha256_file, verify_files
+from edge.file_hash import sha256_file
+from edge.manifest import manifest_version, read_manifest, verify_files
 from edge.verify_stamp import is_stamp_name
 from optimize import corpus
 from optimize.evaluate import cosine_rows
+from optimize.exceptions import AccuracyBudgetError
 from optimize.graph import count_ops
 from optimize.pipeline import run_optimize
-from precast.exceptions import AccuracyBudgetError
 
 pytestmark = pytest.mark.slow
 

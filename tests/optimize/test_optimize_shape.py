@@ -38,7 +38,7 @@ def test_no_long_function_and_no_long_positional_call(folder: str) -> None:
 def test_every_recipe_the_config_allows_has_a_preset() -> None:
     """GIVEN the recipe names precast.toml accepts THEN optimize has exactly those presets."""
     from optimize.recipes import preset
-    from precast.config import RECIPES
+    from precast.project.config import RECIPES
 
     assert [preset(name, int8_dot_product=True).name for name in RECIPES] == list(RECIPES)
     with pytest.raises(ValueError, match="Choices are"):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from precast.config import load_config
-from precast.exceptions import ConfigError
+from precast.project.config import load_config
+from precast.project.exceptions import ConfigError
 
 GOOD = """
 [project]
@@ -225,7 +225,7 @@ def test_checked_in_json_schema_is_current(repo_root: Path) -> None:
     THEN equal (regenerate: `precast config schema > docs/precast.schema.json`)."""
     import json
 
-    from precast.config import json_schema
+    from precast.project.config import json_schema
 
     checked_in = json.loads((repo_root / "docs" / "precast.schema.json").read_text())
     assert checked_in == json_schema()

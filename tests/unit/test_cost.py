@@ -2,7 +2,7 @@
 
 The fixture results have round numbers (100 texts/s live, 2 ms a cached request, 0.5 s
 init, 50 ms restore, 200 texts/s batch), so each expected cost is written out from the
-formula in cdk/cost_model.py with the list prices of cdk/pricing.py.
+formula in precast/project/cost_model.py with the list prices of precast/project/pricing.py.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from cdk import pricing
-from cdk.cost_model import Deployment, Traffic, estimate, lambda_row
-from cdk.exceptions import CostInputError
-from cdk.measurements import load_measurements
 from precast.cli import main
+from precast.project import pricing
+from precast.project.cost_model import Deployment, Traffic, estimate, lambda_row
+from precast.project.exceptions import CostInputError
+from precast.project.measurements import load_measurements
 
 REPO = Path(__file__).resolve().parents[2]
 MACHINE = {"cpu": "Test CPU", "cores": 2}

@@ -66,7 +66,7 @@ def scores(size_mb: float, cosine: float = 0.999, tps: float = 100.0) -> Scores:
 
 def test_no_size_limit_unless_set() -> None:
     """GIVEN max_size_mb unset THEN a 438 MB recipe fails nothing and wins."""
-    from precast.config import OptimizeSettings
+    from precast.project.config import OptimizeSettings
 
     assert OptimizeSettings().max_size_mb is None
     budget = Budget(0.99, 0.9, 0.9, None)
@@ -106,7 +106,7 @@ def test_models_add_gates_openvino_where_this_host_can(
     import tomllib
 
     from precast.commands import models
-    from precast.config import parse_config
+    from precast.project.config import parse_config
 
     monkeypatch.setattr(models, "openvino_here", lambda: openvino)
     text = entry("m", "/m", source(), None)

@@ -1,4 +1,8 @@
-"""Errors of the CLI and config layer."""
+"""Errors of the project library: the config loader, the Lambda asset check, the cost model.
+
+They join the one hierarchy rooted in :class:`edge.exceptions.PrecastError`, so the CLI and
+the CDK app report them as they report every other precast error.
+"""
 
 from __future__ import annotations
 
@@ -19,22 +23,6 @@ class ConfigError(PrecastError):
         self.key = key
 
 
-class AccuracyBudgetError(PrecastError):
-    """No quantization recipe met the accuracy budget; ``report`` holds every score."""
-
-    def __init__(self, message: str, *, report: list[dict[str, object]]) -> None:
-        super().__init__(message)
-        self.report = report
-
-
-class ModelSourceError(PrecastError):
-    """A model directory precast cannot build: the message names the missing file or field."""
-
-    def __init__(self, message: str, *, path: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
-
-
 class UncertifiedArtifactError(PrecastError):
     """An artifact is about to be deployed to a Lambda architecture it was never certified
     for; the message says how to certify it, or how to accept it uncertified."""
@@ -43,3 +31,8 @@ class UncertifiedArtifactError(PrecastError):
         super().__init__(message)
         self.model = model
         self.architecture = architecture
+
+
+class CostInputError(PrecastError):
+    """A benchmark result the cost model needs is missing or malformed; the message names
+    the file and the benchmark command that writes it."""

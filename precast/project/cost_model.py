@@ -2,8 +2,9 @@
 
 Inputs: a :class:`Traffic` shape (requests/s, texts per request, cache hit ratio,
 burstiness), the :class:`Deployment` (from precast.toml), the
-:class:`~cdk.measurements.Measurements` and the list prices in :mod:`cdk.pricing`.
-Every row carries the assumptions behind its number, in words and figures.
+:class:`~precast.project.measurements.Measurements` and the list prices in
+:mod:`precast.project.pricing`. Every row carries the assumptions behind its number, in
+words and figures.
 
 The model, per 1M predictions (texts):
 
@@ -26,8 +27,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from cdk import pricing
-from cdk.measurements import Measurements
+from precast.project import pricing
+from precast.project.measurements import Measurements
 
 PER_MILLION = pricing.PER_MILLION
 ITEM_OVERHEAD_BYTES = 200  # cache item: 64-hex key, version, timestamps, attribute names

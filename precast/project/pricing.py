@@ -1,8 +1,9 @@
 """Cost per 1M predictions on each host, from published list prices. Pure functions.
 
-``precast cost`` (:mod:`cdk.cost_model`) feeds these the throughputs the benchmarks
-measured; the table in ``docs/deploy.md`` is its output. ``python -m cdk.pricing`` still
-prints the list-price table for assumed throughputs (the defaults below).
+``precast cost`` (:mod:`precast.project.cost_model`) feeds these the throughputs the
+benchmarks measured; the table in ``docs/deploy.md`` is its output.
+``python -m precast.project.pricing`` still prints the list-price table for assumed
+throughputs (the defaults below).
 
 Prices (USD, us-east-1, on-demand list prices, no free tier, no savings plans). Values as
 published on the pages below; cross-checked against dated third-party snapshots (Lambda
@@ -148,7 +149,7 @@ def batch_fargate_spot_cost(
 
 
 def default_estimates() -> list[CostEstimate]:
-    """``python -m cdk.pricing``: precast.toml's defaults at assumed throughputs."""
+    """``python -m precast.project.pricing``: precast.toml's defaults at assumed throughputs."""
     return [
         lambda_cost(architecture="arm64"),
         lambda_cost(architecture="x86_64"),

@@ -3,9 +3,9 @@
 Every key is typed with its range or choices; unknown keys are refused, so a typo never
 silently falls back to a default. Errors name the file, the key
 (``models.minilm.lambda.auth``) and what is allowed (``Choices are: iam|none``); the
-translation from pydantic's errors lives in :mod:`precast.config_errors`. The schema is
-build-side only: the runtimes (edge, functions, batch) never import it, they receive
-explicit arguments and the environment of :mod:`edge.environment`.
+translation from pydantic's errors lives in :mod:`precast.project.config_errors`. The
+schema is build-side only: the runtimes (edge, functions, batch) never import it, they
+receive explicit arguments and the environment of :mod:`edge.environment`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from dataclasses import field, fields, is_dataclass, replace
+from dataclasses import field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,7 +31,8 @@ from edge.channel_repository import (
 )
 from edge.environment import MODAL_AUTHS, PRECAST_CONFIG
 from edge.manifest import POOLINGS, TASKS
-from precast.exceptions import ConfigError
+from precast.project.config_errors import config_error, precheck
+from precast.project.exceptions import ConfigError
 
 CONFIG_FILENAME = "precast.toml"
 TARGETS = ("lambda", "modal", "batch", "edge")
@@ -414,13 +415,11 @@ def load_config(path: str | Path | None = None) -> ProjectConfig:
 
 def parse_config(raw: dict[str, Any], path: Path) -> ProjectConfig:
     """Validate a decoded precast.toml; relative paths are resolved against its directory."""
-    from precast.config_errors import config_error, precheck
-
     precheck(raw, str(path))
     try:  # JSON mode: TOML arrays fill tuples, integers fill floats, nothing else coerces
         parsed = FILE_SCHEMA.validate_json(json.dumps(raw, default=str))
     except ValidationError as exc:
-        raise config_error(exc, str(path)) from None
+        raise config_error(exc, str(path), ConfigFile) from None
     root = path.parent
     models = {name: _named(name, m, root) for name, m in parsed.models.items()}
     project = parsed.project
@@ -457,10 +456,3 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "precast.toml"
     return schema
-
-
-def table_fields(cls: type[Any]) -> dict[str, Any]:
-    """TOML key -> dataclass field of a table class (``lambda`` for ``lambda_``)."""
-    if not is_dataclass(cls):
-        return {}
-    return {f.name.rstrip("_"): f for f in fields(cls) if f.name != "name"}

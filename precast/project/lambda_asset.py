@@ -29,7 +29,7 @@ from edge.certification import LAMBDA_ARCHITECTURE_KINDS, certified_kinds, kinds
 from edge.exceptions import PrecastError
 from edge.manifest import MANIFEST_NAME, Manifest, read_manifest
 from edge.variant_targets import files_for_target
-from precast.exceptions import UncertifiedArtifactError
+from precast.project.exceptions import UncertifiedArtifactError
 
 LAMBDA_UNZIPPED_LIMIT = 262_144_000  # 250 MB: Lambda's limit for an unzipped zip asset
 TARGET_BYTES = 150 * 1024 * 1024  # our own budget: room left for a second model or a layer
@@ -313,7 +313,7 @@ def build_lambda_asset(
     """Build ``out_dir/<model>-<arch>/`` (+ ``.zip``); raise if over Lambda's 250 MB."""
     if arch not in ARCHES:
         raise LambdaAssetError(f"unknown architecture {arch!r}. Choices are: {'|'.join(ARCHES)}")
-    repo = repo or Path(__file__).resolve().parents[1]
+    repo = repo or Path(__file__).resolve().parents[2]
     directory = out_dir / f"{model}-{arch}"
     staging = out_dir / f".{model}-{arch}.building"
     shutil.rmtree(staging, ignore_errors=True)

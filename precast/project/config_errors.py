@@ -8,7 +8,7 @@ is reported, as a person fixes one key at a time.
 from __future__ import annotations
 
 import typing
-from dataclasses import is_dataclass
+from dataclasses import fields, is_dataclass
 from typing import Any
 
 from annotated_types import Ge, Gt, Le, Lt
@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
-from precast.exceptions import ConfigError
+from precast.project.exceptions import ConfigError
 
 _TYPE_NAMES: dict[Any, str] = {int: "int", float: "float", bool: "bool", str: "str"}
 _TOP_TABLES = ("project", "models")
@@ -34,12 +34,11 @@ def precheck(raw: dict[str, Any], path: str) -> None:
             )
 
 
-def config_error(exc: ValidationError, path: str) -> ConfigError:
-    from precast.config import ConfigFile
-
+def config_error(exc: ValidationError, path: str, schema: type[Any]) -> ConfigError:
+    """The first of ``exc``'s errors, located in ``schema`` (the table class of the file)."""
     err = exc.errors()[0]
     loc = [str(part) for part in err["loc"]]
-    owner, info = _locate(ConfigFile, loc)
+    owner, info = _locate(schema, loc)
     kind = err["type"]
     if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         parent, name = loc[:-1], loc[-1]
@@ -120,9 +119,14 @@ def _toml_type(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _keys(cls: Any) -> list[str]:
-    from precast.config import table_fields
+def table_fields(cls: type[Any]) -> dict[str, Any]:
+    """TOML key -> dataclass field of a table class (``lambda`` for ``lambda_``)."""
+    if not is_dataclass(cls):
+        return {}
+    return {f.name.rstrip("_"): f for f in fields(cls) if f.name != "name"}
 
+
+def _keys(cls: Any) -> list[str]:
     return list(table_fields(cls))
 
 
@@ -132,8 +136,8 @@ def _locate(root: Any, loc: list[str]) -> tuple[Any, FieldInfo | None]:
     owner: Any = root
     info: FieldInfo | None = None
     for part in loc:
-        fields: dict[str, FieldInfo] = getattr(cls, "__pydantic_fields__", {})
-        by_key = {(f.alias or n): (n, f) for n, f in fields.items()}
+        declared: dict[str, FieldInfo] = getattr(cls, "__pydantic_fields__", {})
+        by_key = {(f.alias or n): (n, f) for n, f in declared.items()}
         if part in by_key:
             owner, info = cls, by_key[part][1]
             cls = _unwrap(info.annotation)

@@ -2,7 +2,7 @@
 
 Each number keeps where it came from (file, the benchmark's date, the machine it ran on),
 so ``precast cost`` prints it beside the result. A missing file or key is a
-:class:`~cdk.exceptions.CostInputError` naming the benchmark that writes it.
+:class:`~precast.project.exceptions.CostInputError` naming the benchmark that writes it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cdk.exceptions import CostInputError
+from precast.project.exceptions import CostInputError
 
 # file stem -> the command that (re)writes it
 BENCHMARKS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cdk import pricing
+from precast.project import pricing
 
 
 def test_lambda_arm64_is_gb_seconds_plus_requests() -> None:
