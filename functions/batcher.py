@@ -1,17 +1,18 @@
 """Request micro-batching: coalesce concurrent requests for one model into one predict call.
 
-A request's texts wait at most ``wait_ms`` after the oldest waiting request arrived, or
-until ``max_batch_size`` texts are queued, then all of them run as one hybrid call
-(one cache lookup, one ORT batch for the misses, one write-back). Batches run one at a
-time per model: while one runs, new requests queue and form the next batch, so under load
-batches grow by themselves and an idle server adds at most ``wait_ms``. A single request
+A request's items (texts or pairs, :data:`edge.hybrid.Item`) wait at most ``wait_ms``
+after the oldest waiting request arrived, or until ``max_batch_size`` items are queued,
+then all of them run as one hybrid call (one cache lookup, one ORT batch for the misses,
+one write-back). Batches run one at a time per model: while one runs, new requests queue
+and form the next batch, so under load batches grow by themselves and an idle server adds
+at most ``wait_ms``. A single request
 larger than ``max_batch_size`` runs alone; requests are never split. At most
 ``max_pending`` requests may wait: one more is refused at once with
 :class:`~functions.exceptions.ServiceOverloadedError` (503 + ``Retry-After``). Batches run on
 the app's :class:`~functions.lanes.InferenceLane` when given one.
 
-Used by the local server and the Modal web host. Lambda serves one request per
-environment, so it calls the model directly.
+Owned by :class:`functions.inference.ServingPath` on the local server and the Modal web
+host. Lambda serves one request per environment: nothing to coalesce.
 """
 
 from __future__ import annotations
@@ -23,16 +24,16 @@ from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 
-from edge.hybrid import HybridResult
+from edge.hybrid import HybridResult, Item
 from functions.exceptions import ServiceOverloadedError
 from functions.lanes import RETRY_AFTER_S, InferenceLane
 
-RunBatch = Callable[[list[str]], HybridResult]
+RunBatch = Callable[[list[Item]], HybridResult]
 
 
 @dataclass
 class _Pending:
-    texts: list[str]
+    texts: list[Item]
     future: asyncio.Future[HybridResult]
     arrived: float
 
@@ -72,8 +73,9 @@ class MicroBatcher:
         self.batches = 0  # predict calls made; requests / batches = coalescing factor
         self.requests = 0
 
-    async def submit(self, texts: Sequence[str]) -> HybridResult:
-        """Queue ``texts`` (already checked against the model's limits); await the result."""
+    async def submit(self, texts: Sequence[Item]) -> HybridResult:
+        """Queue ``texts`` (items already checked against the model's limits); await the
+        result."""
         loop = asyncio.get_running_loop()
         if self._worker is None or self._worker.done() or self._loop is not loop:
             self._loop = loop

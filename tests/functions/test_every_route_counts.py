@@ -82,11 +82,6 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any]]] = {
 }
 
 
-# Until the one serving path: only our own route reports to the observers (issue 25).
-NOT_YET = pytest.mark.xfail(strict=True, reason="the compat routes bypass the observers")
-ROUTE_PARAMS = [pytest.param(r, marks=() if r == "predict" else NOT_YET) for r in ROUTES]
-
-
 def _body(route: str, text: str) -> tuple[str, str, dict[str, Any]]:
     model, path, body = ROUTES[route]
 
@@ -157,7 +152,7 @@ def _counts(scraped: str, model: str) -> tuple[float, float, float, float]:
 
 
 @pytest.mark.parametrize("micro_batch", [False, True], ids=["direct", "micro-batched"])
-@pytest.mark.parametrize("route", ROUTE_PARAMS)
+@pytest.mark.parametrize("route", list(ROUTES))
 def test_prometheus_counts_one_miss_then_one_hit(
     route: str, micro_batch: bool, registry: ModelRegistry, models: dict[str, EdgeModel]
 ) -> None:
@@ -176,7 +171,7 @@ def test_prometheus_counts_one_miss_then_one_hit(
         assert _counts(client.get("/metrics").text, model) == (2, 1, 1, 0)
 
 
-@pytest.mark.parametrize("route", ROUTE_PARAMS)
+@pytest.mark.parametrize("route", list(ROUTES))
 def test_lambda_emf_counts_one_miss_then_one_hit(
     route: str,
     registry: ModelRegistry,
@@ -208,7 +203,7 @@ def test_lambda_emf_counts_one_miss_then_one_hit(
 
 
 @pytest.mark.parametrize("micro_batch", [False, True], ids=["direct", "micro-batched"])
-@pytest.mark.parametrize("route", ROUTE_PARAMS)
+@pytest.mark.parametrize("route", list(ROUTES))
 def test_a_cache_failure_is_logged_and_counted(
     route: str,
     micro_batch: bool,
