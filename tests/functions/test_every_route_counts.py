@@ -225,3 +225,20 @@ def test_a_cache_failure_is_logged_and_counted(
     logged = [r.getMessage() for r in caplog.records if r.name == cache_logger.name]
     assert len(logged) == 1 and model in logged[0] and "the cache is down" in logged[0]
     assert _counts(scraped, model) == (1, 0, 1, 1)
+
+
+def test_a_mixed_predict_batch_is_one_serving_call_answered_as_each_item_alone(
+    registry: ModelRegistry, models: dict[str, EdgeModel]
+) -> None:
+    """GIVEN a TEI /predict batch of a text and a pair WHEN served THEN it is one request to
+    the serving path (2 items, 2 misses on /metrics) and each item's labels are those it
+    gets alone, in the order sent."""
+    app = create_app(registry, settings=_settings(models, False), prometheus=True)
+    text, pair = "one text", ["a text", "its pair"]
+    with TestClient(app) as client:
+        both = client.post("/predict?model=labels", json={"inputs": [[text], pair]}).json()
+        assert _counts(client.get("/metrics").text, "labels") == (2, 0, 2, 0)
+        alone = [
+            client.post("/predict?model=labels", json={"inputs": i}).json() for i in (text, pair)
+        ]
+    assert both == alone
