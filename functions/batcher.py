@@ -1,8 +1,8 @@
 """Request micro-batching: coalesce concurrent requests for one model into one predict call.
 
-A request's items (texts or pairs, :data:`edge.hybrid.Item`) wait at most ``wait_ms``
-after the oldest waiting request arrived, or until ``max_batch_size`` items are queued,
-then all of them run as one hybrid call (one cache lookup, one ORT batch for the misses,
+A request's inputs (for the serving path: each item with what its cache lookup found) wait
+at most ``wait_ms`` after the oldest waiting request arrived, or until ``max_batch_size``
+inputs are queued, then all of them run as one hybrid call (one ORT batch for the misses,
 one write-back). Batches run one at a time per model: while one runs, new requests queue
 and form the next batch, so under load batches grow by themselves and an idle server adds
 at most ``wait_ms``. A single request
@@ -21,19 +21,21 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from edge.hybrid import HybridResult, Item
+from edge.hybrid import HybridResult
 from functions.exceptions import ServiceOverloadedError
 from functions.lanes import RETRY_AFTER_S, InferenceLane
 
-RunBatch = Callable[[list[Item]], HybridResult]
+T = TypeVar("T")  # what a request queues per input (the serving path: an item + its lookup)
+RunBatch = Callable[[list[T]], HybridResult]
 
 
 @dataclass
-class _Pending:
-    texts: list[Item]
+class _Pending(Generic[T]):
+    texts: list[T]
     future: asyncio.Future[HybridResult]
     arrived: float
 
@@ -49,10 +51,10 @@ def split_result(result: HybridResult, start: int, stop: int) -> HybridResult:
     )
 
 
-class MicroBatcher:
+class MicroBatcher(Generic[T]):
     def __init__(
         self,
-        run: RunBatch,
+        run: RunBatch[T],
         *,
         max_batch_size: int,
         wait_ms: float,
@@ -66,14 +68,14 @@ class MicroBatcher:
         self.lane = lane
         self.max_batch_size = max_batch_size
         self.wait_s = wait_ms / 1000.0
-        self._pending: deque[_Pending] = deque()
+        self._pending: deque[_Pending[T]] = deque()
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.batches = 0  # predict calls made; requests / batches = coalescing factor
         self.requests = 0
 
-    async def submit(self, texts: Sequence[Item]) -> HybridResult:
+    async def submit(self, texts: Sequence[T]) -> HybridResult:
         """Queue ``texts`` (items already checked against the model's limits); await the
         result."""
         loop = asyncio.get_running_loop()
@@ -136,8 +138,8 @@ class MicroBatcher:
                     break
             await self._execute(self._take())
 
-    def _take(self) -> list[_Pending]:
-        batch: list[_Pending] = []
+    def _take(self) -> list[_Pending[T]]:
+        batch: list[_Pending[T]] = []
         size = 0
         while self._pending:
             nxt = self._pending[0]
@@ -150,7 +152,7 @@ class MicroBatcher:
             size += len(nxt.texts)
         return batch
 
-    async def _execute(self, batch: list[_Pending]) -> None:
+    async def _execute(self, batch: list[_Pending[T]]) -> None:
         if not batch:
             return
         texts = [t for p in batch for t in p.texts]

@@ -8,9 +8,9 @@ or (query, passage) pairs, or both. :meth:`ServingPath.serve` then
    the event loop, a remote lookup on the cache lane;
 2. answers a request whose items are all cached right there, without entering the
    inference lane (its bounded queue answers 503 when full) or a micro-batcher;
-3. runs the misses: coalesced with other requests by the model's micro-batcher when
-   micro-batching is on (the batch is looked up again as a whole), else on the inference
-   lane with the lookup passed on;
+3. runs the misses, the lookup passed on (never read twice): coalesced with other
+   requests by the model's micro-batcher when micro-batching is on, else on the inference
+   lane;
 4. reports, for every route alike: a cache failure is logged (rate-limited,
    :mod:`functions.cache_log`), and each observer (Lambda's EMF, Prometheus) gets one
    :class:`PredictStats` per request.
@@ -24,6 +24,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from edge.cache.base import reads_are_local
+from edge.hybrid import CacheRead
 from functions.batcher import MicroBatcher
 from functions.cache_log import CacheFailureLog
 from functions.lanes import CacheLane, InferenceLane
@@ -44,6 +45,23 @@ class PredictStats:
     hits: int
     misses: int
     cache_error: str | None
+
+
+@dataclass(frozen=True)
+class _Looked:
+    """One item queued for a micro-batch, with the lookup it came with (index ``at``)."""
+
+    item: Item
+    read: CacheRead
+    at: int
+
+
+def _merged(looked: Sequence[_Looked]) -> CacheRead:
+    """The lookups of a coalesced batch as one, in the batch's order."""
+    keys = [q.read.keys[q.at] for q in looked]
+    found = {k: q.read.found[k] for q, k in zip(looked, keys, strict=True) if k in q.read.found}
+    error = next((q.read.error for q in looked if q.read.error is not None), None)
+    return CacheRead(keys, found, error)
 
 
 PredictObserver = Callable[[PredictStats], None]
@@ -70,7 +88,7 @@ class ServingPath:
         self.observers = list(observers)
         self.on_batch = on_batch
         self.cache_failures = cache_failures or CacheFailureLog()
-        self.batchers: dict[str, MicroBatcher] = {}
+        self.batchers: dict[str, MicroBatcher[_Looked]] = {}
         if settings.micro_batch:  # coalesced batches skip the per-request batch limit
             self.batchers = {
                 name: MicroBatcher(
@@ -110,16 +128,17 @@ class ServingPath:
         if not read.misses:  # every item cached: assemble here, no inference lane
             return self.registry.serve(name, items, read=read)
         batcher = self.batchers.get(name)
-        if batcher is not None:  # coalesced with other requests (looks the batch up again)
-            return await batcher.submit(items)
+        if batcher is not None:  # coalesced with other requests, each with its lookup
+            return await batcher.submit([_Looked(x, read, i) for i, x in enumerate(items)])
         if self.on_batch is not None:
             self.on_batch(name, len(read.misses))
         return await self.inference.run(partial(self.registry.serve, name, items, read=read))
 
-    def _run_batch(self, name: str, items: Sequence[Item]) -> HybridResult:
+    def _run_batch(self, name: str, looked: list[_Looked]) -> HybridResult:
+        read = _merged(looked)
         if self.on_batch is not None:
-            self.on_batch(name, len(items))
-        return self.registry.serve(name, items)
+            self.on_batch(name, len(read.misses))
+        return self.registry.serve(name, [q.item for q in looked], read=read)
 
     def _report(self, name: str, result: HybridResult) -> None:
         if result.cache_error is not None:

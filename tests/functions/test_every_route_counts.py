@@ -102,6 +102,16 @@ def _answer(body: Any) -> Any:
     return body
 
 
+class CountingCache(SQLiteCache):
+    """The SQLite cache, counting its lookups."""
+
+    reads = 0
+
+    def get_many(self, model_version: str, keys: Sequence[str]) -> dict[str, CacheEntry]:
+        self.reads += 1
+        return super().get_many(model_version, keys)
+
+
 class DownCache(SQLiteCache):
     """A remote-style cache (read on the cache lane) whose every read fails."""
 
@@ -122,7 +132,7 @@ def models(sample_model: EdgeModel) -> dict[str, EdgeModel]:
 
 @pytest.fixture
 def registry(models: dict[str, EdgeModel], tmp_path: Path) -> Iterator[ModelRegistry]:
-    registry = ModelRegistry(models, SQLiteCache(tmp_path / "cache.sqlite"))
+    registry = ModelRegistry(models, CountingCache(tmp_path / "cache.sqlite"))
     yield registry
     registry.close()
 
@@ -158,17 +168,21 @@ def test_prometheus_counts_one_miss_then_one_hit(
 ) -> None:
     """GIVEN the local/Modal app with /metrics WHEN a request misses and the same request
     comes again THEN /metrics counts one item and one miss, then one more item and one hit,
-    on every inference route."""
+    on every inference route; each request reads the cache once, micro-batched or not."""
+    cache = registry.cache
+    assert isinstance(cache, CountingCache)
     app = create_app(registry, settings=_settings(models, micro_batch), prometheus=True)
     model, path, body = _body(route, f"every route counts {route} {micro_batch}")
     with TestClient(app) as client:
         first = client.post(path, json=body)
         assert first.status_code == 200, first.text
         assert _counts(client.get("/metrics").text, model) == (1, 0, 1, 0)
+        assert cache.reads == 1
         second = client.post(path, json=body)
         assert second.status_code == 200, second.text
         assert _answer(second.json()) == _answer(first.json())
         assert _counts(client.get("/metrics").text, model) == (2, 1, 1, 0)
+        assert cache.reads == 2
 
 
 @pytest.mark.parametrize("route", list(ROUTES))
