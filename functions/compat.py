@@ -41,6 +41,7 @@ from functions.exceptions import (
     RequestValidationError,
     echo,
 )
+from functions.request_types import ENCODING_FORMATS
 
 if TYPE_CHECKING:
     from edge.manifest import Manifest
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
     from functions.inference import ServingPath
     from functions.registry import ModelRegistry
     from functions.settings import Settings
-
-ENCODING_FORMATS = ("float", "base64")
 
 
 def _openai_error(exc: RequestError | InputLimitError, param: str | None) -> JSONResponse:
