@@ -7,9 +7,9 @@ Routes: ``POST /v1/models/{model}/predict``, ``GET /v1/models``, ``GET /v1/model
 ``GET /healthz``, ``GET /openapi.json``, the client dialects of :mod:`functions.compat`
 (OpenAI ``POST /v1/embeddings``, text-embeddings-inference ``POST /embed`` and
 ``GET /info``), and ``GET /metrics`` (Prometheus) when
-``prometheus=True`` (local and Modal hosts). The app owns its lanes and micro-batchers
-(stopped on lifespan shutdown) but not the registry: the host that built the registry
-closes it.
+``prometheus=True`` (local and Modal hosts). Every inference route answers through the
+app's one :class:`~functions.inference.ServingPath` (its lanes and micro-batchers stop on
+lifespan shutdown); the app does not own the registry: the host that built it closes it.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from functions.batcher import MicroBatcher
 from functions.compat import CompatEndpoints
 from functions.compat_tasks import TaskEndpoints
 from functions.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
-from functions.lanes import CacheLane, InferenceLane, favour_event_loop
+from functions.inference import PredictObserver, ServingPath
+from functions.lanes import favour_event_loop
 from functions.registry import ModelRegistry
-from functions.routes import BatchObserver, Endpoints, PredictObserver
+from functions.routes import Endpoints
 from functions.settings import Settings
 
 
@@ -40,42 +40,18 @@ def create_app(
     prometheus: bool = False,
 ) -> Starlette:
     """Build the app. ``settings.micro_batch`` turns on per-model request coalescing."""
-    inference = InferenceLane(workers=settings.inference_workers, max_queue=settings.max_queue)
-    cache_lane = CacheLane()
-    observers = [observer] if observer is not None else []
-    on_batch: BatchObserver | None = None
+    path = ServingPath(registry, settings, observers=[observer] if observer is not None else [])
     metrics = None
-    batchers: dict[str, MicroBatcher] = {}
     if prometheus:
         from functions.prometheus import PrometheusMetrics
 
         versions = {n: registry.models[n].version for n in registry.names()}
-        metrics = PrometheusMetrics(
-            versions,
-            queue_depth=lambda: inference.queued + sum(b.pending for b in batchers.values()),
-        )
-        observers.append(metrics.observe_predict)
-        on_batch = metrics.observe_batch
-    if settings.micro_batch:
-        batchers = registry.batchers(
-            max_batch_size=settings.max_batch_size,
-            wait_ms=settings.batch_wait_ms,
-            max_pending=settings.max_queue,
-            lane=inference,
-            on_batch=on_batch,
-        )
-    ep = Endpoints(
-        registry,
-        settings,
-        inference=inference,
-        cache_lane=cache_lane,
-        batchers=batchers,
-        observers=observers,
-        on_batch=on_batch,
-        metrics_route=metrics is not None,
-    )
-    compat = CompatEndpoints(ep)
-    tasks = TaskEndpoints(compat)
+        metrics = PrometheusMetrics(versions, queue_depth=lambda: path.queue_depth)
+        path.observers.append(metrics.observe_predict)
+        path.on_batch = metrics.observe_batch
+    ep = Endpoints(registry, settings, path, metrics_route=metrics is not None)
+    compat = CompatEndpoints(registry, settings, path)
+    tasks = TaskEndpoints(registry, settings, path)
     routes = [
         Route("/healthz", ep.healthz, methods=["GET"]),
         Route("/openapi.json", ep.openapi, methods=["GET"]),
@@ -102,10 +78,7 @@ def create_app(
         try:
             yield
         finally:
-            for batcher in batchers.values():
-                await batcher.aclose()
-            inference.close()
-            cache_lane.close()
+            await path.aclose()
 
     app = Starlette(
         routes=routes,
@@ -114,8 +87,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.registry = registry
-    app.state.batchers = batchers
-    app.state.inference = inference
-    app.state.cache_lane = cache_lane
+    app.state.serving = path
+    app.state.batchers = path.batchers
+    app.state.inference = path.inference
+    app.state.cache_lane = path.cache_lane
     app.state.metrics = metrics
     return app

@@ -1,17 +1,18 @@
 """Request micro-batching: coalesce concurrent requests for one model into one predict call.
 
-A request's texts wait at most ``wait_ms`` after the oldest waiting request arrived, or
-until ``max_batch_size`` texts are queued, then all of them run as one hybrid call
-(one cache lookup, one ORT batch for the misses, one write-back). Batches run one at a
-time per model: while one runs, new requests queue and form the next batch, so under load
-batches grow by themselves and an idle server adds at most ``wait_ms``. A single request
+A request's inputs (for the serving path: each item with what its cache lookup found) wait
+at most ``wait_ms`` after the oldest waiting request arrived, or until ``max_batch_size``
+inputs are queued, then all of them run as one hybrid call (one ORT batch for the misses,
+one write-back). Batches run one at a time per model: while one runs, new requests queue
+and form the next batch, so under load batches grow by themselves and an idle server adds
+at most ``wait_ms``. A single request
 larger than ``max_batch_size`` runs alone; requests are never split. At most
 ``max_pending`` requests may wait: one more is refused at once with
 :class:`~functions.exceptions.ServiceOverloadedError` (503 + ``Retry-After``). Batches run on
 the app's :class:`~functions.lanes.InferenceLane` when given one.
 
-Used by the local server and the Modal web host. Lambda serves one request per
-environment, so it calls the model directly.
+Owned by :class:`functions.inference.ServingPath` on the local server and the Modal web
+host. Lambda serves one request per environment: nothing to coalesce.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -27,12 +29,13 @@ from edge.hybrid import HybridResult
 from functions.exceptions import ServiceOverloadedError
 from functions.lanes import RETRY_AFTER_S, InferenceLane
 
-RunBatch = Callable[[list[str]], HybridResult]
+T = TypeVar("T")  # what a request queues per input (the serving path: an item + its lookup)
+RunBatch = Callable[[list[T]], HybridResult]
 
 
 @dataclass
-class _Pending:
-    texts: list[str]
+class _Pending(Generic[T]):
+    texts: list[T]
     future: asyncio.Future[HybridResult]
     arrived: float
 
@@ -48,10 +51,10 @@ def split_result(result: HybridResult, start: int, stop: int) -> HybridResult:
     )
 
 
-class MicroBatcher:
+class MicroBatcher(Generic[T]):
     def __init__(
         self,
-        run: RunBatch,
+        run: RunBatch[T],
         *,
         max_batch_size: int,
         wait_ms: float,
@@ -65,15 +68,16 @@ class MicroBatcher:
         self.lane = lane
         self.max_batch_size = max_batch_size
         self.wait_s = wait_ms / 1000.0
-        self._pending: deque[_Pending] = deque()
+        self._pending: deque[_Pending[T]] = deque()
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.batches = 0  # predict calls made; requests / batches = coalescing factor
         self.requests = 0
 
-    async def submit(self, texts: Sequence[str]) -> HybridResult:
-        """Queue ``texts`` (already checked against the model's limits); await the result."""
+    async def submit(self, texts: Sequence[T]) -> HybridResult:
+        """Queue ``texts`` (items already checked against the model's limits); await the
+        result."""
         loop = asyncio.get_running_loop()
         if self._worker is None or self._worker.done() or self._loop is not loop:
             self._loop = loop
@@ -134,8 +138,8 @@ class MicroBatcher:
                     break
             await self._execute(self._take())
 
-    def _take(self) -> list[_Pending]:
-        batch: list[_Pending] = []
+    def _take(self) -> list[_Pending[T]]:
+        batch: list[_Pending[T]] = []
         size = 0
         while self._pending:
             nxt = self._pending[0]
@@ -148,7 +152,7 @@ class MicroBatcher:
             size += len(nxt.texts)
         return batch
 
-    async def _execute(self, batch: list[_Pending]) -> None:
+    async def _execute(self, batch: list[_Pending[T]]) -> None:
         if not batch:
             return
         texts = [t for p in batch for t in p.texts]

@@ -28,8 +28,7 @@ from functions.exceptions import (
     echo,
     echoable,
 )
-
-PREDICT_KEYS = ("inputs", "input", "prompt_name", "top_k")
+from functions.request_types import PREDICT_KEYS
 
 
 def _too_large(allowed: int, actual: int, *, declared: bool) -> BodyTooLargeError:

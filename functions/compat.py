@@ -15,8 +15,10 @@
   and TEI clients call. TEI serves one model: with several served, ``?model=NAME`` picks one.
 - TEI ``POST /predict`` and ``POST /rerank``, the task routes: :mod:`functions.compat_tasks`.
 
-Every route goes through the same hybrid path as ``/v1/models/{model}/predict`` (cache
-first, the same bit-identical vectors, the same limits with the same 4xx).
+Each route only translates shapes: its request is read and checked once here (the same
+limits with the same 4xx), then answered by the one serving path,
+:class:`functions.inference.ServingPath`, as ``/v1/models/{model}/predict`` is (cache
+first, the same bit-identical vectors, the same metrics and cache-failure log).
 """
 
 from __future__ import annotations
@@ -39,13 +41,14 @@ from functions.exceptions import (
     RequestValidationError,
     echo,
 )
+from functions.request_types import ENCODING_FORMATS
 
 if TYPE_CHECKING:
     from edge.manifest import Manifest
     from edge.model import EdgeModel
-    from functions.routes import Endpoints
-
-ENCODING_FORMATS = ("float", "base64")
+    from functions.inference import ServingPath
+    from functions.registry import ModelRegistry
+    from functions.settings import Settings
 
 
 def _openai_error(exc: RequestError | InputLimitError, param: str | None) -> JSONResponse:
@@ -102,49 +105,72 @@ def allowed_dimensions(model: EdgeModel, dims: Any) -> int | None:
     )
 
 
+async def json_object(request: Request, settings: Settings) -> dict[str, Any]:
+    """The request's body, which must be a JSON object (the dialects' common first step)."""
+    check_content_type(request)
+    body = await read_body(request, settings.max_body_bytes, timeout_s=settings.body_timeout_s)
+    payload = parse_json(body)
+    if not isinstance(payload, dict):
+        raise RequestValidationError("the request body must be a JSON object")
+    return payload
+
+
+def tei_model(registry: ModelRegistry, request: Request) -> EdgeModel:
+    """TEI serves one model: with several served, ``?model=NAME`` picks one."""
+    names = registry.names()
+    wanted = request.query_params.get("model")
+    if wanted is None and len(names) == 1:
+        return registry.get(names[0])
+    if wanted is None:
+        raise ModelNotFoundError(
+            f"this server serves {len(names)} models; pick one with ?model=NAME. "
+            f"Choices are: {'|'.join(names)}"
+        )
+    return registry.get(wanted)
+
+
+def check_truncate(model: EdgeModel, payload: dict[str, Any]) -> None:
+    truncate = payload.get("truncate")
+    if truncate is not None and truncate is not model.manifest.truncate:
+        raise RequestValidationError(
+            f"model {model.name!r} {'truncates' if model.manifest.truncate else 'rejects'}"
+            f" texts over {model.manifest.max_tokens} tokens; omit 'truncate'",
+            limit="truncate",
+            allowed=model.manifest.truncate,
+            actual=truncate,
+        )
+
+
+def embedding_texts(
+    model: EdgeModel, texts: list[str], prompt_name: str | None = None
+) -> list[str]:
+    """Texts to embed, checked against ``model``'s limits and prompted: the serving path's
+    input."""
+    return model.prompted(check_unicode(check_texts(texts, model.limits)), prompt_name)
+
+
 class CompatEndpoints:
-    def __init__(self, endpoints: Endpoints) -> None:
-        self.ep = endpoints
+    def __init__(self, registry: ModelRegistry, settings: Settings, path: ServingPath) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.path = path
 
-    async def json_object(self, request: Request) -> dict[str, Any]:
-        check_content_type(request)
-        settings = self.ep.settings
-        body = await read_body(request, settings.max_body_bytes, timeout_s=settings.body_timeout_s)
-        payload = parse_json(body)
-        if not isinstance(payload, dict):
-            raise RequestValidationError("the request body must be a JSON object")
-        return payload
-
-    async def vectors(
-        self, model: EdgeModel, texts: list[str], prompt_name: str | None = None
-    ) -> np.ndarray:
-        checked = model.prompted(check_unicode(check_texts(texts, model.limits)), prompt_name)
-        result = await self.ep._predict(model.name, checked)
+    async def vectors(self, model: EdgeModel, texts: list[str]) -> np.ndarray:
+        """One row per checked, prompted text, through the serving path."""
+        result = await self.path.serve(model, texts)
         return np.asarray(result.vectors, dtype=np.float32)
-
-    @staticmethod
-    def check_truncate(model: EdgeModel, payload: dict[str, Any]) -> None:
-        truncate = payload.get("truncate")
-        if truncate is not None and truncate is not model.manifest.truncate:
-            raise RequestValidationError(
-                f"model {model.name!r} {'truncates' if model.manifest.truncate else 'rejects'}"
-                f" texts over {model.manifest.max_tokens} tokens; omit 'truncate'",
-                limit="truncate",
-                allowed=model.manifest.truncate,
-                actual=truncate,
-            )
 
     # -- OpenAI ----------------------------------------------------------------------
 
     async def openai_embeddings(self, request: Request) -> Response:
         param: str | None = None
         try:
-            payload = await self.json_object(request)
+            payload = await json_object(request, self.settings)
             param = "model"
             name = payload.get("model")
             if not isinstance(name, str):
                 raise RequestValidationError("'model' must name a served model", limit="model")
-            model = self.ep.registry.get(name)
+            model = self.registry.get(name)
             param = "encoding_format"
             fmt = payload.get("encoding_format") or "float"
             if fmt not in ENCODING_FORMATS:
@@ -157,7 +183,7 @@ class CompatEndpoints:
             dims = allowed_dimensions(model, payload.get("dimensions"))
             param = "input"
             texts = texts_of(payload.get("input"), "input")
-            vectors = await self.vectors(model, texts)
+            vectors = await self.vectors(model, embedding_texts(model, texts))
             if dims is not None:
                 vectors = l2_normalize(vectors[:, :dims])
         except (RequestError, InputLimitError) as exc:
@@ -186,21 +212,9 @@ class CompatEndpoints:
 
     # -- text-embeddings-inference -----------------------------------------------------
 
-    def tei_model(self, request: Request) -> EdgeModel:
-        names = self.ep.registry.names()
-        wanted = request.query_params.get("model")
-        if wanted is None and len(names) == 1:
-            return self.ep.registry.get(names[0])
-        if wanted is None:
-            raise ModelNotFoundError(
-                f"this server serves {len(names)} models; pick one with ?model=NAME. "
-                f"Choices are: {'|'.join(names)}"
-            )
-        return self.ep.registry.get(wanted)
-
     async def tei_embed(self, request: Request) -> Response:
-        model = self.tei_model(request)
-        payload = await self.json_object(request)
+        model = tei_model(self.registry, request)
+        payload = await json_object(request, self.settings)
         normalize = payload.get("normalize")
         if normalize is not None and normalize is not model.manifest.normalize:
             raise RequestValidationError(
@@ -210,15 +224,16 @@ class CompatEndpoints:
                 allowed=model.manifest.normalize,
                 actual=normalize,
             )
-        self.check_truncate(model, payload)
+        check_truncate(model, payload)
         prompt = payload.get("prompt_name")
         if prompt is not None and not isinstance(prompt, str):
             raise RequestValidationError("'prompt_name' must be a string", limit="prompt_name")
-        vectors = await self.vectors(model, texts_of(payload.get("inputs"), "inputs"), prompt)
+        texts = embedding_texts(model, texts_of(payload.get("inputs"), "inputs"), prompt)
+        vectors = await self.vectors(model, texts)
         return JSONResponse(vectors.tolist())
 
     async def tei_info(self, request: Request) -> Response:
-        model = self.tei_model(request)
+        model = tei_model(self.registry, request)
         m = model.manifest
         recipe = m.quantization.recipe or ""
         return JSONResponse(
@@ -227,7 +242,7 @@ class CompatEndpoints:
                 "model_sha": m.version,
                 "model_dtype": "int8" if "int8" in str(recipe) else "float32",
                 "model_type": _model_type(m),
-                "max_concurrent_requests": self.ep.settings.max_queue,
+                "max_concurrent_requests": self.settings.max_queue,
                 "max_input_length": m.max_tokens,
                 "max_batch_tokens": m.max_tokens * m.max_batch,
                 "max_client_batch_size": m.max_batch,

@@ -12,35 +12,36 @@
 - ``POST /rerank`` (text-ranking): ``query`` + ``texts`` -> ``[{index, score}]`` best first
   (``return_text`` adds the text); scores are the cross-encoder's sigmoid.
 
-Texts and pairs both go through the hybrid path (cache first, each pair under its own
-key, :func:`edge.cache.base.pair_cache_key`); a fully cached request skips the inference
-lane.
+A request is read and checked once here; its texts and pairs, in one list, are answered
+by the one serving path (:class:`functions.inference.ServingPath`: cache first, each pair
+under its own key, :func:`edge.hybrid.item_key`; a fully cached request skips the
+inference lane; the same metrics and cache-failure log as every route).
 
 A route for another task than the model's is a 422 naming the task it needs.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from edge.cache.base import reads_are_local
 from edge.exceptions import InputLimitError
 from edge.labels import top_labels
 from edge.limits import check_texts
 from functions.body import check_unicode
-from functions.compat import CompatEndpoints
+from functions.compat import check_truncate, json_object, tei_model
 from functions.exceptions import RequestValidationError, echo
 
 if TYPE_CHECKING:
-    from edge.hybrid import HybridResult
+    from edge.hybrid import Item  # one TEI "sequence": a text, or a (text, text_pair)
     from edge.model import EdgeModel
+    from functions.inference import ServingPath
+    from functions.registry import ModelRegistry
+    from functions.settings import Settings
 
-Item = str | tuple[str, str]  # one TEI "sequence": a text, or a (text, text_pair)
 PREDICT_SHAPES = (
     'a string, a pair ["text", "text_pair"], or a batch of texts and pairs '
     '[["text"], ["text", "text_pair"], ...]'
@@ -75,6 +76,22 @@ def predict_inputs(value: Any) -> tuple[list[Item], bool]:
     return items, True
 
 
+def checked_items(model: EdgeModel, items: list[Item]) -> list[Item]:
+    """``items`` checked once against ``model``'s limits: ``max_batch`` counts items, every
+    text (each half of a pair too) is checked as a text."""
+    if len(items) > model.limits.max_batch:
+        raise InputLimitError(
+            f"{len(items)} inputs in one call; the limit is "
+            f"max_batch={model.limits.max_batch}. Split the request.",
+            limit="max_batch",
+            allowed=model.limits.max_batch,
+            actual=len(items),
+        )
+    flat = [t for item in items for t in ((item,) if isinstance(item, str) else item)]
+    check_unicode(check_texts(flat, model.limits_for(len(flat))))
+    return items
+
+
 def _require_task(model: EdgeModel, task: str, route: str) -> None:
     if model.manifest.task != task:
         raise RequestValidationError(
@@ -96,14 +113,16 @@ def _no_raw_scores(payload: dict[str, Any]) -> None:
 
 
 class TaskEndpoints:
-    def __init__(self, compat: CompatEndpoints) -> None:
-        self.compat = compat
+    def __init__(self, registry: ModelRegistry, settings: Settings, path: ServingPath) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.path = path
 
     async def predict(self, request: Request) -> Response:
-        model = self.compat.tei_model(request)
-        payload = await self.compat.json_object(request)  # a bad body is 400 whatever the model
+        model = tei_model(self.registry, request)
+        payload = await json_object(request, self.settings)  # a bad body is 400 whatever the model
         _require_task(model, "text-classification", "/predict")
-        self.compat.check_truncate(model, payload)
+        check_truncate(model, payload)
         _no_raw_scores(payload)
         params = payload.get("parameters", {})
         if not isinstance(params, dict):
@@ -126,63 +145,17 @@ class TaskEndpoints:
                 "'top_k' must be a positive integer", limit="top_k", actual=echo(top_k)
             )
         items, batched = predict_inputs(payload.get("inputs"))
-        probs = await self.rows(model, items)
+        probs = (await self.path.serve(model, checked_items(model, items))).vectors
         labelled = [top_labels(model.manifest.labels, row, top_k) for row in probs]
         if not batched and "parameters" not in payload:
             return JSONResponse(labelled[0])
         return JSONResponse(labelled)
 
-    async def rows(self, model: EdgeModel, items: list[Item]) -> np.ndarray:
-        """One row per item in order: texts through the text cache, pairs through the
-        pair cache. The limits count items (``max_batch``) and check every text."""
-        if len(items) > model.limits.max_batch:
-            raise InputLimitError(
-                f"{len(items)} inputs in one call; the limit is "
-                f"max_batch={model.limits.max_batch}. Split the request.",
-                limit="max_batch",
-                allowed=model.limits.max_batch,
-                actual=len(items),
-            )
-        flat = [t for item in items for t in ((item,) if isinstance(item, str) else item)]
-        check_unicode(check_texts(flat, model.limits_for(len(flat))))
-        texts = [i for i, item in enumerate(items) if isinstance(item, str)]
-        pairs = [i for i, item in enumerate(items) if not isinstance(item, str)]
-        out: np.ndarray | None = None
-        if texts:
-            got = await self.compat.vectors(model, [t for t in items if isinstance(t, str)])
-            out = np.empty((len(items), got.shape[1]), dtype=np.float32)
-            out[texts] = got
-        if pairs:
-            result = await self.pair_rows(model, [p for p in items if not isinstance(p, str)])
-            if out is None:
-                out = np.empty((len(items), result.vectors.shape[1]), dtype=np.float32)
-            out[pairs] = result.vectors
-        assert out is not None  # items is never empty (predict_inputs)
-        return out
-
-    async def pair_rows(self, model: EdgeModel, pairs: list[tuple[str, str]]) -> HybridResult:
-        """The hybrid path for pairs, as ``Endpoints._predict`` for texts: the lookup (on
-        the cache lane when remote), then the inference lane only for the misses."""
-        ep = self.compat.ep
-        cache = ep.registry.cache
-        if cache is None or reads_are_local(cache):
-            read = ep.registry.read_pairs(model.name, pairs)
-        else:
-            read = await ep.cache_lane.run(ep.registry.read_pairs, model.name, pairs)
-        if not read.misses:
-            result = ep.registry.predict_pairs(model.name, pairs, read=read)
-        else:
-            run = partial(ep.registry.predict_pairs, model.name, pairs, read=read)
-            result = await ep.inference.run(run)
-        if result.cache_error is not None:
-            ep.cache_failures(model.name, result.cache_error)
-        return result
-
     async def rerank(self, request: Request) -> Response:
-        model = self.compat.tei_model(request)
-        payload = await self.compat.json_object(request)  # a bad body is 400 whatever the model
+        model = tei_model(self.registry, request)
+        payload = await json_object(request, self.settings)  # a bad body is 400 whatever the model
         _require_task(model, "text-ranking", "/rerank")
-        self.compat.check_truncate(model, payload)
+        check_truncate(model, payload)
         _no_raw_scores(payload)
         query = payload.get("query")
         if not isinstance(query, str):
@@ -196,7 +169,7 @@ class TaskEndpoints:
         checked = check_unicode(check_texts([query, *texts], model.limits_for(len(texts) + 1)))
         check_texts(texts, model.limits)
         pairs = [(checked[0], t) for t in checked[1:]]
-        scores = (await self.pair_rows(model, pairs)).vectors[:, 0]
+        scores = (await self.path.serve(model, pairs)).vectors[:, 0]
         order = np.argsort(-scores, kind="stable")
         with_text = payload.get("return_text") is True
         return JSONResponse(

@@ -10,7 +10,7 @@ in the adapter itself is a logged 500. Each invocation logs one ``request`` line
 
 Metrics (CloudWatch EMF, namespace ``precast``, flushed once per invocation; names in
 :mod:`functions.metric_names`): ``Latency`` (ms, every invocation), ``Items``,
-``CacheHits``, ``CacheMisses`` and ``CacheUnavailable`` (0/1; predict requests), and
+``CacheHits``, ``CacheMisses`` and ``CacheUnavailable`` (0/1; every inference route), and
 powertools' own ``ColdStart``.
 
 The X-Ray SDK costs ~0.6 s of imports (it pulls botocore), so the Tracer is only built when
@@ -34,8 +34,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from functions import metric_names as names
 from functions.errors import INTERNAL_ERROR_MESSAGE, error_body, request_error_body
 from functions.exceptions import RequestError
+from functions.inference import PredictStats
 from functions.lambda_events import describe, read_event
-from functions.routes import PredictStats
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer

@@ -11,7 +11,9 @@ runs the artifact's CUDA fp16 variant, which the image carries (:mod:`edge.varia
 With snapshots off both hooks run at every container start, in that order (Modal runs a
 class's enter hooks in definition order). ``Web`` serves the HTTP API (concurrent
 requests, coalesced by the app's micro-batcher); ``Embedder.embed`` is for Python callers
-(``Embedder().embed.remote(text)``), batched by Modal. Settings come from the deploy
+(``Embedder().embed.remote(text)``), batched by Modal. Both answer through the one serving
+path (:class:`functions.inference.ServingPath`): cache first, the same write-back and
+cache-failure log. Settings come from the deploy
 tooling's environment (``PRECAST_MODAL_GPU`` from ``[models.X.modal] gpu``), read through
 the one contract in :mod:`edge.environment`.
 """
@@ -57,6 +59,7 @@ app = modal.App(APP_NAME, image=image)
 with image.imports():  # type: ignore[no-untyped-call]  # modal leaves it unannotated
     from edge.limits import check_texts
     from functions.app import create_app
+    from functions.inference import ServingPath
     from functions.lanes import serving_session_config
     from functions.registry import ModelRegistry
     from functions.settings import resolve_settings
@@ -103,6 +106,7 @@ class Embedder:
     def load(self) -> None:
         self.registry = load_on_cpu()
         self.model_name = self.registry.names()[0]
+        self.path = ServingPath(self.registry, resolve_settings(micro_batch=False))
         self.phases = ["load"]
 
     @modal.enter(snap=False)
@@ -118,7 +122,7 @@ class Embedder:
         for text in texts:  # each call is one text: check it alone, not the batch size
             check_texts([text], limits)
         prompted = model.prompted(texts)  # the manifest's default prompt, as every host
-        result = self.registry.predict(self.model_name, prompted, enforce_limits=False)
+        result = self.path.serve_blocking(model, prompted)  # Modal batched it: no lanes
         vectors: list[list[float]] = result.vectors.tolist()
         return vectors
 

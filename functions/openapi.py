@@ -1,6 +1,8 @@
-"""The OpenAPI 3.1 schema, written by hand (no FastAPI/pydantic on the cold-start path).
+"""The OpenAPI 3.1 schema (no FastAPI/pydantic on the cold-start path).
 
-Each served model gets its own predict path, so its limits are exact in the schema:
+Request bodies are derived from the types the parsers read them by
+(:mod:`functions.request_types`); paths, responses and errors are written here. Each
+served model gets its own predict path, so its limits are exact in the schema:
 ``maxItems`` = the model's ``max_batch``, ``maxLength`` = its ``max_chars``, and the body
 cap (``max_body_bytes``) is stated in the request body's description and as
 ``x-max-body-bytes``. A text must hold a non-blank character: the pattern is
@@ -12,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge.limits import NON_BLANK_PATTERN
 from edge.model import EdgeModel
+from functions import request_types as types
 from functions.registry import ModelRegistry
 from functions.settings import Settings
 
@@ -42,28 +44,7 @@ def _errors(*codes: str) -> dict[str, Any]:
 
 def _predict_request(model: EdgeModel, max_body: int) -> dict[str, Any]:
     lim = model.limits
-    text = {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": lim.max_chars,
-        "pattern": NON_BLANK_PATTERN,
-    }
-    options = _options(model)
-    many = {
-        "type": "object",
-        "required": ["inputs"],
-        "additionalProperties": False,
-        "properties": {
-            "inputs": {"type": "array", "items": text, "minItems": 1, "maxItems": lim.max_batch},
-            **options,
-        },
-    }
-    one = {
-        "type": "object",
-        "required": ["input"],
-        "additionalProperties": False,
-        "properties": {"input": text, **options},
-    }
+    many, one = types.PREDICT_MANY.schema(model), types.PREDICT_ONE.schema(model)
     return {
         "required": True,
         "description": (
@@ -73,16 +54,6 @@ def _predict_request(model: EdgeModel, max_body: int) -> dict[str, Any]:
         "x-max-body-bytes": max_body,
         **_json({"oneOf": [many, one]}),
     }
-
-
-def _options(model: EdgeModel) -> dict[str, Any]:
-    """``prompt_name`` (an embedder with prompts) and ``top_k`` (a classifier)."""
-    out: dict[str, Any] = {}
-    if model.manifest.prompts:
-        out["prompt_name"] = {"type": "string", "enum": sorted(model.manifest.prompts)}
-    if model.manifest.task == "text-classification":
-        out["top_k"] = {"type": "integer", "minimum": 1}
-    return out
 
 
 _LABELLED = {
@@ -142,14 +113,6 @@ _ERROR_SCHEMA = {
 }
 
 
-def _texts_schema(model: EdgeModel) -> dict[str, Any]:
-    lim = model.limits
-    text = {"type": "string", "minLength": 1, "maxLength": lim.max_chars}
-    text["pattern"] = NON_BLANK_PATTERN
-    many = {"type": "array", "items": text, "minItems": 1, "maxItems": lim.max_batch}
-    return {"oneOf": [text, many]}
-
-
 def _compat_paths(registry: ModelRegistry, settings: Settings) -> dict[str, Any]:
     """OpenAI ``/v1/embeddings`` and text-embeddings-inference ``/embed`` + ``/info``
     (functions/compat.py); the limits are the first served model's."""
@@ -157,20 +120,7 @@ def _compat_paths(registry: ModelRegistry, settings: Settings) -> dict[str, Any]
     first = registry.models[names[0]]
     errors = _errors("400", "404", "405", "408", "413", "415", "422", "500", "503")
     vector = {"type": "array", "items": {"type": "number"}}
-    openai_request = {
-        "type": "object",
-        "required": ["input", "model"],
-        "properties": {
-            "input": _texts_schema(first),
-            "model": {"type": "string", "enum": names},
-            "encoding_format": {"type": "string", "enum": ["float", "base64"]},
-            "dimensions": {
-                "type": "integer",
-                "enum": [first.manifest.dim, *first.manifest.truncate_dims],
-            },
-            "user": {"type": "string"},
-        },
-    }
+    openai_request = types.OPENAI_EMBEDDINGS.schema(first, names)
     openai_response = {
         "type": "object",
         "required": ["object", "data", "model", "usage"],
@@ -181,59 +131,9 @@ def _compat_paths(registry: ModelRegistry, settings: Settings) -> dict[str, Any]
             "usage": {"type": "object"},
         },
     }
-    tei_request = {
-        "type": "object",
-        "required": ["inputs"],
-        "properties": {
-            "inputs": _texts_schema(first),
-            "normalize": {"type": "boolean", "const": first.manifest.normalize},
-            "truncate": {"type": "boolean", "const": first.manifest.truncate},
-            **{k: v for k, v in _options(first).items() if k == "prompt_name"},
-        },
-    }
-    truncate = {"type": "boolean", "const": first.manifest.truncate}
-    one = _texts_schema(first)["oneOf"][0]
-    sequence = {"type": "array", "items": one, "minItems": 1, "maxItems": 2}
-    predict_inputs = {  # as TEI: a text, one pair, or a batch of [text] / [text, text_pair]
-        "oneOf": [
-            one,
-            sequence,
-            {"type": "array", "items": sequence, "minItems": 1, "maxItems": first.limits.max_batch},
-        ]
-    }
-    tei_predict_request = {
-        "type": "object",
-        "required": ["inputs"],
-        "properties": {
-            "inputs": predict_inputs,
-            "truncate": truncate,
-            "raw_scores": {"type": "boolean", "const": False},
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "top_k": {"type": ["integer", "null"], "minimum": 1},
-                    "function_to_apply": {"type": ["string", "null"]},
-                },
-            },
-        },
-    }
-    text = _texts_schema(first)["oneOf"][0]
-    rerank_request = {
-        "type": "object",
-        "required": ["query", "texts"],
-        "properties": {
-            "query": text,
-            "texts": {
-                "type": "array",
-                "items": text,
-                "minItems": 1,
-                "maxItems": first.limits.max_batch,
-            },
-            "truncate": truncate,
-            "raw_scores": {"type": "boolean", "const": False},
-            "return_text": {"type": "boolean"},
-        },
-    }
+    tei_request = types.TEI_EMBED.schema(first, names)
+    tei_predict_request = types.TEI_PREDICT.schema(first, names)
+    rerank_request = types.TEI_RERANK.schema(first, names)
     ranked = {
         "type": "array",
         "items": {

@@ -1,30 +1,22 @@
-"""The models a process serves, the cache they share, and the one predict call the routes use.
+"""The models a process serves, the cache they share, and the hybrid call the serving path uses.
 
 Built once per process: at import on Lambda (init phase, outside the billed request), in
 ``@modal.enter()`` on Modal, at startup for the local server. Every route reaches the
-model and the cache only through :meth:`ModelRegistry.predict`, which is the edge hybrid
-path (cache first, live inference for the misses, write-back).
+model and the cache only through :class:`functions.inference.ServingPath`, which calls
+:meth:`ModelRegistry.read` and :meth:`ModelRegistry.serve`: the edge hybrid path (cache
+first, live inference for the misses, write-back).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import edge
 from edge.cache import PredictionCache, open_cache
-from edge.hybrid import (
-    CacheRead,
-    HybridResult,
-    pairs_with_cache,
-    predict_with_cache,
-    read_cache,
-    read_pairs,
-)
-from edge.model import NO_PROMPT, EdgeModel, with_session
+from edge.hybrid import CacheRead, HybridResult, Item, read_cache, with_cache
+from edge.model import EdgeModel, with_session
 from edge.session import SessionConfig, resolved_providers
-from functions.batcher import MicroBatcher
 from functions.exceptions import ModelNotFoundError, SettingsError, echo
-from functions.lanes import InferenceLane
 from functions.settings import ENV_MODEL, Settings
 
 
@@ -79,82 +71,26 @@ class ModelRegistry:
                 actual=name,
             ) from None
 
-    def read(self, name: str, texts: Sequence[str]) -> CacheRead:
+    def read(self, name: str, items: Sequence[Item]) -> CacheRead:
         """The cache lookup alone (blocking I/O for a remote cache; no inference)."""
         model = self.get(name)
-        return read_cache(model.version, self.cache, texts, model)
+        return read_cache(model.version, self.cache, items, model)
 
-    def predict(
-        self,
-        name: str,
-        texts: Sequence[str],
-        *,
-        enforce_limits: bool = True,
-        read: CacheRead | None = None,
+    def serve(
+        self, name: str, items: Sequence[Item], *, read: CacheRead | None = None
     ) -> HybridResult:
-        """Blocking hybrid prediction; run it in a worker thread from async code. The
-        routes prefix a request's prompt (``EdgeModel.prompted``) before the cache lookup,
-        so ``texts`` arrive final here.
-
-        With ``read`` (from :meth:`read`) the lookup is not repeated; when it has no
-        misses this only assembles the cached vectors and is safe on the event loop.
-        """
-        return predict_with_cache(
+        """Blocking hybrid prediction of checked ``items`` (texts with their prompt, pairs);
+        run it in a worker thread from async code. With ``read`` (from :meth:`read`) the
+        lookup is not repeated; when it has no misses this only assembles the cached rows
+        and is safe on the event loop."""
+        return with_cache(
             self.get(name),
             self.cache,
-            texts,
-            write_back=self.write_back,
-            ttl_s=self.cache_ttl_s,
-            enforce_limits=enforce_limits,
-            read=read,
-            prompt_name=NO_PROMPT,
-        )
-
-    def read_pairs(self, name: str, pairs: Sequence[tuple[str, str]]) -> CacheRead:
-        """:meth:`read` for (query, passage) pairs, each under its own key."""
-        model = self.get(name)
-        return read_pairs(model.version, self.cache, pairs, model)
-
-    def predict_pairs(
-        self, name: str, pairs: Sequence[tuple[str, str]], *, read: CacheRead | None = None
-    ) -> HybridResult:
-        """:meth:`predict` for pairs (rankers' scores, sentence-pair labels); the caller
-        checked the per-request limits."""
-        return pairs_with_cache(
-            self.get(name),
-            self.cache,
-            pairs,
+            items,
             write_back=self.write_back,
             ttl_s=self.cache_ttl_s,
             read=read,
         )
-
-    def batchers(
-        self,
-        *,
-        max_batch_size: int,
-        wait_ms: float,
-        max_pending: int | None = None,
-        lane: InferenceLane | None = None,
-        on_batch: Callable[[str, int], None] | None = None,
-    ) -> dict[str, MicroBatcher]:
-        """One micro-batcher per model; coalesced batches skip the per-request batch limit."""
-
-        def runner(name: str) -> MicroBatcher:
-            def run(texts: list[str]) -> HybridResult:
-                if on_batch is not None:
-                    on_batch(name, len(texts))
-                return self.predict(name, texts, enforce_limits=False)
-
-            return MicroBatcher(
-                run,
-                max_batch_size=max_batch_size,
-                wait_ms=wait_ms,
-                max_pending=max_pending,
-                lane=lane,
-            )
-
-        return {name: runner(name) for name in self.models}
 
     def use_session(self, session_config: SessionConfig) -> list[str]:
         """Move every model whose providers would change onto a new session (a Modal

@@ -1,28 +1,18 @@
-"""The HTTP endpoints. Thin: read, validate, call the registry's hybrid path, shape JSON.
-
-Blocking work never runs on the event loop: a remote cache lookup runs on the cache lane
-(a local SQLite read, sub-millisecond and never waiting for a writer, runs inline); a
-request whose texts are all cached is answered without entering the inference lane (its
-bounded queue answers 503 when full) or the model's micro-batcher. Cache
-failures are logged, rate-limited (:mod:`functions.cache_log`).
+"""precast's own endpoints. Thin: read and check the request once, call the one serving
+path (:mod:`functions.inference`: cache lane, inference lane, micro-batcher, metrics,
+cache-failure log), shape JSON.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from edge.cache.base import reads_are_local
 from edge.host import host_kind
-from edge.hybrid import HybridResult
 from edge.labels import top_labels
 from edge.limits import check_texts
-from functions.batcher import MicroBatcher
 from functions.body import (
     check_content_type,
     check_unicode,
@@ -31,29 +21,13 @@ from functions.body import (
     predict_texts,
     read_body,
 )
-from functions.cache_log import CacheFailureLog
-from functions.lanes import CacheLane, InferenceLane
 from functions.openapi import build_openapi
 from functions.registry import ModelRegistry
 from functions.settings import Settings
 
 if TYPE_CHECKING:
     from edge.model import EdgeModel
-
-
-@dataclass(frozen=True)
-class PredictStats:
-    """What one predict request did; hosts turn it into metrics (Lambda: EMF)."""
-
-    model: str
-    items: int
-    hits: int
-    misses: int
-    cache_error: str | None
-
-
-PredictObserver = Callable[[PredictStats], None]
-BatchObserver = Callable[[str, int], None]  # (model, texts in one inference call)
+    from functions.inference import ServingPath
 
 
 def predictions(model: EdgeModel, rows: Any, top_k: int | None) -> list[Any]:
@@ -69,23 +43,13 @@ class Endpoints:
         self,
         registry: ModelRegistry,
         settings: Settings,
+        path: ServingPath,
         *,
-        inference: InferenceLane,
-        cache_lane: CacheLane,
-        batchers: dict[str, MicroBatcher] | None = None,
-        observers: list[PredictObserver] | None = None,
-        on_batch: BatchObserver | None = None,
-        cache_failures: CacheFailureLog | None = None,
         metrics_route: bool = False,
     ) -> None:
         self.registry = registry
         self.settings = settings
-        self.inference = inference
-        self.cache_lane = cache_lane
-        self.batchers = batchers or {}
-        self.observers = observers or []
-        self.on_batch = on_batch
-        self.cache_failures = cache_failures or CacheFailureLog()
+        self.path = path
         self.metrics_route = metrics_route
         self._openapi: dict[str, Any] | None = None
 
@@ -130,35 +94,17 @@ class Endpoints:
         payload = parse_json(body)
         texts = check_unicode(check_texts(predict_texts(payload), model.limits))
         prompt_name, top_k = predict_options(payload)
-        result = await self._predict(name, model.prompted(texts, prompt_name))
-        misses = len(result.cached) - result.hits
-        if result.cache_error is not None:
-            self.cache_failures(name, result.cache_error)
-        stats = PredictStats(name, len(texts), result.hits, misses, result.cache_error)
-        for observe in self.observers:
-            observe(stats)
+        result = await self.path.serve(model, model.prompted(texts, prompt_name))
         return JSONResponse(
             {
                 "model": name,
                 "model_version": result.model_version,
                 "predictions": predictions(model, result.vectors, top_k),
                 "cached": result.cached,
-                "cache": {"hits": result.hits, "misses": misses, "error": result.cache_error},
+                "cache": {
+                    "hits": result.hits,
+                    "misses": result.misses,
+                    "error": result.cache_error,
+                },
             }
         )
-
-    async def _predict(self, name: str, texts: list[str]) -> HybridResult:
-        cache = self.registry.cache
-        if cache is None or reads_are_local(cache):
-            read = self.registry.read(name, texts)  # keys only, or a local SQLite read
-        else:
-            read = await self.cache_lane.run(self.registry.read, name, texts)
-        if not read.misses:  # every text cached: assemble here, no inference lane
-            return self.registry.predict(name, texts, enforce_limits=False, read=read)
-        batcher = self.batchers.get(name)
-        if batcher is not None:  # coalesced with other requests (looks the batch up again)
-            return await batcher.submit(texts)
-        if self.on_batch is not None:
-            self.on_batch(name, len(read.misses))
-        run = partial(self.registry.predict, name, texts, enforce_limits=False, read=read)
-        return await self.inference.run(run)

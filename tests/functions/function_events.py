@@ -8,10 +8,12 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 LAMBDA_ENV = {
@@ -119,3 +121,26 @@ def coalesce_by_size(batcher: Any, texts: int) -> Iterator[None]:
         yield
     finally:
         batcher.max_batch_size, batcher.wait_s = saved
+
+
+class LambdaTransport(httpx.BaseTransport):
+    """httpx requests -> Function URL events (payload 2.0) -> a Lambda handler: ``invoke``
+    takes the event and returns the Function URL response dict."""
+
+    def __init__(self, invoke: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        self.invoke = invoke
+        self.template = load_event("function_url_predict.json")
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        event = copy.deepcopy(self.template)
+        event["rawPath"] = event["requestContext"]["http"]["path"] = request.url.path
+        event["rawQueryString"] = request.url.query.decode()
+        event["queryStringParameters"] = dict(request.url.params)
+        event["requestContext"]["http"]["method"] = request.method
+        event["headers"] = {k.lower(): v for k, v in request.headers.items()}
+        event["body"] = base64.b64encode(request.read()).decode()
+        event["isBase64Encoded"] = True
+        out = self.invoke(event)
+        raw = out.get("body", "")
+        data = base64.b64decode(raw) if out.get("isBase64Encoded") else raw.encode()
+        return httpx.Response(out["statusCode"], headers=out.get("headers"), content=data)

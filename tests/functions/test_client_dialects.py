@@ -6,8 +6,6 @@ httpx transport that turns each request into a Function URL event). Every vector
 
 from __future__ import annotations
 
-import base64
-import copy
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,7 +14,7 @@ import httpx
 import numpy as np
 import openai
 import pytest
-from function_events import LiveServer, load_event
+from function_events import LambdaTransport, LiveServer
 
 from edge.cache import SQLiteCache
 from functions.local_host import create_local_app
@@ -109,27 +107,6 @@ def test_huggingface_inference_client_feature_extraction(
     assert info["model_type"] == {"embedding": {"pooling": "mean"}}
     refused = httpx.post(f"{server.url}/embed", json={"inputs": "hi", "normalize": False})
     assert refused.status_code == 422 and "normalized" in refused.json()["error"]["message"]
-
-
-class LambdaTransport(httpx.BaseTransport):
-    """httpx requests -> Function URL events (payload 2.0) -> the real Lambda handler."""
-
-    def __init__(self, invoke: Invoke) -> None:
-        self.invoke = invoke
-        self.template = load_event("function_url_predict.json")
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        event = copy.deepcopy(self.template)
-        body = request.read()
-        event["rawPath"] = event["requestContext"]["http"]["path"] = request.url.path
-        event["requestContext"]["http"]["method"] = request.method
-        event["headers"] = {k.lower(): v for k, v in request.headers.items()}
-        event["body"] = base64.b64encode(body).decode()
-        event["isBase64Encoded"] = True
-        out = self.invoke(event)
-        raw = out.get("body", "")
-        data = base64.b64decode(raw) if out.get("isBase64Encoded") else raw.encode()
-        return httpx.Response(out["statusCode"], headers=out.get("headers"), content=data)
 
 
 def test_the_openai_sdk_through_the_lambda_handler(invoke: Invoke, sample_model: Any) -> None:

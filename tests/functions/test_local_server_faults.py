@@ -22,7 +22,7 @@ import pytest
 from function_events import LiveServer
 
 from edge.cache import SQLiteCache
-from edge.hybrid import CacheRead, HybridResult
+from edge.hybrid import CacheRead, HybridResult, Item
 from functions.cache_log import CacheFailureLog
 from functions.local_host import create_local_app
 from functions.registry import ModelRegistry
@@ -43,18 +43,13 @@ class GatedRegistry(ModelRegistry):
         self.gate.set()
         self.entered = threading.Semaphore(0)
 
-    def predict(
-        self,
-        name: str,
-        texts: Sequence[str],
-        *,
-        enforce_limits: bool = True,
-        read: CacheRead | None = None,
+    def serve(
+        self, name: str, items: Sequence[Item], *, read: CacheRead | None = None
     ) -> HybridResult:
         if read is None or read.misses:
             self.entered.release()
             assert self.gate.wait(WAIT_S), "the test never opened the gate"
-        return super().predict(name, texts, enforce_limits=enforce_limits, read=read)
+        return super().serve(name, items, read=read)
 
 
 def _wait_until(condition: Callable[[], bool]) -> None:

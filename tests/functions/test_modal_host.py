@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +54,32 @@ def test_batched_embed_runs_locally_on_cpu(modal_app: ModuleType, sample_model: 
     np.testing.assert_allclose(np.asarray(vectors), sample_model.predict(texts), atol=1e-5)
     assert modal_app.app.name == "precast-test"
     assert "model.cuda-fp16.onnx" in modal_app.ARTIFACT_FILES  # the image carries the GPU variant
+
+
+def test_batched_embed_answers_through_the_serving_path(
+    modal_app: ModuleType, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GIVEN an Embedder whose cache fails WHEN embed.local runs THEN the text is served
+    live and the failure is logged, as on every route (one serving path)."""
+    from edge.cache import SQLiteCache
+    from edge.exceptions import CacheError
+    from functions.cache_log import logger as cache_logger
+
+    class DownCache(SQLiteCache):
+        def get_many(self, model_version: str, keys: Any) -> Any:
+            raise CacheError("the cache is down")
+
+    embedder = modal_app.Embedder()
+    embedder.embed.local(corpus.sample(1, offset=1150))
+    instance = embedder._cached_user_cls_instance()
+    instance.registry.cache = DownCache(tmp_path / "down.sqlite")
+    with caplog.at_level(logging.WARNING, logger=cache_logger.name):
+        (vector,) = embedder.embed.local(corpus.sample(1, offset=1151))
+    instance.registry.close()
+    instance.registry.cache = None
+    assert len(vector) == 384
+    logged = [r.getMessage() for r in caplog.records if r.name == cache_logger.name]
+    assert len(logged) == 1 and "the cache is down" in logged[0]
 
 
 def test_batched_embed_rejects_an_invalid_item(modal_app: ModuleType) -> None:

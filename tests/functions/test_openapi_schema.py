@@ -84,3 +84,52 @@ def test_what_the_schema_accepts_the_server_accepts(
         ]
         assert schema_ok is valid, body
         assert status == (200 if valid else 422), body
+
+
+ROUTE_TYPES = {
+    "/v1/embeddings": "OPENAI_EMBEDDINGS",
+    "/embed": "TEI_EMBED",
+    "/predict": "TEI_PREDICT",
+    "/rerank": "TEI_RERANK",
+}
+
+
+def _body_schema(schema: dict[str, Any], path: str) -> dict[str, Any]:
+    body = schema["paths"][path]["post"]["requestBody"]
+    if "$ref" in body:
+        body = schema["components"]["requestBodies"][body["$ref"].rsplit("/", 1)[1]]
+    found: dict[str, Any] = body["content"]["application/json"]["schema"]
+    return found
+
+
+def test_request_schemas_are_the_parsers_request_types(
+    schema: dict[str, Any], sample_model: Any
+) -> None:
+    """GIVEN the served schema WHEN each inference route's request body is read THEN it is
+    the one its parser reads by (functions.request_types), and the own route's body lists
+    exactly the fields its parser knows."""
+    from functions import request_types as types
+
+    for path, name in ROUTE_TYPES.items():
+        expected = getattr(types, name).schema(sample_model, ["minilm"])
+        assert _body_schema(schema, path) == expected, path
+    own = _body_schema(schema, "/v1/models/minilm/predict")["oneOf"]
+    assert own == [types.PREDICT_MANY.schema(sample_model), types.PREDICT_ONE.schema(sample_model)]
+    assert set(types.PREDICT_KEYS) == set(types.PREDICT_MANY.names) | set(types.PREDICT_ONE.names)
+
+
+def test_every_encoding_format_the_schema_offers_is_served(
+    schema: dict[str, Any], invoke: Invoke
+) -> None:
+    """GIVEN the /v1/embeddings schema's encoding_format enum WHEN each choice is sent THEN
+    the parser takes it (200), and a value outside it is a 422 naming the choices."""
+    offered = _body_schema(schema, "/v1/embeddings")["properties"]["encoding_format"]["enum"]
+    assert offered == ["float", "base64"]
+    for fmt in [*offered, "int8"]:
+        body = {"model": "minilm", "input": "a text", "encoding_format": fmt}
+        event = with_body(load_event("function_url_predict.json"), json.dumps(body))
+        event["rawPath"] = event["requestContext"]["http"]["path"] = "/v1/embeddings"
+        response = invoke(event)
+        assert response["statusCode"] == (422 if fmt == "int8" else 200), fmt
+        if fmt == "int8":
+            assert "|".join(offered) in response_json(response)["error"]["message"]

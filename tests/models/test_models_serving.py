@@ -6,9 +6,8 @@ with transformers / sentence-transformers fp32."""
 
 from __future__ import annotations
 
-import base64
-import copy
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 from optimize import corpus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
-from function_events import LiveServer, load_event  # noqa: E402
+from function_events import LambdaTransport, LiveServer  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -162,30 +161,6 @@ def test_rerank_orders_passages_like_the_cross_encoder(
     assert too_many.status_code == 422 and too_many.json()["error"]["limit"] == "max_batch"
 
 
-class LambdaTransport(httpx.BaseTransport):
-    """httpx requests -> Function URL events -> a real Lambda handler (Mangum + powertools)."""
-
-    def __init__(self, handler: Any) -> None:
-        from functions.local_host import LocalLambdaContext
-
-        self.handler, self.context = handler, LocalLambdaContext()
-        self.template = load_event("function_url_predict.json")
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        event = copy.deepcopy(self.template)
-        event["rawPath"] = event["requestContext"]["http"]["path"] = request.url.path
-        event["rawQueryString"] = request.url.query.decode()
-        event["queryStringParameters"] = dict(request.url.params)
-        event["requestContext"]["http"]["method"] = request.method
-        event["headers"] = {k.lower(): v for k, v in request.headers.items()}
-        event["body"] = base64.b64encode(request.read()).decode()
-        event["isBase64Encoded"] = True
-        out = self.handler(event, self.context)
-        raw = out.get("body", "")
-        data = base64.b64decode(raw) if out.get("isBase64Encoded") else raw.encode()
-        return httpx.Response(out["statusCode"], headers=out.get("headers"), content=data)
-
-
 def test_the_task_routes_through_the_lambda_handler(
     tiny_registry: Any, tiny_artifacts: dict[str, Path]
 ) -> None:
@@ -202,7 +177,10 @@ def test_the_task_routes_through_the_lambda_handler(
     handler = build_handler(
         Mangum(app, lifespan="off"), logger=make_logger(), metrics=make_metrics()
     )
-    http = httpx.Client(transport=LambdaTransport(handler), base_url="https://lambda-url.aws")
+    from functions.local_host import LocalLambdaContext
+
+    invoke = partial(handler, context=LocalLambdaContext())
+    http = httpx.Client(transport=LambdaTransport(invoke), base_url="https://lambda-url.aws")
     text = corpus.sample(1, offset=5800)[0]
     labels = http.post("/predict?model=bert-sentiment", json={"inputs": text}).json()
     probs = tiny_registry.get("bert-sentiment").predict([text])[0]
