@@ -49,18 +49,16 @@ class Head(EdgeModel):
 
     def __init__(self, base: EdgeModel, name: str, task: str) -> None:
         labels = LABELS if task == "text-classification" else ()
-        assert base.manifest.document is not None
-        document = replace(
-            base.manifest.document,
+        manifest = replace(
+            base.manifest,
             name=name,
             task=task,
+            version=f"{base.version}-{name}",
             labels=labels,
             problem_type="single_label_classification" if labels else "",
             prompts={},
             default_prompt_name="",
         )
-        version = f"{base.version}-{name}"
-        manifest = replace(base.manifest, name=name, task=task, version=version, document=document)
         super().__init__(base.directory, manifest, base.session, plan=base.plan)
         self.base = base
 
