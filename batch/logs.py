@@ -20,6 +20,7 @@ class JobLog:
         self.shard = shard
         self.stream = stream if stream is not None else sys.stderr
         self._bar: Any = None
+        self._unprocessed_seen = 0  # cache keys left unprocessed, already logged
 
     def event(self, name: str, **fields: Any) -> None:
         record = {
@@ -33,6 +34,18 @@ class JobLog:
             self._bar.write(line, file=self.stream)
         else:
             print(line, file=self.stream, flush=True)
+
+    def cache_keys_unprocessed(self, cache: object, seq: int) -> None:
+        """Keys the cache left unprocessed (DynamoDB UnprocessedKeys after its retries) were
+        computed live: identical vectors (per-text execution), but logged and counted."""
+        total = int(getattr(cache, "unprocessed_misses", 0) or 0)
+        new = total - self._unprocessed_seen
+        if new > 0:
+            self._unprocessed_seen = total
+            self.event("cache_keys_unprocessed", keys=new, total=total, seq=seq)
+
+    def cache_write_retry(self, seq: int, round_no: int, left: int, error: str) -> None:
+        self.event("cache_write_retry", seq=seq, round=round_no, entries=left, error=error)
 
     def start_progress(self, enabled: bool | None, *, initial: int = 0) -> None:
         """``enabled=None``: a bar only when the log stream is a terminal."""

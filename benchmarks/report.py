@@ -5,8 +5,9 @@
 .venv/bin/python -m benchmarks.report --check    # list the numbers that disagree (exit 1)
 
 ``--write`` replaces docs/benchmarks.md's ``<!-- bench:start -->`` block and every bench value
-and table of README.md and docs/*.md (``benchmarks/doc_numbers.py``);
-tests/docs/test_docs_numbers.py fails while any of them disagrees with benchmarks/results/*.json.
+and table of README.md and docs/*.md (``benchmarks/doc_numbers.py``), and redraws README's
+chart, docs/img/benchmarks.svg (``benchmarks/chart.py``); tests/docs/test_docs_numbers.py
+fails while any of them disagrees with benchmarks/results/*.json.
 """
 
 from __future__ import annotations
@@ -297,7 +298,7 @@ def render_page(page: str, text: str | None = None) -> str:
 
 
 def main() -> None:
-    from benchmarks import doc_numbers
+    from benchmarks import chart, doc_numbers
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--write", action="store_true", help="rewrite README.md + docs/")
@@ -306,6 +307,8 @@ def main() -> None:
     if args.check:
         page = PAGE.read_text(encoding="utf-8")
         problems = doc_numbers.stale()
+        if chart.stale(doc_numbers.load_results()):
+            problems.append(f"{chart.SVG.relative_to(HERE.parent)} differs from the results")
         if render_page(page) != page:
             problems.append(
                 f"{PAGE.relative_to(HERE.parent)}: the bench:start block differs from the results"
@@ -316,7 +319,9 @@ def main() -> None:
         print(render())
         return
     PAGE.write_text(render_page(PAGE.read_text(encoding="utf-8")), encoding="utf-8")
-    changed = doc_numbers.write()
+    changed: list[Path] = doc_numbers.write()
+    if chart.write(doc_numbers.load_results()):
+        changed.append(chart.SVG)
     print("rendered the benchmark numbers of README.md and docs/; changed:", changed or "none")
 
 

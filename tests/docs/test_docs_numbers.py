@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 from docs_support import REPO
 
-from benchmarks import doc_numbers, report
+from benchmarks import chart, doc_numbers, report
 
 
 def test_the_benchmarks_page_section_is_the_rendering_of_the_results() -> None:
@@ -40,6 +42,7 @@ def test_a_new_benchmark_run_makes_the_docs_stale_until_rewritten(tmp_path: Path
     shutil.copytree(REPO / "benchmarks" / "results", results)
     edge = json.loads((results / "edge.json").read_text())
     edge["bundle_size"]["bundle_mb"] = 99.9
+    edge["cold_start"]["edge_artifact_dir"]["median_s"] = 9.87  # README's ratios table
     (results / "edge.json").write_text(json.dumps(edge))
     docs = [shutil.copy(p, tmp_path / p.name) for p in doc_numbers.DOCS]
     paths = [Path(p) for p in docs]
@@ -47,7 +50,7 @@ def test_a_new_benchmark_run_makes_the_docs_stale_until_rewritten(tmp_path: Path
 
     problems = doc_numbers.stale(paths, loaded)
     assert any("99.9" in p and "edge.md" in p for p in problems), problems
-    assert any("99.9" in p and "README.md" in p for p in problems), problems
+    assert any("9.87 s" in p and "README.md" in p for p in problems), problems
 
     doc_numbers.write(paths, loaded)
     assert doc_numbers.stale(paths, loaded) == []
@@ -62,3 +65,36 @@ def test_a_hand_edited_number_is_caught(tmp_path: Path) -> None:
     assert shown
     doc.write_text(text.replace(shown.group(0), shown.group(0).replace(shown.group(4), "1234")))
     assert doc_numbers.stale([doc]) != []
+
+
+def test_the_readme_chart_is_the_rendering_of_the_results() -> None:
+    """GIVEN docs/img/benchmarks.svg, embedded in README.md WHEN the chart is re-rendered
+    from benchmarks/results/*.json THEN nothing changes (regenerate: `python -m
+    benchmarks.report --write`), and it is well-formed SVG."""
+    assert chart.SVG == REPO / "docs" / "img" / "benchmarks.svg"
+    assert "](docs/img/benchmarks.svg)" in (REPO / "README.md").read_text(encoding="utf-8")
+    results = doc_numbers.load_results()
+    assert not chart.stale(results), "run: python -m benchmarks.report --write"
+    root = ET.fromstring(chart.SVG.read_text(encoding="utf-8"))
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+
+
+def test_the_chart_draws_one_bar_per_peer_with_precasts_ratio(tmp_path: Path) -> None:
+    """GIVEN the results WHEN the chart is drawn THEN each peer of throughput.json and of each
+    engines.json model is one bar labelled with precast's texts/s over the peer's; a new run
+    makes the committed chart stale until rewritten."""
+    results = doc_numbers.load_results()
+    svg = chart.render_svg(results)
+    drawn = chart.groups(results)
+    bars = [b for g in drawn for b in g.bars]
+    assert svg.count("<rect x=") == len(bars)
+    st = next(b for b in drawn[0].bars if b.peer == "ST torch fp32")
+    assert st.ratio == pytest.approx(results["throughput"]["speedup_vs_st_fp32"])
+    assert f"{st.ratio:.2f}×" in svg
+    engines = doc_numbers.engine_models(results["engines"])
+    assert len(drawn) == 1 + len(engines)
+
+    copy = tmp_path / "benchmarks.svg"
+    assert chart.write(results, copy) and not chart.stale(results, copy)
+    results["throughput"]["results"]["sentence-transformers torch fp32"]["texts_per_s"] *= 2
+    assert chart.stale(results, copy)
